@@ -1,0 +1,261 @@
+/* worker.c: the engine thread, its one-job slot and the outbox. */
+#define _GNU_SOURCE
+#include "worker.h"
+#include "log.h"
+#include "proto.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct job {
+    uint64_t conn_id, req_id;
+    char cmd[32];
+    json_t *args;
+} job;
+
+struct worker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    nc_engine_opts opts;
+    nc_engine *engine;
+    bool ready;
+    nc_error start_err;
+    /* the job slot (under mu) */
+    bool has_job, busy, stopping;
+    job pending, running;
+    atomic_bool cancel;
+    /* status (under mu) */
+    json_t *job_status; /* NULL when idle */
+    json_t *model;
+    double last_progress;
+    /* outbox (under mu), drained on the loop thread */
+    outmsg *head, *tail;
+    struct event *wake;
+    worker_deliver_fn deliver;
+    void *ctx;
+    /* shutdown */
+    void (*stop_done)(void *ctx, json_t *saved, const nc_error *err);
+    void *stop_ctx;
+    bool stopped;
+    json_t *saved;
+    nc_error stop_err;
+};
+
+static double now_mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void post(worker *w, uint64_t conn_id, json_t *msg, bool final) {
+    outmsg *m = calloc(1, sizeof *m);
+    m->conn_id = conn_id;
+    m->msg = msg;
+    m->final = final;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail) w->tail->next = m;
+    else w->head = m;
+    w->tail = m;
+    pthread_mutex_unlock(&w->mu);
+    event_active(w->wake, EV_READ, 0);
+}
+
+/* Loop thread: hands queued messages to the server, then the stop notice. */
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    outmsg *m = w->head;
+    w->head = w->tail = NULL;
+    bool stopped = w->stopped && w->stop_done;
+    pthread_mutex_unlock(&w->mu);
+    while (m) {
+        outmsg *next = m->next;
+        w->deliver(w->ctx, m);
+        m = next;
+    }
+    if (stopped) {
+        void (*done)(void *, json_t *, const nc_error *) = w->stop_done;
+        w->stop_done = NULL;
+        done(w->stop_ctx, w->saved, &w->stop_err);
+    }
+}
+
+static void copy_progress(json_t *status, json_t *data) {
+    static const char *const keys[] = {"step", "steps", "loss", "tok_per_s", "elapsed_s"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(data, keys[i]);
+        if (v) json_object_set(status, keys[i], v);
+    }
+}
+
+static void on_engine_event(void *ctx, const char *event, json_t *data) {
+    worker *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->last_progress = now_mono();
+    if (w->job_status && strcmp(event, "progress") == 0) copy_progress(w->job_status, data);
+    pthread_mutex_unlock(&w->mu);
+    post(w, w->running.conn_id, nc_msg_event(w->running.req_id, event, data), false);
+}
+
+static void run_job(worker *w) {
+    job *j = &w->running;
+    nc_sink sink = {on_engine_event, w, &w->cancel};
+    nc_error err = {0};
+    double t0 = now_mono();
+    json_t *res = nc_engine_run(w->engine, j->cmd, j->args, &sink, &err);
+    json_t *reply = res ? nc_msg_ok(j->req_id, res) : nc_msg_error(j->req_id, err.code, err.message);
+    if (!res) log_info("%s (request %llu) failed: %s: %s", j->cmd, (unsigned long long)j->req_id, nc_code_name(err.code), err.message);
+    else log_info("%s (request %llu) done in %.3f s", j->cmd, (unsigned long long)j->req_id, now_mono() - t0);
+    json_t *model = nc_engine_describe(w->engine);
+    pthread_mutex_lock(&w->mu);
+    json_decref(w->model);
+    w->model = model;
+    json_decref(w->job_status);
+    w->job_status = NULL;
+    w->busy = false;
+    pthread_mutex_unlock(&w->mu);
+    json_decref(j->args);
+    j->args = NULL;
+    post(w, j->conn_id, reply, true);
+}
+
+static void finish_stop(worker *w) {
+    nc_error err = {0};
+    json_t *saved = NULL;
+    if (nc_engine_save_resident(w->engine, &saved, &err) < 0)
+        log_error("could not save the resident model: %s", err.message);
+    else if (saved)
+        log_info("saved the resident model to %s", json_string_value(json_object_get(saved, "path")));
+    pthread_mutex_lock(&w->mu);
+    w->saved = saved;
+    w->stop_err = err;
+    w->stopped = true;
+    pthread_mutex_unlock(&w->mu);
+    event_active(w->wake, EV_READ, 0);
+}
+
+static void *thread_main(void *arg) {
+    worker *w = arg;
+    nc_engine *engine = nc_engine_new(&w->opts, &w->start_err);
+    pthread_mutex_lock(&w->mu);
+    w->engine = engine;
+    w->model = engine ? nc_engine_describe(engine) : NULL;
+    w->ready = true;
+    pthread_cond_broadcast(&w->cv);
+    while (engine) {
+        while (!w->has_job && !w->stopping) pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->has_job) break;
+        w->running = w->pending;
+        w->has_job = false;
+        pthread_mutex_unlock(&w->mu);
+        run_job(w);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (engine) finish_stop(w);
+    return NULL;
+}
+
+worker *worker_start(const nc_engine_opts *opts, struct event_base *base, worker_deliver_fn deliver, void *ctx,
+                     nc_error *err) {
+    worker *w = calloc(1, sizeof *w);
+    w->opts = *opts;
+    w->deliver = deliver;
+    w->ctx = ctx;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->wake = event_new(base, -1, 0, on_wake, w);
+    if (pthread_create(&w->thread, NULL, thread_main, w)) {
+        nc_fail(err, NC_E_INTERNAL, "cannot start the worker thread");
+        event_free(w->wake);
+        free(w);
+        return NULL;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->ready) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    if (!w->engine) {
+        *err = w->start_err;
+        pthread_join(w->thread, NULL);
+        event_free(w->wake);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const char *cmd, json_t *args, nc_error *err) {
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    if (w->stopping) rc = nc_fail(err, NC_E_SHUTTING_DOWN, "nanochatd is shutting down");
+    else if (w->busy) rc = nc_fail(err, NC_E_BUSY, "a %s job is running; wait for it or cancel it", w->pending.cmd);
+    else {
+        w->busy = w->has_job = true;
+        atomic_store(&w->cancel, false);
+        w->pending = (job){conn_id, req_id, "", json_incref(args)};
+        snprintf(w->pending.cmd, sizeof w->pending.cmd, "%s", cmd);
+        w->job_status = json_pack("{s:s, s:I}", "cmd", cmd, "id", (json_int_t)req_id);
+        w->last_progress = now_mono();
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+bool worker_cancel(worker *w) {
+    pthread_mutex_lock(&w->mu);
+    bool busy = w->busy;
+    if (busy) atomic_store(&w->cancel, true);
+    pthread_mutex_unlock(&w->mu);
+    return busy;
+}
+
+json_t *worker_status(worker *w) {
+    pthread_mutex_lock(&w->mu);
+    const char *state = w->stopping ? "stopping" : w->busy ? "busy" : "idle";
+    json_t *s = json_pack("{s:s, s:O, s:O}", "state", state, "job", w->job_status ? w->job_status : json_null(),
+                          "model", w->model ? w->model : json_null());
+    pthread_mutex_unlock(&w->mu);
+    return s;
+}
+
+double worker_stall_seconds(worker *w) {
+    pthread_mutex_lock(&w->mu);
+    double s = w->busy ? now_mono() - w->last_progress : 0;
+    pthread_mutex_unlock(&w->mu);
+    return s;
+}
+
+void worker_stop(worker *w, void (*done)(void *, json_t *, const nc_error *), void *ctx) {
+    pthread_mutex_lock(&w->mu);
+    w->stop_done = done;
+    w->stop_ctx = ctx;
+    w->stopping = true;
+    atomic_store(&w->cancel, true);
+    bool stopped = w->stopped;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (stopped) event_active(w->wake, EV_READ, 0);
+}
+
+void worker_free(worker *w) {
+    if (!w) return;
+    pthread_join(w->thread, NULL);
+    for (outmsg *m = w->head, *next; m; m = next) {
+        next = m->next;
+        json_decref(m->msg);
+        free(m);
+    }
+    nc_engine_free(w->engine);
+    json_decref(w->model);
+    json_decref(w->job_status);
+    json_decref(w->saved);
+    event_free(w->wake);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}

@@ -1,0 +1,146 @@
+/* engine.c: the resident engine: command dispatch, the corpus cache, backends
+ * and the resident model. */
+#define _GNU_SOURCE
+#include "engine.h"
+#include "tensor/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef NC_DEFAULT_DATA
+#define NC_DEFAULT_DATA "data/tinyshakespeare.txt"
+#endif
+
+double nc_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void nc_utc_stamp(char *buf, size_t n) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+void nc_emit(const nc_sink *sink, const char *event, json_t *data) {
+    if (sink && sink->emit) sink->emit(sink->ctx, event, data);
+    else json_decref(data);
+}
+
+bool nc_cancelled(const nc_sink *sink) { return sink && sink->cancel && atomic_load(sink->cancel); }
+
+nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
+    nc_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        nc_fail(err, NC_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    e->opts = *opts;
+    snprintf(e->data_path, sizeof e->data_path, "%s", opts->data_path ? opts->data_path : NC_DEFAULT_DATA);
+    snprintf(e->results_dir, sizeof e->results_dir, "%s", opts->results_dir ? opts->results_dir : "results");
+    snprintf(e->checkpoint_dir, sizeof e->checkpoint_dir, "%s", opts->checkpoint_dir ? opts->checkpoint_dir : "checkpoints");
+    nc_guard_init(&e->guard, opts->guard_window > 0 ? opts->guard_window : 8,
+                  opts->guard_max_growth > 1 ? opts->guard_max_growth : 1.5);
+    return e;
+}
+
+void nc_resident_clear(nc_resident *r) {
+    if (r->ops && r->model) r->ops->destroy(r->model);
+    nc_vocab_free(&r->vocab);
+    free(r->style_only);
+    memset(r, 0, sizeof *r);
+}
+
+void nc_resident_set(nc_resident *r, nc_resident *incoming) {
+    nc_resident_clear(r);
+    *r = *incoming;
+    memset(incoming, 0, sizeof *incoming);
+}
+
+bool nc_resident_loaded(const nc_resident *r) { return r->ops != NULL; }
+
+int nc_require_model(const nc_resident *r, nc_error *err) {
+    if (nc_resident_loaded(r)) return 0;
+    return nc_fail(err, NC_E_NOT_FOUND,
+                   "no model is loaded: train one (ncctl train) or load a checkpoint (ncctl checkpoint load PATH)");
+}
+
+void nc_engine_free(nc_engine *e) {
+    if (!e) return;
+    nc_resident_clear(&e->res);
+    if (e->corpus_loaded) nc_corpus_free(&e->corpus);
+    for (size_t i = 0; i < sizeof e->backends / sizeof e->backends[0]; i++) nc_backend_free(e->backends[i]);
+    free(e);
+}
+
+const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err) {
+    const char *p = path && *path ? path : e->data_path;
+    if (e->corpus_loaded && strcmp(e->corpus.path, p) == 0 && strcmp(e->corpus.style, style) == 0) return &e->corpus;
+    nc_corpus fresh;
+    if (nc_corpus_load(&fresh, p, style, err)) return NULL;
+    if (e->corpus_loaded) nc_corpus_free(&e->corpus);
+    e->corpus = fresh;
+    e->corpus_loaded = true;
+    return &e->corpus;
+}
+
+struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err) {
+    for (size_t i = 0; i < sizeof e->backends / sizeof e->backends[0]; i++) {
+        nc_backend *be = e->backends[i];
+        if (be && (strcmp(device, be->name) == 0 || (strcmp(device, "auto") == 0 && be->gpu))) return be;
+    }
+    nc_backend *be = nc_backend_open(device, e->opts.threads, err);
+    if (!be) return NULL;
+    e->backends[be->gpu ? 1 : 0] = be;
+    return be;
+}
+
+int nc_engine_checkpoint_path(const nc_engine *e, const char *path, char *out, size_t n, nc_error *err) {
+    if (!*path) return nc_fail(err, NC_E_BAD_REQUEST, "args.path must not be empty");
+    int len = path[0] == '/' ? snprintf(out, n, "%s", path) : snprintf(out, n, "%s/%s", e->checkpoint_dir, path);
+    if (len < 0 || (size_t)len >= n) return nc_fail(err, NC_E_BAD_REQUEST, "args.path is too long");
+    return 0;
+}
+
+json_t *nc_engine_describe(nc_engine *e) {
+    nc_resident *r = &e->res;
+    if (!nc_resident_loaded(r)) return json_null();
+    json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s, s:b}", "mode", r->ops->mode, "kind", r->ops->kind,
+                          "run_id", r->run_id, "step", (json_int_t)r->step,
+                          "params", (json_int_t)r->ops->num_params(r->model), "vocab_size", r->vocab.size,
+                          "style", r->cfg.style, "checkpoint", r->checkpoint, "unsaved", r->dirty);
+    json_object_set_new(d, "backend", json_string(r->backend ? r->backend->name : "cpu"));
+    json_object_set_new(d, "device", json_string(r->backend ? r->backend->device : "cpu (scalar autograd)"));
+    if (r->ops->describe) json_object_update_new(d, r->ops->describe(r->model));
+    return d;
+}
+
+json_t *nc_engine_run(nc_engine *e, const char *cmd, json_t *args, const nc_sink *sink, nc_error *err) {
+    const nc_command_spec *spec = nc_command_find(cmd);
+    if (!spec || !spec->engine) {
+        nc_fail(err, NC_E_UNKNOWN_COMMAND, "unknown engine command '%s'", cmd);
+        return NULL;
+    }
+    union {
+        nc_train_cfg train;
+        nc_sample_cfg sample;
+        nc_eval_cfg eval;
+        nc_checkpoint_cfg checkpoint;
+        nc_ablate_cfg ablate;
+    } *cfg = malloc(spec->cfg_size);
+    json_t *res = NULL;
+    if (nc_args_parse(spec, args, cfg, err) == 0) {
+        if (!strcmp(cmd, "train")) res = nc_cmd_train(e, &cfg->train, sink, err);
+        else if (!strcmp(cmd, "sample")) res = nc_cmd_sample(e, &cfg->sample, sink, err);
+        else if (!strcmp(cmd, "eval")) res = nc_cmd_eval(e, &cfg->eval, sink, err);
+        else if (!strcmp(cmd, "checkpoint")) res = nc_cmd_checkpoint(e, &cfg->checkpoint, sink, err);
+        else if (!strcmp(cmd, "ablate")) res = nc_cmd_ablate(e, &cfg->ablate, sink, err);
+        else nc_fail(err, NC_E_UNKNOWN_COMMAND, "unknown engine command '%s'", cmd);
+    }
+    free(cfg);
+    return res;
+}

@@ -1,0 +1,93 @@
+/* eval.c: validation loss, bits per byte, and the eval command. */
+#define _GNU_SOURCE
+#include "eval.h"
+#include "tensor/backend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i) {
+    size_t span = n - (size_t)T - 1;
+    return W < 2 ? 0 : (size_t)((unsigned __int128)span * (uint64_t)i / (uint64_t)(W - 1));
+}
+
+static int check_vocab(const nc_vocab *a, const nc_vocab *b, const char *path, nc_error *err) {
+    if (a->size == b->size && memcmp(a->cps, b->cps, (size_t)a->size * sizeof *a->cps) == 0) return 0;
+    return nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", path);
+}
+
+/* Sums nats and target bytes over W windows, B at a time, in window order. */
+static int score(nc_resident *r, const nc_corpus *c, int64_t W, double *nats, double *bytes, nc_error *err) {
+    int T = (int)r->cfg.seq_len, B = (int)r->cfg.batch_size;
+    int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
+    float *loss = malloc((size_t)B * T * sizeof *loss);
+    int rc = 0;
+    *nats = *bytes = 0;
+    for (int64_t w0 = 0; w0 < W && rc == 0; w0 += B) {
+        int nb = (int)(W - w0 < B ? W - w0 : B);
+        for (int b = 0; b < nb; b++) {
+            size_t s = nc_eval_window_start(c->n_val, T, W, w0 + b);
+            memcpy(x + (size_t)b * T, c->val + s, (size_t)T * sizeof *x);
+            memcpy(y + (size_t)b * T, c->val + s + 1, (size_t)T * sizeof *y);
+        }
+        nc_batch batch = {x, y, nb, T};
+        rc = r->ops->eval_losses(r->model, &batch, loss, err);
+        for (int64_t i = 0; rc == 0 && i < (int64_t)nb * T; i++) {
+            *nats += loss[i];
+            *bytes += nc_utf8_len(r->vocab.cps[y[i]]);
+        }
+    }
+    free(x);
+    free(y);
+    free(loss);
+    return rc;
+}
+
+int nc_eval_resident(nc_engine *e, const nc_train_cfg *cfg, int64_t W, nc_eval_result *out, nc_error *err) {
+    nc_resident *r = &e->res;
+    if (nc_require_model(r, err)) return -1;
+    if (W == 0) W = cfg->eval_windows;
+    if (W < 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be at least 2");
+    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
+    if (!c || check_vocab(&r->vocab, &c->vocab, c->path, err)) return -1;
+    int64_t dev = r->backend && r->backend->gpu ? nc_backend_device_bytes(r->backend, false) : -1;
+    if (nc_guard_observe(&e->guard, nc_rss_bytes(), dev, err)) return -1;
+    double nats, bytes;
+    if (score(r, c, W, &nats, &bytes, err)) return -1;
+    int64_t tokens = W * cfg->seq_len;
+    *out = (nc_eval_result){nats / (double)tokens, nats / (log(2.0) * bytes), W, tokens};
+    return 0;
+}
+
+json_t *nc_cmd_eval(nc_engine *e, const nc_eval_cfg *cfg, const nc_sink *sink, nc_error *err) {
+    (void)sink;
+    nc_eval_result ev;
+    if (nc_require_model(&e->res, err) || nc_eval_resident(e, &e->res.cfg, cfg->windows, &ev, err)) return NULL;
+    return json_pack("{s:f, s:f, s:I, s:I, s:I, s:I}", "val_loss", ev.val_loss, "bpb", ev.bpb, "windows",
+                     (json_int_t)ev.windows, "tokens", (json_int_t)ev.tokens, "seq_len", (json_int_t)e->res.cfg.seq_len,
+                     "step", (json_int_t)e->res.step);
+}
+
+double nc_peak_flops(const struct nc_backend *be) {
+    if (!be || !be->gpu) return 0;
+    /* bf16 dense peaks, as upstream's get_peak_flops (more specific names first) */
+    static const struct { const char *a, *b; double flops; } table[] = {
+        {"H200", "NVL", 836e12}, {"H200", "PCIe", 836e12}, {"H200", NULL, 989e12}, {"H100", "NVL", 835e12},
+        {"H100", "PCIe", 756e12}, {"H100", NULL, 989e12}, {"A100", NULL, 312e12},  {"L40S", NULL, 362e12},
+        {"4090", NULL, 165.2e12}, {"5090", NULL, 209.5e12}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcasestr(be->device, table[i].a) && (!table[i].b || strcasestr(be->device, table[i].b))) return table[i].flops;
+    return 0;
+}
+
+int64_t nc_peak_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}

@@ -1,0 +1,30 @@
+/* eval.h: validation loss and bits per byte over a fixed, seed-independent
+ * set of validation windows, so two runs and two implementations (ours and
+ * upstream's, scripts/benchmark_karpathy.py) score the same data:
+ *
+ *   W windows of T + 1 tokens from the validation split, window i starting
+ *   at floor(i * (n_val - T - 1) / (W - 1)); val loss is the mean nats over
+ *   all W * T targets; bits per byte is the summed nats over ln 2 times the
+ *   UTF-8 bytes of the target characters (upstream's evaluate_bpb). */
+#ifndef NC_EVAL_H
+#define NC_EVAL_H
+
+#include "engine.h"
+
+typedef struct nc_eval_result {
+    double val_loss, bpb;
+    int64_t windows, tokens;
+} nc_eval_result;
+
+/* Start of window i of W over n tokens for windows of T + 1 tokens. */
+size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i);
+/* Evaluates the resident model (cfg: its data, style, seq_len, batch size);
+ * W 0 = cfg->eval_windows. Observes the memory guard first. */
+int nc_eval_resident(nc_engine *e, const nc_train_cfg *cfg, int64_t W, nc_eval_result *out, nc_error *err);
+
+/* Peak FLOP/s of the backend's device for MFU (0 when unknown or a CPU). */
+double nc_peak_flops(const struct nc_backend *be);
+/* The process's peak resident set (VmHWM). */
+int64_t nc_peak_rss_bytes(void);
+
+#endif

@@ -1,0 +1,29 @@
+/* guards.h: the memory-drift guard. At each eval it observes the process's
+ * real memory (resident set from /proc/self/statm, and device memory in use
+ * when a GPU backend is active). The baseline is the minimum of a rolling
+ * window of accepted observations; growth beyond max_growth over it fails the
+ * eval with MemoryDrift. */
+#ifndef NC_GUARDS_H
+#define NC_GUARDS_H
+
+#include "nc.h"
+
+#define NC_GUARD_MAX_WINDOW 64
+
+typedef struct nc_guard_series {
+    double obs[NC_GUARD_MAX_WINDOW];
+    int count, head;
+} nc_guard_series;
+
+typedef struct nc_guard {
+    int window;
+    double max_growth;
+    nc_guard_series host, device;
+} nc_guard;
+
+void nc_guard_init(nc_guard *g, int window, double max_growth);
+int64_t nc_rss_bytes(void);
+/* device_bytes < 0: no device. Fails (and does not record) on drift. */
+int nc_guard_observe(nc_guard *g, int64_t host_bytes, int64_t device_bytes, nc_error *err);
+
+#endif

@@ -1,0 +1,62 @@
+/* host_optim.c: SGD and AdamW on host arrays. */
+#include "host_optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
+    memset(o, 0, sizeof *o);
+    o->adamw = strcmp(cfg->optimizer, "adamw") == 0;
+    o->lr = cfg->lr;
+    o->wd = cfg->weight_decay;
+    o->beta1 = cfg->beta1;
+    o->beta2 = cfg->beta2;
+    o->eps = cfg->eps;
+    o->n = n;
+    if (o->adamw) {
+        o->m = calloc((size_t)n, sizeof *o->m);
+        o->v = calloc((size_t)n, sizeof *o->v);
+    }
+}
+
+void nc_host_optim_free(nc_host_optim *o) {
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+void nc_host_optim_step(nc_host_optim *o, float *w, const float *g) {
+    o->t++;
+    float decay = (float)(1.0 - o->lr * o->wd);
+    if (!o->adamw) {
+        for (int64_t i = 0; i < o->n; i++) w[i] = w[i] * decay - (float)o->lr * g[i];
+        return;
+    }
+    float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+    float step = (float)(o->lr / (1.0 - pow(o->beta1, (double)o->t)));
+    float rbias2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t)));
+    for (int64_t i = 0; i < o->n; i++) {
+        o->m[i] = b1 * o->m[i] + (1 - b1) * g[i];
+        o->v[i] = b2 * o->v[i] + (1 - b2) * g[i] * g[i];
+        w[i] = w[i] * decay - step * o->m[i] / (sqrtf(o->v[i]) * rbias2 + eps);
+    }
+}
+
+void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out) {
+    int64_t one = 1;
+    nc_tensors_add(out, "optimizer.step", 1, &one)->data[0] = (float)o->t;
+    if (!o->adamw) return;
+    memcpy(nc_tensors_add(out, "optimizer.exp_avg", 1, &o->n)->data, o->m, (size_t)o->n * sizeof(float));
+    memcpy(nc_tensors_add(out, "optimizer.exp_avg_sq", 1, &o->n)->data, o->v, (size_t)o->n * sizeof(float));
+}
+
+int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, nc_error *err) {
+    int64_t one = 1;
+    float t;
+    if (nc_tensors_take(in, "optimizer.step", 1, &one, &t, err)) return -1;
+    o->t = (int64_t)t;
+    if (!o->adamw) return 0;
+    if (nc_tensors_take(in, "optimizer.exp_avg", 1, &o->n, o->m, err)) return -1;
+    return nc_tensors_take(in, "optimizer.exp_avg_sq", 1, &o->n, o->v, err);
+}

@@ -1,0 +1,96 @@
+/* model.h: the interface every trainable model implements.
+ *
+ * The training loop (train.c), evaluation (eval.c), sampling (sample.c) and
+ * checkpoints (checkpoint.c) see models only through nc_model_ops. A model
+ * owns its parameters, its optimizer state and its backend buffers. */
+#ifndef NC_MODEL_H
+#define NC_MODEL_H
+
+#include "../config.h"
+#include "../text.h"
+
+#include <stdint.h>
+
+struct nc_backend; /* tensor/backend.h; NULL for scalar models */
+
+typedef struct nc_model nc_model; /* each kind defines its own struct */
+
+/* B windows of T tokens in host memory: targets are inputs shifted by one. */
+typedef struct nc_batch {
+    const int32_t *x; /* (B, T) */
+    const int32_t *y; /* (B, T) */
+    int B, T;
+} nc_batch;
+
+/* A named tensor in host memory (float32, row-major). */
+typedef struct nc_tensor {
+    char name[128];
+    int ndim;
+    int64_t shape[4];
+    float *data; /* owned by the list */
+} nc_tensor;
+
+typedef struct nc_tensor_list {
+    nc_tensor *items;
+    int count;
+} nc_tensor_list;
+
+/* A decoding session over a trained model (KV cache or sliding context). */
+typedef struct nc_decoder nc_decoder;
+
+typedef struct nc_model_ops {
+    const char *mode; /* "scalar" | "tensor" */
+    const char *kind; /* "bigram" | "mini-gpt" | "gpt" */
+    /* Replaces the config's "model default" sentinels (0 or -1) with this
+     * model's values, and rejects combinations it cannot train. */
+    int (*resolve)(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err);
+    /* A freshly initialized model (weights from cfg->seed's init stream). */
+    nc_model *(*create)(const nc_train_cfg *cfg, const nc_vocab *vocab,
+                        struct nc_backend *be, nc_error *err);
+    void (*destroy)(nc_model *m);
+
+    /* Forward, backward and optimizer update on one batch. `step` counts from
+     * 0 and `steps` is the run's total (schedules use both). *loss receives
+     * the mean loss of step (step - loss_lag), NaN while none is ready. A
+     * model that sees a non-finite loss leaves its weights at the last good
+     * state and fails with NC_E_NON_FINITE_LOSS (possibly loss_lag steps late). */
+    int (*train_step)(nc_model *m, const nc_batch *b, int64_t step, int64_t steps,
+                      double *loss, nc_error *err);
+    int loss_lag; /* 0: synchronous; 1: train_step returns the previous step's loss */
+    /* Delivers the loss still pending after the last train_step (loss_lag 1). */
+    int (*drain)(nc_model *m, double *loss, nc_error *err);
+
+    /* Per-token losses (nats) of a batch, no update: (B*T) floats. */
+    int (*eval_losses)(nc_model *m, const nc_batch *b, float *losses, nc_error *err);
+
+    /* Longest context the model conditions on (bigram: 1). */
+    int (*context_len)(const nc_model *m);
+    nc_decoder *(*decoder_new)(nc_model *m, nc_error *err);
+    /* Feeds n tokens; writes the logits (vocab size V) of the next token. */
+    int (*decoder_feed)(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err);
+    void (*decoder_free)(nc_decoder *d);
+
+    /* Weights (upstream's names for gpt) and, with optimizer, the optimizer
+     * state, as host copies. import_state checks every name and shape. */
+    int (*export_state)(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
+    int (*import_state)(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
+
+    int64_t (*num_params)(const nc_model *m);
+    /* Training FLOPs per token (upstream's estimate_flops); 0 if not defined. */
+    double (*flops_per_token)(const nc_model *m);
+    /* Extra facts for status and run.json (layers, widths, ...); may be NULL. */
+    json_t *(*describe)(const nc_model *m);
+} nc_model_ops;
+
+const nc_model_ops *nc_model_find(const char *mode, const char *kind);
+
+/* Tensor list helpers. */
+nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape);
+const nc_tensor *nc_tensors_get(const nc_tensor_list *l, const char *name);
+int64_t nc_tensor_numel(const nc_tensor *t);
+void nc_tensors_free(nc_tensor_list *l);
+/* Copies `src` into the tensor named `name`, checking its shape. */
+int nc_tensors_take(const nc_tensor_list *l, const char *name, int ndim, const int64_t *shape,
+                    float *dst, nc_error *err);
+
+#endif

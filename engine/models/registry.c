@@ -1,0 +1,16 @@
+/* registry.c: the (mode, kind) pairs the engine can train. */
+#include "model.h"
+
+#include <string.h>
+
+extern const nc_model_ops nc_scalar_bigram_ops;
+
+static const nc_model_ops *const registry[] = {
+    &nc_scalar_bigram_ops,
+};
+
+const nc_model_ops *nc_model_find(const char *mode, const char *kind) {
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i]->mode, mode) == 0 && strcmp(registry[i]->kind, kind) == 0) return registry[i];
+    return NULL;
+}

@@ -1,0 +1,47 @@
+/* tensors.c: the named host tensors models exchange with checkpoints. */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t nc_tensor_numel(const nc_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape) {
+    l->items = realloc(l->items, (size_t)(l->count + 1) * sizeof *l->items);
+    nc_tensor *t = &l->items[l->count++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->data = calloc((size_t)nc_tensor_numel(t) + 1, sizeof(float));
+    return t;
+}
+
+const nc_tensor *nc_tensors_get(const nc_tensor_list *l, const char *name) {
+    for (int i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].name, name) == 0) return &l->items[i];
+    return NULL;
+}
+
+void nc_tensors_free(nc_tensor_list *l) {
+    for (int i = 0; i < l->count; i++) free(l->items[i].data);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+int nc_tensors_take(const nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, float *dst,
+                    nc_error *err) {
+    const nc_tensor *t = nc_tensors_get(l, name);
+    if (!t) return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is missing", name);
+    bool same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s has the wrong shape", name);
+    memcpy(dst, t->data, (size_t)nc_tensor_numel(t) * sizeof(float));
+    return 0;
+}

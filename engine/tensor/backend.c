@@ -1,0 +1,31 @@
+/* backend.c: choosing and releasing a backend. */
+#include "backend.h"
+
+#include <string.h>
+
+size_t nc_dtype_size(nc_dtype t) { return t == NC_BF16 ? 2 : 4; }
+
+nc_backend *nc_backend_open(const char *device, int threads, nc_error *err) {
+    if (strcmp(device, "cpu") == 0) return nc_backend_cpu_new(threads, err);
+#ifdef NC_HAVE_CUDA
+    if (strcmp(device, "cuda") == 0) return nc_backend_cuda_new(err);
+    if (strcmp(device, "auto") == 0) {
+        nc_backend *be = nc_backend_cuda_new(NULL);
+        return be ? be : nc_backend_cpu_new(threads, err);
+    }
+#else
+    if (strcmp(device, "cuda") == 0) {
+        nc_fail(err, NC_E_DEVICE_UNAVAILABLE, "device cuda: this build has no CUDA backend");
+        return NULL;
+    }
+    if (strcmp(device, "auto") == 0) return nc_backend_cpu_new(threads, err);
+#endif
+    nc_fail(err, NC_E_BAD_REQUEST, "args.device must be one of auto|cpu|cuda");
+    return NULL;
+}
+
+void nc_backend_free(nc_backend *be) {
+    if (be) be->ops->destroy(be);
+}
+
+int64_t nc_backend_device_bytes(nc_backend *be, bool peak) { return be->ops->bytes(be, peak); }

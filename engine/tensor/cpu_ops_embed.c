@@ -1,0 +1,99 @@
+/* cpu_ops_embed.c: token embedding lookups and the gated value embeddings. */
+#include "cpu_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VE_CHANNELS 12
+
+typedef struct embed_job {
+    float *out, *dtable, *dve, *dxn, *gate;
+    const float *table, *dout, *dv, *xn, *w, *gate_in;
+    const int32_t *ids;
+    int64_t N, ld, ldx;
+    int C, H, D;
+} embed_job;
+
+static void lookup_rows(void *ctx, int64_t lo, int64_t hi) {
+    embed_job *j = ctx;
+    for (int64_t r = lo; r < hi; r++)
+        memcpy(j->out + r * j->C, j->table + (int64_t)j->ids[r] * j->C, sizeof(float) * (size_t)j->C);
+}
+
+void nc_cpu_embedding_forward(nc_backend *be, void *out, const float *table, const int32_t *ids,
+                              int64_t N, int C) {
+    embed_job j = {.out = out, .table = table, .ids = ids, .C = C};
+    nc_pool_for(nc_cpu_pool(be), N, 256, lookup_rows, &j);
+}
+
+/* Columns [lo, hi) of every row, tokens in order: no two threads share an element. */
+static void scatter_columns(void *ctx, int64_t lo, int64_t hi) {
+    embed_job *j = ctx;
+    for (int64_t r = 0; r < j->N; r++) {
+        float *dst = j->dtable + (int64_t)j->ids[r] * j->C;
+        const float *src = j->dout + r * j->C;
+        for (int64_t c = lo; c < hi; c++) dst[c] += src[c];
+    }
+}
+
+void nc_cpu_embedding_backward(nc_backend *be, float *dtable, const void *dout, const int32_t *ids,
+                               int64_t N, int C) {
+    embed_job j = {.dtable = dtable, .dout = dout, .ids = ids, .N = N, .C = C};
+    nc_pool_for(nc_cpu_pool(be), C, 16, scatter_columns, &j);
+}
+
+static void ve_rows(void *ctx, int64_t lo, int64_t hi) {
+    embed_job *j = ctx;
+    int H = j->H, D = j->D;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *ve = j->table + (int64_t)j->ids[r] * H * D;
+        float *v = j->out + r * j->ld;
+        for (int h = 0; h < H; h++) {
+            float z = nc_cpu_dot(j->xn + r * j->ldx, j->w + h * VE_CHANNELS, VE_CHANNELS);
+            float g = 3.0f / (1.0f + expf(-z));
+            j->gate[r * H + h] = g;
+            for (int d = 0; d < D; d++) v[h * D + d] += g * ve[h * D + d];
+        }
+    }
+}
+
+void nc_cpu_ve_forward(nc_backend *be, void *v, int64_t ld, float *gate, const void *xn,
+                       int64_t ldx, const float *w, const float *table, const int32_t *ids,
+                       int64_t N, int H, int D) {
+    embed_job j = {.out = v, .ld = ld, .gate = gate, .xn = xn, .ldx = ldx, .w = w, .table = table,
+                   .ids = ids, .H = H, .D = D};
+    nc_pool_for(nc_cpu_pool(be), N, 64, ve_rows, &j);
+}
+
+/* partial (H, 12): dw; also writes dve and adds into dxn */
+static void ve_back_block(void *ctx, int64_t lo, int64_t hi, double *partial) {
+    embed_job *j = ctx;
+    int H = j->H, D = j->D;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *ve = j->table + (int64_t)j->ids[r] * H * D, *dv = j->dv + r * j->ld;
+        const float *xn = j->xn + r * j->ldx;
+        float *dxn = j->dxn + r * j->ldx, *dve = j->dve + r * H * D;
+        for (int h = 0; h < H; h++) {
+            float g = j->gate_in[r * H + h];
+            float dz = nc_cpu_dot(dv + h * D, ve + h * D, D) * g * (1.0f - g / 3.0f);
+            for (int c = 0; c < VE_CHANNELS; c++) {
+                dxn[c] += dz * j->w[h * VE_CHANNELS + c];
+                partial[h * VE_CHANNELS + c] += dz * xn[c];
+            }
+            for (int d = 0; d < D; d++) dve[h * D + d] = g * dv[h * D + d];
+        }
+    }
+}
+
+void nc_cpu_ve_backward(nc_backend *be, void *dve, void *dxn, int64_t ldx, float *dw,
+                        const void *dv, int64_t ld, const float *gate, const void *xn,
+                        const float *w, const float *table, const int32_t *ids, int64_t N, int H,
+                        int D) {
+    embed_job j = {.dve = dve, .dxn = dxn, .ldx = ldx, .dv = dv, .ld = ld, .gate_in = gate, .xn = xn,
+                   .w = w, .table = table, .ids = ids, .H = H, .D = D};
+    double *sums = nc_cpu_scratch((size_t)H * VE_CHANNELS);
+    nc_cpu_block_reduce(be, N, NC_CPU_BLOCK, H * VE_CHANNELS, ve_back_block, &j, sums);
+    for (int i = 0; i < H * VE_CHANNELS; i++) dw[i] += (float)sums[i];
+    free(sums);
+}

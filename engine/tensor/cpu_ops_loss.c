@@ -1,0 +1,73 @@
+/* cpu_ops_loss.c: soft-capped logits, fused cross-entropy, deterministic mean. */
+#include "cpu_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct loss_job {
+    float *losses, *dlogits, *out;
+    const float *logits, *x;
+    const int32_t *targets;
+    int V, Vp;
+    float cap, scale;
+} loss_job;
+
+/* One row: c = cap * tanh(z / cap) into c (V); returns the loss and, when dz
+ * is not NULL, writes dz (Vp). c may not alias z; dz may. */
+static float ce_row(const loss_job *j, float *c, const float *z, int32_t y, float *dz) {
+    float mx = -INFINITY, sum = 0;
+    for (int v = 0; v < j->V; v++) {
+        c[v] = j->cap * tanhf(z[v] / j->cap);
+        mx = fmaxf(mx, c[v]);
+    }
+    for (int v = 0; v < j->V; v++) sum += expf(c[v] - mx);
+    float lse = mx + logf(sum);
+    if (dz) {
+        for (int v = 0; v < j->V; v++) {
+            float t = c[v] / j->cap;
+            dz[v] = j->scale * (expf(c[v] - lse) - (v == y ? 1.0f : 0.0f)) * (1.0f - t * t);
+        }
+        for (int v = j->V; v < j->Vp; v++) dz[v] = 0;
+    }
+    return lse - c[y];
+}
+
+static void ce_rows(void *ctx, int64_t lo, int64_t hi) {
+    loss_job *j = ctx;
+    float *c = malloc(sizeof(float) * (size_t)j->V);
+    if (!c) abort();
+    for (int64_t r = lo; r < hi; r++)
+        j->losses[r] = ce_row(j, c, j->logits + r * j->Vp, j->targets[r], j->dlogits ? j->dlogits + r * j->Vp : NULL);
+    free(c);
+}
+
+void nc_cpu_softcap_ce(nc_backend *be, float *losses, void *dlogits, const void *logits,
+                       const int32_t *targets, int64_t N, int V, int Vp, float cap, float scale) {
+    loss_job j = {.losses = losses, .dlogits = dlogits, .logits = logits, .targets = targets,
+                  .V = V, .Vp = Vp, .cap = cap, .scale = scale};
+    nc_pool_for(nc_cpu_pool(be), N, 16, ce_rows, &j);
+}
+
+static void softcap_rows(void *ctx, int64_t lo, int64_t hi) {
+    loss_job *j = ctx;
+    for (int64_t r = lo; r < hi; r++)
+        for (int v = 0; v < j->V; v++) j->out[r * j->V + v] = j->cap * tanhf(j->logits[r * j->Vp + v] / j->cap);
+}
+
+void nc_cpu_softcap(nc_backend *be, float *out, const void *logits, int64_t N, int V, int Vp,
+                    float cap) {
+    loss_job j = {.out = out, .logits = logits, .V = V, .Vp = Vp, .cap = cap};
+    nc_pool_for(nc_cpu_pool(be), N, 16, softcap_rows, &j);
+}
+
+static void sum_block(void *ctx, int64_t lo, int64_t hi, double *partial) {
+    const loss_job *j = ctx;
+    for (int64_t i = lo; i < hi; i++) partial[0] += j->x[i];
+}
+
+void nc_cpu_mean(nc_backend *be, float *out, const float *x, int64_t n) {
+    loss_job j = {.x = x};
+    double sum;
+    nc_cpu_block_reduce(be, n, 4096, 1, sum_block, &j, &sum);
+    *out = (float)(sum / (double)n);
+}

@@ -1,0 +1,278 @@
+/* train.c: the training loop shared by every model.
+ *
+ * Each step draws B windows of T + 1 tokens at uniform random starts in the
+ * training split (the data stream), hands them to the model's train_step,
+ * logs progress, evaluates, and checkpoints with persist-then-eval: the
+ * checkpoint is written, loaded back into the model, and the eval that
+ * follows runs on what was loaded. */
+#define _GNU_SOURCE
+#include "artifacts.h"
+#include "checkpoint.h"
+#include "eval.h"
+#include "tensor/backend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct trainer {
+    nc_engine *e;
+    const nc_sink *sink;
+    nc_resident *r;
+    const nc_corpus *corpus;
+    nc_run run;
+    int32_t *x, *y;          /* (B, T) */
+    double *step_s;          /* (steps) seconds of each step */
+    int64_t start;           /* step the run started from */
+    double t_cmd, t_log;     /* command start; last progress event */
+    int64_t log_step;        /* step of the last progress event */
+    double first_step_s;     /* command start to the end of the first step */
+    double last_loss;        /* most recent known training loss */
+    json_t *first_eval, *last_eval;
+} trainer;
+
+void nc_batch_sample(const int32_t *tokens, size_t n, int B, int T, nc_rng *rng, int32_t *x, int32_t *y) {
+    for (int b = 0; b < B; b++) {
+        size_t s = (size_t)nc_rng_below(rng, (uint64_t)(n - (size_t)T));
+        memcpy(x + (size_t)b * T, tokens + s, (size_t)T * sizeof *x);
+        memcpy(y + (size_t)b * T, tokens + s + 1, (size_t)T * sizeof *y);
+    }
+}
+
+/* ---- setting up the resident model ------------------------------------------ */
+
+static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->ops = nc_model_find(cfg->mode, cfg->model_kind);
+    if (!r->ops)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.model_kind '%s' cannot be trained in args.mode '%s'",
+                       cfg->model_kind, cfg->mode);
+    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
+    if (!c) return -1;
+    if (strcmp(cfg->mode, "tensor") == 0 && !(r->backend = nc_engine_backend(e, cfg->device, err))) return -1;
+    if (r->ops->resolve(&r->cfg, r->backend, err)) return -1;
+    if ((size_t)r->cfg.seq_len + 1 >= c->n_train || (size_t)r->cfg.seq_len + 1 >= c->n_val)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.seq_len);
+    nc_vocab_copy(&r->vocab, &c->vocab);
+    r->style_only = malloc((size_t)c->vocab.size);
+    memcpy(r->style_only, c->style_only, (size_t)c->vocab.size);
+    nc_rng_seed(&r->data_rng, (uint64_t)r->cfg.seed, NC_STREAM_DATA);
+    r->model = r->ops->create(&r->cfg, &r->vocab, r->backend, err);
+    return r->model ? 0 : -1;
+}
+
+/* Continues from a checkpoint: its model config wins; the run's knobs come from the request. */
+static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
+    char path[PATH_MAX];
+    if (nc_engine_checkpoint_path(e, cfg->resume, path, sizeof path, err) || nc_checkpoint_read(e, path, r, err))
+        return -1;
+    if (cfg->steps < r->step)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
+                       (long long)cfg->steps, (long long)r->step);
+    r->cfg.steps = cfg->steps;
+    r->cfg.log_every = cfg->log_every;
+    r->cfg.eval_every = cfg->eval_every;
+    if (cfg->eval_windows) r->cfg.eval_windows = cfg->eval_windows;
+    r->cfg.checkpoint_every = cfg->checkpoint_every;
+    memcpy(r->cfg.checkpoint, cfg->checkpoint, sizeof r->cfg.checkpoint);
+    memcpy(r->cfg.run_id, cfg->run_id, sizeof r->cfg.run_id);
+    return 0;
+}
+
+/* ---- logging ------------------------------------------------------------------ */
+
+static double tokens_per_step(const nc_resident *r) { return (double)r->cfg.batch_size * (double)r->cfg.seq_len; }
+
+static void log_progress(trainer *t, int64_t step) {
+    double now = nc_now(), dt = now - t->t_log;
+    double tps = dt > 0 ? tokens_per_step(t->r) * (double)(step - t->log_step) / dt : 0;
+    json_t *d = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "type", "train", "step", (json_int_t)step, "steps",
+                          (json_int_t)t->r->cfg.steps, "loss", t->last_loss, "tok_per_s", tps, "elapsed_s",
+                          now - t->t_cmd, "step_ms", t->step_s[step - 1] * 1e3);
+    nc_run_metric(&t->run, d);
+    nc_emit(t->sink, "progress", d);
+    t->t_log = now;
+    t->log_step = step;
+}
+
+static int run_eval(trainer *t, int64_t step, nc_error *err) {
+    nc_eval_result ev;
+    if (nc_eval_resident(t->e, &t->r->cfg, t->r->cfg.eval_windows, &ev, err)) return -1;
+    json_t *d = json_pack("{s:s, s:I, s:f, s:f, s:I}", "type", "eval", "step", (json_int_t)step, "val_loss",
+                          ev.val_loss, "bpb", ev.bpb, "windows", (json_int_t)ev.windows);
+    nc_run_metric(&t->run, d);
+    if (!t->first_eval) t->first_eval = json_incref(d);
+    json_decref(t->last_eval);
+    t->last_eval = json_incref(d);
+    nc_emit(t->sink, "eval", d);
+    return 0;
+}
+
+/* Save, load back into the model, then evaluate what was loaded. */
+static int persist_then_eval(trainer *t, int64_t step, nc_error *err) {
+    nc_resident *r = t->r;
+    if (nc_resident_save(r, r->checkpoint, err)) return -1;
+    nc_resident loaded;
+    if (nc_checkpoint_read(t->e, r->checkpoint, &loaded, err)) return -1;
+    nc_resident_set(r, &loaded);
+    nc_emit(t->sink, "checkpoint", json_pack("{s:s, s:I}", "path", r->checkpoint, "step", (json_int_t)step));
+    return run_eval(t, step, err);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static int after_step(trainer *t, int64_t done, nc_error *err) {
+    const nc_train_cfg *c = &t->r->cfg;
+    if (done % c->log_every == 0 || done == c->steps) log_progress(t, done);
+    if (done == c->steps) return 0;
+    if (c->checkpoint_every && done % c->checkpoint_every == 0) return persist_then_eval(t, done, err);
+    if (c->eval_every && done % c->eval_every == 0) return run_eval(t, done, err);
+    return 0;
+}
+
+static int take_loss(trainer *t, double loss, int64_t of_step, nc_error *err) {
+    if (isnan(loss) && of_step < t->start) return 0; /* nothing ready yet */
+    if (!isfinite(loss))
+        return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; the model keeps its last good weights",
+                       (long long)of_step + 1, loss);
+    t->last_loss = loss;
+    return 0;
+}
+
+static int train_steps(trainer *t, nc_error *err) {
+    nc_resident *r = t->r;
+    const nc_model_ops *ops = r->ops;
+    int B = (int)r->cfg.batch_size, T = (int)r->cfg.seq_len;
+    for (int64_t step = r->step; step < r->cfg.steps; step++) {
+        if (nc_cancelled(t->sink))
+            return nc_fail(err, NC_E_CANCELLED, "training cancelled after step %lld", (long long)step);
+        nc_batch_sample(t->corpus->train, t->corpus->n_train, B, T, &r->data_rng, t->x, t->y);
+        nc_batch batch = {t->x, t->y, B, T};
+        double t0 = nc_now(), loss;
+        int rc = ops->train_step(r->model, &batch, step, r->cfg.steps, &loss, err);
+        t->step_s[step] = nc_now() - t0;
+        if (step == t->start) t->first_step_s = nc_now() - t->t_cmd;
+        r->step = step + 1;
+        r->dirty = true;
+        if (rc || take_loss(t, loss, step - ops->loss_lag, err)) return -1;
+        if (ops->loss_lag == 0 && after_step(t, step + 1, err)) return -1;
+        if (ops->loss_lag && step > t->start && after_step(t, step, err)) return -1;
+    }
+    if (ops->loss_lag && r->cfg.steps > t->start) {
+        double loss;
+        if (ops->drain(r->model, &loss, err) || take_loss(t, loss, r->cfg.steps - 1, err)) return -1;
+        if (after_step(t, r->cfg.steps, err)) return -1;
+    }
+    return 0;
+}
+
+/* tok/s as the anchors define it: tokens of steps 11..N over their summed time
+ * (all steps when there are 10 or fewer), and the median step's rate. */
+static void throughput(const trainer *t, double *mean, double *median) {
+    int64_t from = t->start, to = t->r->step;
+    if (to - from > 10) from += 10;
+    int64_t n = to - from;
+    *mean = *median = 0;
+    if (n <= 0) return;
+    double sum = 0, *s = malloc((size_t)n * sizeof *s);
+    for (int64_t i = 0; i < n; i++) sum += s[i] = t->step_s[from + i];
+    for (int64_t i = 1; i < n; i++)
+        for (int64_t j = i; j > 0 && s[j - 1] > s[j]; j--) { double tmp = s[j]; s[j] = s[j - 1]; s[j - 1] = tmp; }
+    double med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    *mean = sum > 0 ? tokens_per_step(t->r) * (double)n / sum : 0;
+    *median = med > 0 ? tokens_per_step(t->r) / med : 0;
+}
+
+static json_t *summary(trainer *t) {
+    nc_resident *r = t->r;
+    double mean, median;
+    throughput(t, &mean, &median);
+    double flops = r->ops->flops_per_token ? r->ops->flops_per_token(r->model) : 0;
+    double peak = r->backend ? nc_peak_flops(r->backend) : 0;
+    json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:I}", "run_id", t->run.id, "run_dir", t->run.dir,
+                          "steps", (json_int_t)r->step, "start_step", (json_int_t)t->start, "tok_per_s", mean,
+                          "tok_per_s_median", median, "time_to_first_step_s", t->first_step_s,
+                          "flops_per_token", flops, "peak_host_rss_bytes", (json_int_t)nc_peak_rss_bytes());
+    double train_s = 0;
+    for (int64_t i = t->start; i < r->step; i++) train_s += t->step_s[i];
+    json_object_set_new(s, "train_s", json_real(train_s));
+    json_object_set_new(s, "mfu", peak > 0 ? json_real(flops * mean / peak) : json_null());
+    json_object_set_new(s, "peak_device_bytes", r->backend && r->backend->gpu ? json_integer(nc_backend_device_bytes(r->backend, true)) : json_null());
+    json_object_set_new(s, "final_train_loss", t->r->step > t->start ? json_real(t->last_loss) : json_null());
+    json_object_set_new(s, "final_val_loss", json_incref(json_object_get(t->last_eval, "val_loss")) ?: json_null());
+    json_object_set_new(s, "final_bpb", json_incref(json_object_get(t->last_eval, "bpb")) ?: json_null());
+    json_object_set_new(s, "baseline_val_loss", json_incref(json_object_get(t->first_eval, "val_loss")) ?: json_null());
+    json_object_set_new(s, "checkpoint", r->step > t->start ? json_string(r->checkpoint) : json_null());
+    return s;
+}
+
+static json_t *run_info(const trainer *t) {
+    const nc_resident *r = t->r;
+    const nc_corpus *c = t->corpus;
+    json_t *info = json_pack("{s:o, s:s, s:s, s:I, s:s, s:s, s:s, s:b, s:I, s:i, s:I, s:I, s:I, s:s}",
+                             "config", nc_args_to_json(nc_command_find("train"), &r->cfg), "mode", r->ops->mode,
+                             "model_kind", r->ops->kind, "seed", (json_int_t)r->cfg.seed, "style", r->cfg.style,
+                             "backend", r->backend ? r->backend->name : "cpu", "device",
+                             r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu",
+                             r->backend && r->backend->gpu, "params", (json_int_t)r->ops->num_params(r->model),
+                             "vocab_size", r->vocab.size, "train_tokens", (json_int_t)c->n_train, "val_tokens",
+                             (json_int_t)c->n_val, "start_step", (json_int_t)t->start, "data", c->path);
+    if (r->ops->describe) json_object_set_new(info, "model", r->ops->describe(r->model));
+    return info;
+}
+
+static int open_run(trainer *t, const nc_train_cfg *req, nc_error *err) {
+    nc_resident *r = t->r;
+    char stamp[32], stem[192];
+    nc_utc_stamp(stamp, sizeof stamp);
+    snprintf(stem, sizeof stem, "%s_%s-%s_style-%s_seed-%lld", stamp, r->ops->mode, r->ops->kind, r->cfg.style,
+             (long long)r->cfg.seed);
+    json_t *info = run_info(t);
+    if (req->resume[0]) json_object_set_new(info, "resumed_from", json_string(r->checkpoint));
+    if (nc_run_open(&t->run, t->e->results_dir, r->cfg.run_id, stem, info, err)) return -1;
+    snprintf(r->run_id, sizeof r->run_id, "%s", t->run.id);
+    if (r->cfg.checkpoint[0]) return nc_engine_checkpoint_path(t->e, r->cfg.checkpoint, r->checkpoint, sizeof r->checkpoint, err);
+    snprintf(r->checkpoint, sizeof r->checkpoint, "%s/%s.ckpt", t->e->checkpoint_dir, t->run.id);
+    return 0;
+}
+
+json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *req, const nc_sink *sink, nc_error *err) {
+    trainer t = {.e = e, .sink = sink, .t_cmd = nc_now(), .last_loss = NAN};
+    nc_resident fresh;
+    int rc = req->resume[0] ? resumed_model(e, req, &fresh, err) : fresh_model(e, req, &fresh, err);
+    if (rc) {
+        nc_resident_clear(&fresh);
+        return NULL;
+    }
+    nc_resident_set(&e->res, &fresh);
+    t.r = &e->res;
+    t.start = t.log_step = t.r->step;
+    t.corpus = nc_engine_corpus(e, t.r->cfg.data, t.r->cfg.style, err);
+    if (!t.corpus || open_run(&t, req, err)) {
+        nc_run_close(&t.run, "failed", NULL, NULL);
+        return NULL;
+    }
+    size_t bt = (size_t)t.r->cfg.batch_size * (size_t)t.r->cfg.seq_len;
+    t.x = malloc(bt * sizeof *t.x);
+    t.y = malloc(bt * sizeof *t.y);
+    t.step_s = calloc((size_t)t.r->cfg.steps + 1, sizeof *t.step_s);
+    t.t_log = nc_now();
+    rc = t.start == 0 ? run_eval(&t, 0, err) : 0;
+    if (rc == 0) rc = train_steps(&t, err);
+    if (rc == 0 && t.r->step > t.start) rc = persist_then_eval(&t, t.r->step, err);
+    json_t *res = summary(&t);
+    if (rc) json_object_set_new(res, "error", json_pack("{s:s, s:s}", "code", nc_code_name(err->code), "message", err->message));
+    nc_run_close(&t.run, rc == 0 ? "completed" : err->code == NC_E_CANCELLED ? "cancelled" : "failed",
+                 json_incref(res), NULL);
+    json_decref(t.first_eval);
+    json_decref(t.last_eval);
+    free(t.x);
+    free(t.y);
+    free(t.step_s);
+    if (rc == 0) return res;
+    json_decref(res);
+    return NULL;
+}
