@@ -56,7 +56,8 @@ typedef struct nc_model_ops {
      * state and fails with NC_E_NON_FINITE_LOSS (possibly loss_lag steps late). */
     int (*train_step)(nc_model *m, const nc_batch *b, int64_t step, int64_t steps,
                       double *loss, nc_error *err);
-    int loss_lag; /* 0: synchronous; 1: train_step returns the previous step's loss */
+    /* 0 (or NULL): synchronous; 1: train_step returns the previous step's loss */
+    int (*loss_lag)(const nc_model *m);
     /* Delivers the loss still pending after the last train_step (loss_lag 1). */
     int (*drain)(nc_model *m, double *loss, nc_error *err);
 

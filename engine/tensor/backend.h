@@ -17,7 +17,10 @@
  * - Ops are issued in order on one stream; only download() and sync() wait.
  * - Reductions are deterministic (fixed order, no atomics): the same inputs give
  *   the same bits on every run. The cpu backend sums token reductions in fixed
- *   blocks, so its results do not even depend on the thread count.
+ *   blocks, so its results do not even depend on the thread count; the cuda
+ *   backend partitions every reduction by its shape alone and picks one cuBLASLt
+ *   algorithm per gemm shape, so same inputs give the same bits run to run (on
+ *   one card and driver), and --deterministic costs nothing there.
  * - "+=" marks an output that is accumulated into; every other output is
  *   overwritten. Gradients of weights and learnable scalars always accumulate
  *   (the gradient arena is zeroed once per step).
@@ -79,10 +82,12 @@ typedef struct nc_muon_hp {
  * op(B) is (k, n): B is (k, n) with row stride ldb, or (n, k) when tb.
  * C and D are (m, n) of dtype dt with row strides ldc and ldd; C may be NULL
  * (beta is then ignored) or equal D, otherwise it must not overlap D.
- * Matrix i of a batch starts at base + i * stride (elements). */
+ * Matrix i of a batch starts at base + i * stride (elements).
+ * symmetric: B is A and tb == !ta, so op(B) = op(A)^T and D (and C) are
+ * symmetric; a backend may compute one triangle (syrk) and mirror it. */
 typedef struct nc_gemm {
     int m, n, k, batch;
-    bool ta, tb;
+    bool ta, tb, symmetric;
     float alpha, beta;
     const void *a; nc_dtype at; int64_t lda, sa;
     const void *b; nc_dtype bt; int64_t ldb, sb;
@@ -113,7 +118,7 @@ struct nc_backend_ops {
     void (*upload)(nc_backend *be, void *dst, const void *host, size_t bytes);
     void (*download)(nc_backend *be, void *host, const void *src, size_t bytes); /* waits */
     void (*zero)(nc_backend *be, void *p, size_t bytes);
-    void (*copy)(nc_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy)(nc_backend *be, void *dst, const void *src, size_t bytes); /* no overlap */
     int (*sync)(nc_backend *be, nc_error *err); /* waits; reports deferred failures */
     /* dst (n) of dtype dt = src (n) of dtype st, rounding to nearest even */
     void (*cast)(nc_backend *be, void *dst, nc_dtype dt, const void *src, nc_dtype st, int64_t n);
@@ -124,9 +129,10 @@ struct nc_backend_ops {
     /* ---- embedding: out (N, C) act = table (V, C) f32 [ids (N)] -------------- */
     void (*embedding_forward)(nc_backend *be, void *out, const float *table, const int32_t *ids,
                               int64_t N, int C);
-    /* dtable (V, C) += scatter of dout (N, C) by ids; each row sums its tokens in token order */
+    /* dtable (V, C) += scatter of dout (N, C) by ids (each below V); each row sums its
+     * tokens in token order */
     void (*embedding_backward)(nc_backend *be, float *dtable, const void *dout, const int32_t *ids,
-                               int64_t N, int C);
+                               int64_t N, int C, int V);
 
     /* ---- RMSNorm without weight, eps = FLT_EPSILON -----------------------------
      * out (N, C) act = x * rstd, rstd (N) f32 = 1 / sqrt(mean(x^2) + eps) */
@@ -205,13 +211,13 @@ struct nc_backend_ops {
     void (*relu2_backward)(nc_backend *be, void *dx, const void *dout, const void *x, int64_t n);
 
     /* ---- loss ---------------------------------------------------------------------------
-     * logits (N, Vp) act; only the first V columns are real. c = cap * tanh(z / cap);
-     * losses (N) f32 = logsumexp(c[:V]) - c[target]. When dlogits (N, Vp) act is
+     * logits (N, Vp) act; only the first V columns are real. c = cap * tanh(z / cap)
+     * (cap 0: no cap, c = z); losses (N) f32 = logsumexp(c[:V]) - c[target]. When dlogits (N, Vp) act is
      * not NULL it receives scale * dloss/dz (zero in the padded columns), and may
      * equal logits. */
     void (*softcap_ce)(nc_backend *be, float *losses, void *dlogits, const void *logits,
                        const int32_t *targets, int64_t N, int V, int Vp, float cap, float scale);
-    /* out (N, V) f32 = cap * tanh(logits[:, :V] / cap), logits (N, Vp) act */
+    /* out (N, V) f32 = cap * tanh(logits[:, :V] / cap) (cap 0: logits[:, :V]), logits (N, Vp) act */
     void (*softcap)(nc_backend *be, float *out, const void *logits, int64_t N, int V, int Vp,
                     float cap);
     /* out (1) f32 = mean of x (n) f32 */
@@ -237,6 +243,34 @@ struct nc_backend_ops {
      *    cautious update p -= lr * g + lr * wd * p * (g * p >= 0). */
     void (*muon_finish)(nc_backend *be, float *p, const void *x, float *v2, int K, int R, int C,
                         const nc_muon_hp *hp);
+
+    /* ---- guards for a step whose loss is read back late ----------------------------------
+     * flag (1) f32 = 1 when *flag != 0 and x (1) f32 is finite, else 0 (sticky until reset). */
+    void (*finite_and)(nc_backend *be, float *flag, const float *x);
+    /* dst = src (bytes) when *flag != 0, else dst unchanged; dst and src do not overlap. */
+    void (*copy_if)(nc_backend *be, void *dst, const void *src, size_t bytes, const float *flag);
+
+    /* ---- optional (NULL on backends without them, e.g. cpu) -----------------------------
+     * Graphs: graph_begin records the ops issued until graph_end instead of running
+     * them (no upload, download, alloc or sync in between); graph_end returns the
+     * replayable graph, or NULL with err set (the recorded ops never ran).
+     * graph_launch replays it: the same ops on the same buffers, reading whatever
+     * device memory holds by then. */
+    int (*graph_begin)(nc_backend *be, nc_error *err);
+    void *(*graph_end)(nc_backend *be, nc_error *err);
+    void (*graph_launch)(nc_backend *be, void *graph);
+    void (*graph_free)(nc_backend *be, void *graph);
+    /* Pinned host memory; download_async copies into it behind the ops issued so
+     * far without waiting (read it after an event_wait on an event recorded later). */
+    void *(*host_alloc)(nc_backend *be, size_t bytes);
+    void (*host_free)(nc_backend *be, void *p);
+    void (*download_async)(nc_backend *be, void *host, const void *src, size_t bytes);
+    /* Events mark a point in the op stream; event_wait blocks until the device has
+     * passed the last record of ev and reports deferred failures, as sync. */
+    void *(*event_new)(nc_backend *be);
+    void (*event_free)(nc_backend *be, void *ev);
+    void (*event_record)(nc_backend *be, void *ev);
+    int (*event_wait)(nc_backend *be, void *ev, nc_error *err);
 };
 
 #endif

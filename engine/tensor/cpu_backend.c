@@ -36,14 +36,34 @@ static int64_t cpu_bytes(nc_backend *be, bool peak) {
     return peak ? cpu->peak_bytes : cpu->bytes;
 }
 
+/* Large copies and fills are split across the threads, in 1 MiB pieces. */
+#define MEM_GRAIN (1 << 20)
+
+typedef struct mem_job {
+    char *dst;
+    const char *src; /* NULL: fill with zeros */
+} mem_job;
+
+static void mem_range(void *ctx, int64_t lo, int64_t hi) {
+    mem_job *j = ctx;
+    if (j->src) memcpy(j->dst + lo, j->src + lo, (size_t)(hi - lo));
+    else memset(j->dst + lo, 0, (size_t)(hi - lo));
+}
+
 static void cpu_copy(nc_backend *be, void *dst, const void *src, size_t bytes) {
-    (void)be;
-    if (bytes) memmove(dst, src, bytes);
+    mem_job j = {dst, src};
+    nc_pool_for(nc_cpu_pool(be), (int64_t)bytes, MEM_GRAIN, mem_range, &j);
 }
 
 static void cpu_zero(nc_backend *be, void *p, size_t bytes) {
+    mem_job j = {p, NULL};
+    nc_pool_for(nc_cpu_pool(be), (int64_t)bytes, MEM_GRAIN, mem_range, &j);
+}
+
+/* Host <-> host: the same bytes, on the caller's thread. */
+static void cpu_transfer(nc_backend *be, void *dst, const void *src, size_t bytes) {
     (void)be;
-    if (bytes) memset(p, 0, bytes);
+    if (bytes) memcpy(dst, src, bytes);
 }
 
 static int cpu_sync(nc_backend *be, nc_error *err) {
@@ -84,8 +104,8 @@ static const nc_backend_ops cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
     .bytes = cpu_bytes,
-    .upload = cpu_copy,
-    .download = cpu_copy,
+    .upload = cpu_transfer,
+    .download = cpu_transfer,
     .zero = cpu_zero,
     .copy = cpu_copy,
     .sync = cpu_sync,
@@ -115,6 +135,8 @@ static const nc_backend_ops cpu_ops = {
     .muon_momentum = nc_cpu_muon_momentum,
     .muon_normalize = nc_cpu_muon_normalize,
     .muon_finish = nc_cpu_muon_finish,
+    .finite_and = nc_cpu_finite_and,
+    .copy_if = nc_cpu_copy_if,
 };
 
 static void cpu_destroy(nc_backend *be) {

@@ -1,6 +1,7 @@
 /* cpu_gemm.c: nc_gemm on OpenBLAS. The pool splits a call into tiles (whole
  * matrices of a batch, then row or column slices of D); each tile is one serial
- * cblas_sgemm, so every element of D is summed over k in one fixed order. */
+ * cblas_sgemm (cblas_ssyrk for symmetric products), so every element of D is
+ * summed over k in one fixed order. */
 #include "cpu_internal.h"
 
 #include <cblas.h>
@@ -44,8 +45,29 @@ static void run_tiles(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
+/* Symmetric products, one whole matrix per tile: the upper triangle by ssyrk,
+ * then mirrored. */
+static void run_symmetric(void *ctx, int64_t lo, int64_t hi) {
+    const nc_gemm *g = ((gemm_job *)ctx)->g;
+    for (int64_t i = lo; i < hi; i++) {
+        float *d = (float *)g->d + i * g->sd;
+        const float *c = g->c ? (const float *)g->c + i * g->sc : NULL;
+        if (c && c != d)
+            for (int r = 0; r < g->m; r++) memcpy(d + (int64_t)r * g->ldd, c + (int64_t)r * g->ldc, sizeof(float) * (size_t)g->m);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, g->ta ? CblasTrans : CblasNoTrans, g->m, g->k, g->alpha,
+                    (const float *)g->a + i * g->sa, (int)g->lda, c ? g->beta : 0.0f, d, (int)g->ldd);
+        for (int r = 1; r < g->m; r++)
+            for (int col = 0; col < r; col++) d[(int64_t)r * g->ldd + col] = d[(int64_t)col * g->ldd + r];
+    }
+}
+
 void nc_cpu_gemm(nc_backend *be, const nc_gemm *g) {
     if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return;
+    if (g->symmetric) {
+        gemm_job j = {g, 1, true};
+        nc_pool_for(nc_cpu_pool(be), g->batch, 1, run_symmetric, &j);
+        return;
+    }
     int threads = be->threads;
     double work = (double)g->m * g->n * g->k;
     int slices = 1;

@@ -25,15 +25,33 @@ void nc_cpu_block_reduce(nc_backend *be, int64_t n, int64_t block, int w, nc_blo
                          void *ctx, double *out);
 /* n zeroed doubles of op scratch (free() them); aborts when memory is out. */
 double *nc_cpu_scratch(size_t n);
-/* Float dot product with a fixed accumulation order the compiler vectorizes. */
+/* Float dot product, sum and max, in fixed orders the compiler vectorizes. */
 float nc_cpu_dot(const float *a, const float *b, int n);
+float nc_cpu_sum(const float *x, int n);
+float nc_cpu_max(const float *x, int n); /* finite x, n >= 1 */
+
+/* e^x for x in [-2.9e6, 0] within 1 ulp (0 below about -87.3, no subnormals):
+ * Cody-Waite reduction by a magic-number rounding and Cephes' polynomial,
+ * branch-free so that loops over it vectorize. */
+static inline float nc_cpu_exp_nonpos(float x) {
+    float t = x * 1.44269504089f + 12582912.0f; /* 1.5 x 2^23: round(x / ln 2) lands in the low bits */
+    float n = t - 12582912.0f;
+    float r = (x - n * 0.693359375f) + n * 2.12194440e-4f; /* x - n ln 2, in two parts */
+    float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+               1.6666665459e-1f) * r + 5.0000001201e-1f;
+    union { float f; int32_t i; } bits = {.f = t};
+    int32_t e = bits.i - 0x4b400000;  /* = n for x in the domain */
+    e = e < -127 ? -127 : e > 0 ? 0 : e; /* 2^-127: a zero scale; NaN x stays NaN through r */
+    union { uint32_t u; float f; } scale = {.u = (uint32_t)(e + 127) << 23};
+    return (p * r * r + r + 1.0f) * scale.f;
+}
 
 void nc_cpu_gemm(nc_backend *be, const nc_gemm *g);
 
 void nc_cpu_embedding_forward(nc_backend *be, void *out, const float *table, const int32_t *ids,
                               int64_t N, int C);
 void nc_cpu_embedding_backward(nc_backend *be, float *dtable, const void *dout, const int32_t *ids,
-                               int64_t N, int C);
+                               int64_t N, int C, int V);
 void nc_cpu_ve_forward(nc_backend *be, void *v, int64_t ld, float *gate, const void *xn,
                        int64_t ldx, const float *w, const float *table, const int32_t *ids,
                        int64_t N, int H, int D);
@@ -81,5 +99,8 @@ void nc_cpu_muon_momentum(nc_backend *be, float *g, float *buf, int64_t n, const
 void nc_cpu_muon_normalize(nc_backend *be, void *x, const float *g, int K, int R, int C);
 void nc_cpu_muon_finish(nc_backend *be, float *p, const void *x, float *v2, int K, int R, int C,
                         const nc_muon_hp *hp);
+
+void nc_cpu_finite_and(nc_backend *be, float *flag, const float *x);
+void nc_cpu_copy_if(nc_backend *be, void *dst, const void *src, size_t bytes, const float *flag);
 
 #endif

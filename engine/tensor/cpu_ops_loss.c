@@ -12,33 +12,33 @@ typedef struct loss_job {
     float cap, scale;
 } loss_job;
 
-/* One row: c = cap * tanh(z / cap) into c (V); returns the loss and, when dz
- * is not NULL, writes dz (Vp). c may not alias z; dz may. */
-static float ce_row(const loss_job *j, float *c, const float *z, int32_t y, float *dz) {
-    float mx = -INFINITY, sum = 0;
+/* cap * tanh(z / cap), or z itself when cap is 0 (no cap) */
+static float capped(float z, float cap) { return cap > 0 ? cap * tanhf(z / cap) : z; }
+
+/* One row: returns the loss and, when dz is not NULL, writes dz (Vp) (may be
+ * z). work: (2, V) floats, c = cap * tanh(z / cap) and e = exp(c - max c). */
+static float ce_row(const loss_job *j, float *work, const float *z, int32_t y, float *dz) {
+    float *c = work, *e = work + j->V;
+    for (int v = 0; v < j->V; v++) c[v] = capped(z[v], j->cap);
+    float mx = nc_cpu_max(c, j->V);
+    for (int v = 0; v < j->V; v++) e[v] = nc_cpu_exp_nonpos(c[v] - mx);
+    float sum = nc_cpu_sum(e, j->V), loss = mx + logf(sum) - c[y];
+    if (!dz) return loss;
     for (int v = 0; v < j->V; v++) {
-        c[v] = j->cap * tanhf(z[v] / j->cap);
-        mx = fmaxf(mx, c[v]);
+        float t = j->cap > 0 ? c[v] / j->cap : 0.0f;
+        dz[v] = j->scale * (e[v] / sum - (v == y ? 1.0f : 0.0f)) * (1.0f - t * t);
     }
-    for (int v = 0; v < j->V; v++) sum += expf(c[v] - mx);
-    float lse = mx + logf(sum);
-    if (dz) {
-        for (int v = 0; v < j->V; v++) {
-            float t = c[v] / j->cap;
-            dz[v] = j->scale * (expf(c[v] - lse) - (v == y ? 1.0f : 0.0f)) * (1.0f - t * t);
-        }
-        for (int v = j->V; v < j->Vp; v++) dz[v] = 0;
-    }
-    return lse - c[y];
+    for (int v = j->V; v < j->Vp; v++) dz[v] = 0;
+    return loss;
 }
 
 static void ce_rows(void *ctx, int64_t lo, int64_t hi) {
     loss_job *j = ctx;
-    float *c = malloc(sizeof(float) * (size_t)j->V);
-    if (!c) abort();
+    float *work = malloc(sizeof(float) * 2 * (size_t)j->V);
+    if (!work) abort();
     for (int64_t r = lo; r < hi; r++)
-        j->losses[r] = ce_row(j, c, j->logits + r * j->Vp, j->targets[r], j->dlogits ? j->dlogits + r * j->Vp : NULL);
-    free(c);
+        j->losses[r] = ce_row(j, work, j->logits + r * j->Vp, j->targets[r], j->dlogits ? j->dlogits + r * j->Vp : NULL);
+    free(work);
 }
 
 void nc_cpu_softcap_ce(nc_backend *be, float *losses, void *dlogits, const void *logits,
@@ -51,7 +51,7 @@ void nc_cpu_softcap_ce(nc_backend *be, float *losses, void *dlogits, const void 
 static void softcap_rows(void *ctx, int64_t lo, int64_t hi) {
     loss_job *j = ctx;
     for (int64_t r = lo; r < hi; r++)
-        for (int v = 0; v < j->V; v++) j->out[r * j->V + v] = j->cap * tanhf(j->logits[r * j->Vp + v] / j->cap);
+        for (int v = 0; v < j->V; v++) j->out[r * j->V + v] = capped(j->logits[r * j->Vp + v], j->cap);
 }
 
 void nc_cpu_softcap(nc_backend *be, float *out, const void *logits, int64_t N, int V, int Vp,

@@ -53,28 +53,34 @@ void nc_cpu_muon_momentum(nc_backend *be, float *g, float *buf, int64_t n, const
     nc_pool_for(nc_cpu_pool(be), n, OPTIM_GRAIN, momentum_range, &j);
 }
 
-static double sum_squares(const float *x, int64_t n) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return s;
+/* rowsq (R) = each row's sum of squares of x (R, C); returns their total. */
+static double row_squares(const float *x, int R, int C, float *rowsq) {
+    double total = 0;
+    for (int r = 0; r < R; r++) total += rowsq[r] = nc_cpu_dot(x + (int64_t)r * C, x + (int64_t)r * C, C);
+    return total;
 }
 
 /* One matrix: MuonEq row equilibration, then Frobenius normalization. */
-static void normalize_matrix(float *x, const float *g, int R, int C) {
-    float target = (float)sqrt(sum_squares(g, (int64_t)R * C)) / sqrtf((float)R);
+static void normalize_matrix(float *x, const float *g, int R, int C, float *rowsq) {
+    int64_t n = (int64_t)R * C;
+    float target = (float)sqrt(row_squares(g, R, C, rowsq)) / sqrtf((float)R);
     for (int r = 0; r < R; r++) {
-        float row = fmaxf((float)sqrt(sum_squares(g + (int64_t)r * C, C)), 1e-6f);
-        float s = target / row;
-        for (int c = 0; c < C; c++) x[(int64_t)r * C + c] = g[(int64_t)r * C + c] * s;
+        float s = target / fmaxf(sqrtf(rowsq[r]), 1e-6f);
+        float *restrict xr = x + (int64_t)r * C;
+        const float *restrict gr = g + (int64_t)r * C;
+        for (int c = 0; c < C; c++) xr[c] = gr[c] * s;
     }
-    float denom = (float)sqrt(sum_squares(x, (int64_t)R * C)) * 1.01f + 1e-6f;
-    for (int64_t i = 0; i < (int64_t)R * C; i++) x[i] /= denom;
+    float denom = (float)sqrt(row_squares(x, R, C, rowsq)) * 1.01f + 1e-6f;
+    for (int64_t i = 0; i < n; i++) x[i] /= denom;
 }
 
 static void normalize_range(void *ctx, int64_t lo, int64_t hi) {
     optim_job *j = ctx;
     int64_t size = (int64_t)j->R * j->C;
-    for (int64_t k = lo; k < hi; k++) normalize_matrix(j->x_out + k * size, j->g_in + k * size, j->R, j->C);
+    float *rowsq = malloc(sizeof(float) * (size_t)j->R);
+    if (!rowsq) abort();
+    for (int64_t k = lo; k < hi; k++) normalize_matrix(j->x_out + k * size, j->g_in + k * size, j->R, j->C, rowsq);
+    free(rowsq);
 }
 
 void nc_cpu_muon_normalize(nc_backend *be, void *x, const float *g, int K, int R, int C) {
@@ -82,50 +88,60 @@ void nc_cpu_muon_normalize(nc_backend *be, void *x, const float *g, int K, int R
     nc_pool_for(nc_cpu_pool(be), K, 1, normalize_range, &j);
 }
 
-/* vm (n) = mean of g^2 along the reduced dimension, g = x * s; rows when R >= C. */
-static void second_moments(double *vm, const float *x, float s, int R, int C) {
-    bool rows = R >= C;
-    int n = rows ? R : C, red = rows ? C : R;
-    for (int i = 0; i < n; i++) vm[i] = 0;
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) {
-            float g = x[(int64_t)r * C + c] * s;
-            vm[rows ? r : c] += (double)g * g;
-        }
-    for (int i = 0; i < n; i++) vm[i] /= red;
+/* vm (R or C) = the mean of g^2, g = x * s, along columns when R >= C, else along rows. */
+static void second_moments(float *vm, const float *x, const float *rowsq, float s, int R, int C) {
+    if (R >= C) {
+        for (int r = 0; r < R; r++) vm[r] = rowsq[r] * s * s / (float)C;
+        return;
+    }
+    for (int c = 0; c < C; c++) vm[c] = 0;
+    for (int r = 0; r < R; r++) {
+        const float *restrict xr = x + (int64_t)r * C;
+        for (int c = 0; c < C; c++) vm[c] += xr[c] * xr[c];
+    }
+    for (int c = 0; c < C; c++) vm[c] *= s * s / (float)R;
 }
 
-/* One matrix: Muon+ renormalization, NorMuon, cautious weight decay, update. */
-static void finish_matrix(const optim_job *j, double *vm, float *p, const float *x, float *v2) {
+/* p -= lr g + lr wd p (g p >= 0) for one row, g = x * f (f per column, or f0 for all). */
+static void update_row(float *restrict p, const float *restrict x, const float *restrict f, float f0, int C,
+                       float lr, float lr_wd) {
+    for (int c = 0; c < C; c++) {
+        float g = x[c] * (f ? f[c] : f0);
+        float cautious = (float)(g * p[c] >= 0.0f);
+        p[c] -= lr * g + lr_wd * p[c] * cautious;
+    }
+}
+
+/* One matrix: Muon+ renormalization, NorMuon, cautious weight decay, update.
+ * work: (R + max(R, C)) floats. */
+static void finish_matrix(const optim_job *j, float *work, float *p, const float *x, float *v2) {
     int R = j->R, C = j->C, n = R >= C ? R : C, red = R >= C ? C : R;
     nc_muon_hp hp = *j->muon;
-    float s = sqrtf((float)(R < C ? R : C)) / fmaxf((float)sqrt(sum_squares(x, (int64_t)R * C)), 1e-6f);
-    second_moments(vm, x, s, R, C);
+    float *rowsq = work, *vm = work + R;
+    float s = sqrtf((float)(R < C ? R : C)) / fmaxf((float)sqrt(row_squares(x, R, C, rowsq)), 1e-6f);
+    second_moments(vm, x, rowsq, s, R, C);
     double norm_sq = 0, scaled_sq = 0;
     for (int i = 0; i < n; i++) {
-        v2[i] = lerp(v2[i], (float)vm[i], 1.0f - hp.beta2);
+        v2[i] = lerp(v2[i], vm[i], 1.0f - hp.beta2);
         float step = 1.0f / sqrtf(fmaxf(v2[i], 1e-10f));
-        norm_sq += vm[i] * red;
-        scaled_sq += vm[i] * red * step * step;
-        vm[i] = step; /* vm now holds the per-row (or column) step */
+        norm_sq += (double)vm[i] * red;
+        scaled_sq += (double)vm[i] * red * step * step;
+        vm[i] = step; /* vm now holds the per-row (or per-column) step */
     }
     float ratio = (float)sqrt(norm_sq) / fmaxf((float)sqrt(scaled_sq), 1e-10f);
-    float lr_wd = hp.lr * hp.wd;
+    for (int i = 0; i < n; i++) vm[i] *= s * ratio; /* the whole factor on g = x * vm */
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) {
-            int64_t i = (int64_t)r * C + c;
-            float g = x[i] * s * ((float)vm[R >= C ? r : c] * ratio);
-            float decay = g * p[i] >= 0 ? lr_wd * p[i] : 0.0f;
-            p[i] -= hp.lr * g + decay;
-        }
+        update_row(p + (int64_t)r * C, x + (int64_t)r * C, R >= C ? NULL : vm, vm[r], C, hp.lr,
+                   hp.lr * hp.wd);
 }
 
 static void finish_range(void *ctx, int64_t lo, int64_t hi) {
     optim_job *j = ctx;
     int64_t size = (int64_t)j->R * j->C, n = j->R >= j->C ? j->R : j->C;
-    double *vm = nc_cpu_scratch((size_t)n);
-    for (int64_t k = lo; k < hi; k++) finish_matrix(j, vm, j->p + k * size, j->x + k * size, j->v2 + k * n);
-    free(vm);
+    float *work = malloc(sizeof(float) * (size_t)(j->R + n));
+    if (!work) abort();
+    for (int64_t k = lo; k < hi; k++) finish_matrix(j, work, j->p + k * size, j->x + k * size, j->v2 + k * n);
+    free(work);
 }
 
 void nc_cpu_muon_finish(nc_backend *be, float *p, const void *x, float *v2, int K, int R, int C,

@@ -1,20 +1,24 @@
 /* cpu_pool.c: persistent pthreads that wait for a job, run their range, and
- * report back; the calling thread runs range 0. */
+ * report back; the calling thread runs range 0. Ops follow each other within
+ * microseconds, so both sides spin briefly before sleeping on a condition. */
 #include "cpu_pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+
+#define SPINS 100000 /* about 50 us of polling before a thread sleeps */
 
 struct nc_pool {
     int threads;
     pthread_t *tids;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    uint64_t generation; /* bumped for each job */
-    int pending;         /* workers still running the current job */
-    bool quit;
-    /* the current job */
+    atomic_uint_fast64_t generation; /* bumped (under mu) for each job */
+    atomic_int pending;              /* workers still running the current job */
+    atomic_bool quit;
+    /* the current job, written before generation is bumped */
     nc_range_fn fn;
     void *ctx;
     int64_t n;
@@ -31,29 +35,39 @@ static void run_range(nc_pool *p, int r) {
     if (lo < hi) p->fn(p->ctx, lo, hi);
 }
 
+/* Waits until the generation differs from seen (or quit); returns it. */
+static uint64_t await_job(nc_pool *p, uint64_t seen) {
+    for (int i = 0; i < SPINS; i++) {
+        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (g != seen || atomic_load(&p->quit)) return g;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->start, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return atomic_load(&p->generation);
+}
+
 static void *worker_main(void *argp) {
     worker_arg arg = *(worker_arg *)argp;
     free(argp);
     nc_pool *p = arg.pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        bool mine = arg.index < p->ranges;
-        pthread_mutex_unlock(&p->mu);
-        if (mine) run_range(p, arg.index);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        seen = await_job(p, seen);
+        if (atomic_load(&p->quit)) break;
+        if (arg.index < p->ranges) run_range(p, arg.index);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) { /* the last one out wakes the caller */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
 static void stop_workers(nc_pool *p, int started) {
     pthread_mutex_lock(&p->mu);
-    p->quit = true;
+    atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < started; i++) pthread_join(p->tids[i], NULL);
@@ -97,6 +111,14 @@ void nc_pool_free(nc_pool *p) {
 
 int nc_pool_threads(const nc_pool *p) { return p->threads; }
 
+static void await_workers(nc_pool *p) {
+    for (int i = 0; i < SPINS; i++)
+        if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
 void nc_pool_for(nc_pool *p, int64_t n, int64_t grain, nc_range_fn fn, void *ctx) {
     if (n <= 0) return;
     int64_t by_grain = grain > 0 ? (n + grain - 1) / grain : n;
@@ -105,17 +127,15 @@ void nc_pool_for(nc_pool *p, int64_t n, int64_t grain, nc_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     p->ranges = ranges;
-    p->pending = p->threads - 1;
-    p->generation++;
+    atomic_store(&p->pending, p->threads - 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     run_range(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    await_workers(p);
 }

@@ -49,3 +49,29 @@ double *nc_cpu_scratch(size_t n) {
     if (!p) abort(); /* op scratch is a few KiB: running out here is fatal */
     return p;
 }
+
+float nc_cpu_sum(const float *x, int n) {
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int u = 0; u < 16; u++) acc[u] += x[i + u];
+    for (; i < n; i++) acc[i & 15] += x[i];
+    float s = 0;
+    for (int u = 0; u < 16; u++) s += acc[u];
+    return s;
+}
+
+float nc_cpu_max(const float *x, int n) {
+    float acc[8];
+    for (int u = 0; u < 8; u++) acc[u] = x[0];
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) { /* a select by multiplication: exact for finite x */
+            float more = (float)(x[i + u] > acc[u]);
+            acc[u] = x[i + u] * more + acc[u] * (1.0f - more);
+        }
+    for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+    float m = acc[0];
+    for (int u = 1; u < 8; u++) m = acc[u] > m ? acc[u] : m;
+    return m;
+}

@@ -1,0 +1,51 @@
+/* gpt.h: upstream nanochat's GPT (92d63d4), trained with its MuonAdamW, on
+ * any tensor backend. The model ops are nc_tensor_gpt_ops; this header adds
+ * the config arithmetic and the hooks the parity tests and tools use. */
+#ifndef NC_GPT_H
+#define NC_GPT_H
+
+#include "model.h"
+
+#define NC_GPT_MAX_LAYERS 256 /* the args schema's bound on depth */
+#define NC_GPT_PAD_VOCAB 64   /* wte, lm_head and value embeddings pad the vocabulary to this */
+
+typedef struct nc_gpt_config {
+    int n_layer, n_embd, n_head, head_dim; /* n_kv_head = n_head */
+    int vocab, padded_vocab, seq_len;
+    int window[NC_GPT_MAX_LAYERS]; /* left attention window of each layer */
+} nc_gpt_config;
+
+/* n_embd = depth * aspect_ratio rounded up to head_dim; windows from the
+ * pattern ("S" = a quarter of seq_len rounded up to 128, last layer "L").
+ * BadRequest names the offending field. */
+int nc_gpt_config_init(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab, nc_error *err);
+/* Value embeddings on layers i with i % 2 == (n_layer - 1) % 2. */
+bool nc_gpt_has_ve(const nc_gpt_config *g, int layer);
+int64_t nc_gpt_num_params(const nc_gpt_config *g);
+/* Parameters of the matrices in the blocks plus lm_head (base_train's scaling params). */
+int64_t nc_gpt_scaling_params(const nc_gpt_config *g);
+/* upstream's estimate_flops: 6 x matmul params + 12 x n_head x head_dim x effective window per layer */
+double nc_gpt_flops_per_token(const nc_gpt_config *g);
+/* base_train's batch scaling for cfg: the lr factor and Muon's weight decay
+ * (both as given when cfg->batch_scaling is "none"). */
+void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_train_cfg *cfg, double *lr_scale, double *wd);
+
+extern const nc_model_ops nc_tensor_gpt_ops;
+
+/* The pieces of train_step, for the parity tests. */
+int nc_gpt_forward_backward(nc_model *m, const nc_batch *b, double *loss, nc_error *err);
+void nc_gpt_optimizer_step(nc_model *m, int64_t step, int64_t steps);
+/* Gradients of the last forward_backward, under the parameters' names. */
+int nc_gpt_export_grads(nc_model *m, nc_tensor_list *out, nc_error *err);
+/* How train_step runs: "sync" (no graphs), "graph" (recorded once per batch
+ * shape, replayed, loss a step late), or "eager (...)" when recording failed. */
+const char *nc_gpt_step_mode(const nc_model *m);
+/* Soft-capped logits of every position, (B, T, V) floats. */
+int nc_gpt_logits(nc_model *m, const nc_batch *b, float *logits, nc_error *err);
+
+/* Weight interchange: safetensors under upstream's state_dict names and
+ * shapes (padded vocabulary), with the config in the metadata. */
+int nc_gpt_save_weights(nc_model *m, const char *path, nc_error *err);
+int nc_gpt_load_weights(nc_model *m, const char *path, nc_error *err);
+
+#endif

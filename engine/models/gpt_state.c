@@ -1,0 +1,131 @@
+/* gpt_state.c: weights, gradients and optimizer state as named host tensors.
+ * Weights carry upstream's state_dict names and shapes; the optimizer state
+ * is "optim.<name>.exp_avg" / ".exp_avg_sq" (AdamW), ".momentum_buffer" /
+ * ".second_momentum_buffer" (Muon, (R, 1) or (1, C)) and "optim.step". */
+#include "gpt_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define OPS (m->be->ops)
+
+static int64_t numel(const gpt_tensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1]; }
+static bool is_muon(const nc_model *m, const gpt_tensor *t) { return t->offset < m->lay.lm_head; }
+
+/* One optimizer state tensor of parameter t: its name, shape and device data. */
+typedef struct state_ref {
+    char name[160];
+    int ndim;
+    int64_t shape[2];
+    float *dev;
+    int64_t n;
+} state_ref;
+
+static state_ref state_of(nc_model *m, const gpt_tensor *t, bool second) {
+    state_ref r = {.ndim = t->ndim, .shape = {t->shape[0], t->shape[1]}, .n = numel(t)};
+    bool muon = is_muon(m, t);
+    const char *what = second ? (muon ? "second_momentum_buffer" : "exp_avg_sq") : (muon ? "momentum_buffer" : "exp_avg");
+    snprintf(r.name, sizeof r.name, "optim.%s.%s", t->name, what);
+    if (!second) {
+        r.dev = nc_muonadamw_first(m->opt, t->offset);
+        return r;
+    }
+    r.dev = nc_muonadamw_second(m->opt, t->offset, numel(t), &r.n);
+    if (muon) {
+        bool rows = t->shape[0] >= t->shape[1];
+        r.shape[0] = rows ? t->shape[0] : 1;
+        r.shape[1] = rows ? 1 : t->shape[1];
+    }
+    return r;
+}
+
+static int add_download(nc_model *m, nc_tensor_list *out, const char *name, int ndim, const int64_t *shape,
+                        const float *dev, int64_t n, nc_error *err) {
+    nc_tensor *t = nc_tensors_add(out, name, ndim, shape);
+    if (!t || !t->data) return nc_fail(err, NC_E_INTERNAL, "out of memory exporting %s", name);
+    OPS->download(m->be, t->data, dev, sizeof(float) * (size_t)n);
+    return 0;
+}
+
+int gpt_export(nc_model *m, const float *arena, const char *prefix, nc_tensor_list *out, nc_error *err) {
+    for (int i = 0; i < m->lay.count; i++) {
+        const gpt_tensor *t = &m->lay.tensors[i];
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", prefix, t->name);
+        if (add_download(m, out, name, t->ndim, t->shape, arena + t->offset, numel(t), err)) return -1;
+    }
+    return 0;
+}
+
+int gpt_export_optimizer(nc_model *m, nc_tensor_list *out, nc_error *err) {
+    for (int i = 0; i < m->lay.count; i++)
+        for (int second = 0; second < 2; second++) {
+            state_ref r = state_of(m, &m->lay.tensors[i], second);
+            if (add_download(m, out, r.name, r.ndim, r.shape, r.dev, r.n, err)) return -1;
+        }
+    nc_tensor *step = nc_tensors_add(out, "optim.step", 1, (int64_t[]){1});
+    if (!step || !step->data) return nc_fail(err, NC_E_INTERNAL, "out of memory exporting optim.step");
+    step->data[0] = (float)nc_muonadamw_count(m->opt);
+    return 0;
+}
+
+/* The tensor of `in` named `name`, checked against the shape; NULL with err set. */
+static const nc_tensor *find(const nc_tensor_list *in, const char *name, int ndim, const int64_t *shape,
+                             nc_error *err) {
+    const nc_tensor *t = nc_tensors_get(in, name);
+    if (!t) return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is missing", name), NULL;
+    bool same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s has the wrong shape", name), NULL;
+    return t;
+}
+
+static const gpt_tensor *param_named(const nc_model *m, const char *name, size_t len) {
+    for (int i = 0; i < m->lay.count; i++)
+        if (strlen(m->lay.tensors[i].name) == len && strncmp(m->lay.tensors[i].name, name, len) == 0)
+            return &m->lay.tensors[i];
+    return NULL;
+}
+
+/* A parameter's name, or (with optimizer) one of its state tensors' names. */
+static bool known(const nc_model *m, const char *name, bool optimizer) {
+    if (strncmp(name, "optim.", 6) != 0) return param_named(m, name, strlen(name)) != NULL;
+    if (!optimizer || strcmp(name, "optim.step") == 0) return true; /* ignored, or checked apart */
+    const char *dot = strrchr(name, '.');
+    const gpt_tensor *t = dot > name + 6 ? param_named(m, name + 6, (size_t)(dot - name - 6)) : NULL;
+    if (!t) return false;
+    bool muon = is_muon(m, t);
+    return strcmp(dot + 1, muon ? "momentum_buffer" : "exp_avg") == 0 ||
+           strcmp(dot + 1, muon ? "second_momentum_buffer" : "exp_avg_sq") == 0;
+}
+
+/* Checks every name and shape before anything changes; pass 2 uploads. */
+static int import_pass(nc_model *m, const nc_tensor_list *in, bool optimizer, bool upload, nc_error *err) {
+    for (int i = 0; i < m->lay.count; i++) {
+        const gpt_tensor *t = &m->lay.tensors[i];
+        const nc_tensor *src = find(in, t->name, t->ndim, t->shape, err);
+        if (!src) return -1;
+        if (upload) OPS->upload(m->be, m->params + t->offset, src->data, sizeof(float) * (size_t)numel(t));
+        for (int second = 0; optimizer && second < 2; second++) {
+            state_ref r = state_of(m, t, second);
+            if (!(src = find(in, r.name, r.ndim, r.shape, err))) return -1;
+            if (upload) OPS->upload(m->be, r.dev, src->data, sizeof(float) * (size_t)r.n);
+        }
+    }
+    return 0;
+}
+
+int gpt_import(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
+    for (int i = 0; i < in->count; i++)
+        if (!known(m, in->items[i].name, optimizer))
+            return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is not part of this gpt", in->items[i].name);
+    const nc_tensor *step = optimizer ? find(in, "optim.step", 1, (int64_t[]){1}, err) : NULL;
+    if (optimizer && !step) return -1;
+    if (step && !(step->data[0] >= 0 && step->data[0] <= 1e12f && step->data[0] == floorf(step->data[0])))
+        return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "optim.step must be a count");
+    if (import_pass(m, in, optimizer, false, err)) return -1;
+    import_pass(m, in, optimizer, true, err);
+    if (step) nc_muonadamw_set_count(m->opt, (int64_t)step->data[0]);
+    return 0;
+}

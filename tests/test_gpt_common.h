@@ -1,0 +1,60 @@
+/* test_gpt_common.h: helpers the GPT test suites share: a model on the cpu
+ * backend from train arguments, random token ids, and tensor comparisons. */
+#ifndef NC_TEST_GPT_COMMON_H
+#define NC_TEST_GPT_COMMON_H
+
+#include "models/gpt.h"
+#include "tensor/backend.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct gpt_fixture {
+    nc_backend *be;
+    nc_vocab vocab;
+    nc_train_cfg cfg;
+    nc_model *m;
+} gpt_fixture;
+
+/* A fresh GPT for the train arguments in json (cpu backend, vocabulary 0..V-1). */
+static inline void gpt_fixture_open(gpt_fixture *f, const char *train_args_json, int V) {
+    nc_error err = {0};
+    json_error_t je;
+    json_t *args = json_loads(train_args_json, 0, &je);
+    ck_assert_msg(args, "bad train args: %s", je.text);
+    ck_assert_int_eq(nc_args_parse(nc_command_find("train"), args, &f->cfg, &err), 0);
+    json_decref(args);
+    f->be = nc_backend_cpu_new(0, &err);
+    ck_assert_msg(f->be, "%s", err.message);
+    ck_assert_msg(nc_tensor_gpt_ops.resolve(&f->cfg, f->be, &err) == 0, "%s", err.message);
+    uint32_t *cps = malloc(sizeof(uint32_t) * (size_t)V);
+    for (int i = 0; i < V; i++) cps[i] = 32 + (uint32_t)i;
+    ck_assert_int_eq(nc_vocab_init(&f->vocab, cps, (size_t)V), 0);
+    free(cps);
+    f->m = nc_tensor_gpt_ops.create(&f->cfg, &f->vocab, f->be, &err);
+    ck_assert_msg(f->m, "%s", err.message);
+}
+
+static inline void gpt_fixture_close(gpt_fixture *f) {
+    nc_tensor_gpt_ops.destroy(f->m);
+    nc_backend_free(f->be);
+    nc_vocab_free(&f->vocab);
+}
+
+/* n token ids in [0, V) from the fixed stream of `seed`. */
+static inline void gpt_random_ids(int32_t *ids, int n, uint32_t seed, int V) {
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)(tu_lcg(&seed) % (uint32_t)V);
+}
+
+/* |a - b| / |b| over n floats (|.| the Euclidean norm; b = 0 gives |a|). */
+static inline double rel_err(const float *a, const float *b, int64_t n) {
+    double diff = 0, ref = 0;
+    for (int64_t i = 0; i < n; i++) {
+        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        ref += (double)b[i] * b[i];
+    }
+    return ref > 0 ? sqrt(diff / ref) : sqrt(diff);
+}
+
+#endif

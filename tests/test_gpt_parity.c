@@ -1,0 +1,237 @@
+/* test_gpt_parity.c: the C GPT and MuonAdamW equal upstream nanochat's, on
+ * fixtures dumped from upstream with PyTorch (scripts/gen_reference_fixtures.py):
+ * logits and loss within 1e-5, every gradient within 1e-4, and the parameters
+ * after 1 and 3 optimizer steps within 1e-4 and their updates within 1e-3
+ * (relative norms); parameter and FLOP counts, base_train's schedules and its
+ * batch scaling as upstream computes them. */
+#include "test_gpt_common.h"
+
+#include "safetensors.h"
+#include "schedule.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct parity {
+    gpt_fixture f;
+    nc_tensor_list ref;
+    json_t *meta;
+    int32_t *x, *y;
+    nc_batch batch;
+} parity;
+
+static const char *meta_str(const parity *p, const char *key) {
+    const char *s = json_string_value(json_object_get(p->meta, key));
+    ck_assert_msg(s, "fixture metadata lacks %s", key);
+    return s;
+}
+
+static const nc_tensor *ref(const parity *p, const char *name) {
+    const nc_tensor *t = nc_tensors_get(&p->ref, name);
+    ck_assert_msg(t, "fixture lacks %s", name);
+    return t;
+}
+
+static int32_t *ids_of(const nc_tensor *t) {
+    int64_t n = nc_tensor_numel(t);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)t->data[i];
+    return ids;
+}
+
+/* The tensors named prefix + <param name>, renamed to the parameter names. */
+static void strip_prefix(const nc_tensor_list *in, const char *prefix, nc_tensor_list *out) {
+    size_t n = strlen(prefix);
+    for (int i = 0; i < in->count; i++) {
+        const nc_tensor *t = &in->items[i];
+        if (strncmp(t->name, prefix, n) != 0) continue;
+        nc_tensor *c = nc_tensors_add(out, t->name + n, t->ndim, t->shape);
+        memcpy(c->data, t->data, sizeof(float) * (size_t)nc_tensor_numel(t));
+    }
+}
+
+static void parity_open(parity *p, const char *file) {
+    char path[1024];
+    nc_error err = {0};
+    snprintf(path, sizeof path, "%s/%s", NC_FIXTURE_DIR, file);
+    memset(p, 0, sizeof *p);
+    ck_assert_msg(nc_safetensors_load(path, &p->ref, &p->meta, &err) == 0, "%s", err.message);
+    gpt_fixture_open(&p->f, meta_str(p, "train_args"), atoi(meta_str(p, "vocab_size")));
+    nc_tensor_list init = {0};
+    strip_prefix(&p->ref, "param.", &init);
+    ck_assert_msg(nc_tensor_gpt_ops.import_state(p->f.m, &init, false, &err) == 0, "%s", err.message);
+    nc_tensors_free(&init);
+    const nc_tensor *x = ref(p, "x");
+    p->x = ids_of(x);
+    p->y = ids_of(ref(p, "y"));
+    p->batch = (nc_batch){p->x, p->y, (int)x->shape[0], (int)x->shape[1]};
+}
+
+static void parity_close(parity *p) {
+    gpt_fixture_close(&p->f);
+    nc_tensors_free(&p->ref);
+    json_decref(p->meta);
+    free(p->x);
+    free(p->y);
+}
+
+/* Every tensor of ours against the fixture's prefix + name (relative norms
+ * within tol); returns the worst error. With a base prefix, the changes from
+ * the fixture's base + name instead, ours against upstream's: for parameters
+ * after some steps and base "param.", the updates themselves, a far stricter
+ * view than the parameters, which barely move in 3 steps. */
+static double compare_all(const parity *p, const nc_tensor_list *ours, const char *prefix, const char *base,
+                          double tol) {
+    double worst = 0;
+    for (int i = 0; i < ours->count; i++) {
+        const nc_tensor *t = &ours->items[i];
+        int64_t n = nc_tensor_numel(t);
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix, t->name);
+        const nc_tensor *r = ref(p, name);
+        ck_assert_int_eq(nc_tensor_numel(r), n);
+        const float *mine = t->data, *theirs = r->data;
+        float *changes = NULL; /* (2, n): ours, then upstream's */
+        if (base) {
+            snprintf(name, sizeof name, "%s%s", base, t->name);
+            const float *before = ref(p, name)->data;
+            changes = malloc(sizeof(float) * 2 * (size_t)n);
+            for (int64_t j = 0; j < n; j++) {
+                changes[j] = mine[j] - before[j];
+                changes[n + j] = theirs[j] - before[j];
+            }
+            mine = changes, theirs = changes + n;
+            snprintf(name, sizeof name, "%s update", t->name);
+        }
+        double e = rel_err(mine, theirs, n);
+        ck_assert_msg(e <= tol, "%s: relative error %.3g > %.1g", name, e, tol);
+        if (e > worst) worst = e;
+        free(changes);
+    }
+    return worst;
+}
+
+static void check_forward(const char *file) {
+    parity p;
+    parity_open(&p, file);
+    const nc_tensor *want = ref(&p, "logits");
+    float *logits = malloc(sizeof(float) * (size_t)nc_tensor_numel(want));
+    nc_error err = {0};
+    ck_assert_msg(nc_gpt_logits(p.f.m, &p.batch, logits, &err) == 0, "%s", err.message);
+    double e = rel_err(logits, want->data, nc_tensor_numel(want));
+    ck_assert_msg(e <= 1e-5, "%s logits: relative error %.3g", file, e);
+    double loss;
+    ck_assert_int_eq(nc_gpt_forward_backward(p.f.m, &p.batch, &loss, &err), 0);
+    double want_loss = ref(&p, "loss")->data[0];
+    ck_assert_msg(fabs(loss - want_loss) <= 1e-5 * fabs(want_loss), "%s loss %.7f, upstream %.7f", file, loss, want_loss);
+    nc_tensor_list grads = {0};
+    ck_assert_int_eq(nc_gpt_export_grads(p.f.m, &grads, &err), 0);
+    double worst = compare_all(&p, &grads, "grad.", NULL, 1e-4);
+    printf("%s: logits %.2g, loss %.2g, worst gradient %.2g\n", file, e, fabs(loss - want_loss) / want_loss, worst);
+    nc_tensors_free(&grads);
+    free(logits);
+    parity_close(&p);
+}
+
+/* Steps as the fixture took them: the loss before each, then the update. */
+static void check_steps(const char *file) {
+    parity p;
+    parity_open(&p, file);
+    json_t *losses = json_loads(meta_str(&p, "losses"), 0, NULL);
+    int64_t steps = p.f.cfg.steps;
+    nc_error err = {0};
+    for (int s = 0; s < 3; s++) {
+        double loss, want = json_real_value(json_array_get(losses, (size_t)s));
+        ck_assert_int_eq(nc_gpt_forward_backward(p.f.m, &p.batch, &loss, &err), 0);
+        ck_assert_msg(fabs(loss - want) <= 1e-5 * fabs(want), "%s step %d loss %.7f, upstream %.7f", file, s, loss, want);
+        nc_gpt_optimizer_step(p.f.m, s, steps);
+        if (s != 0 && s != 2) continue;
+        nc_tensor_list params = {0};
+        ck_assert_int_eq(nc_tensor_gpt_ops.export_state(p.f.m, false, &params, &err), 0);
+        const char *prefix = s == 0 ? "step1." : "step3.";
+        double worst = compare_all(&p, &params, prefix, NULL, 1e-4);
+        double update = compare_all(&p, &params, prefix, "param.", 1e-3);
+        printf("%s: after %d steps, worst parameter %.2g, worst update %.2g\n", file, s + 1, worst, update);
+        nc_tensors_free(&params);
+    }
+    json_decref(losses);
+    parity_close(&p);
+}
+
+START_TEST(forward_backward_d3_sliding_window) { check_forward("gpt_d3_sl.safetensors"); }
+END_TEST
+
+START_TEST(forward_backward_d4) { check_forward("gpt_d4_l.safetensors"); }
+END_TEST
+
+START_TEST(optimizer_steps_d3_sliding_window) { check_steps("gpt_d3_sl.safetensors"); }
+END_TEST
+
+START_TEST(optimizer_steps_d4) { check_steps("gpt_d4_l.safetensors"); }
+END_TEST
+
+/* num_params and estimate_flops as upstream's for the fixture's model. */
+START_TEST(counts) {
+    parity p;
+    parity_open(&p, "gpt_d3_sl.safetensors");
+    ck_assert_int_eq(nc_tensor_gpt_ops.num_params(p.f.m), atoll(meta_str(&p, "num_params")));
+    ck_assert_double_eq(nc_tensor_gpt_ops.flops_per_token(p.f.m), atof(meta_str(&p, "flops_per_token")));
+    parity_close(&p);
+}
+END_TEST
+
+/* base_train's lr multiplier, Muon momentum and weight decay at telling steps. */
+START_TEST(schedules) {
+    parity p;
+    parity_open(&p, "gpt_d4_l.safetensors");
+    json_t *s = json_loads(meta_str(&p, "schedule"), 0, NULL), *samples = json_object_get(s, "samples"), *row;
+    int64_t steps = json_integer_value(json_object_get(s, "steps"));
+    int64_t warmup = json_integer_value(json_object_get(s, "warmup_steps"));
+    double ratio = json_real_value(json_object_get(s, "warmdown_ratio"));
+    double final = json_real_value(json_object_get(s, "final_lr_frac")), wd = json_real_value(json_object_get(s, "weight_decay"));
+    size_t i;
+    json_array_foreach(samples, i, row) {
+        int64_t it = json_integer_value(json_array_get(row, 0));
+        ck_assert_double_eq_tol(nc_lr_multiplier(it, steps, warmup, ratio, final), json_number_value(json_array_get(row, 1)), 1e-12);
+        ck_assert_double_eq_tol(nc_muon_momentum(it, steps, ratio), json_number_value(json_array_get(row, 2)), 1e-12);
+        ck_assert_double_eq_tol(nc_muon_weight_decay(it, steps, wd), json_number_value(json_array_get(row, 3)), 1e-12);
+    }
+    json_decref(s);
+    parity_close(&p);
+}
+END_TEST
+
+/* base_train's sqrt(B T / 2^19) lr factor and its weight decay scaling. */
+START_TEST(batch_scaling) {
+    parity p;
+    parity_open(&p, "gpt_d4_l.safetensors");
+    json_t *all = json_loads(meta_str(&p, "scaling"), 0, NULL), *c;
+    size_t i;
+    json_array_foreach(all, i, c) {
+        nc_train_cfg cfg = p.f.cfg;
+        cfg.depth = json_integer_value(json_object_get(c, "depth"));
+        cfg.aspect_ratio = json_integer_value(json_object_get(c, "aspect_ratio"));
+        cfg.head_dim = json_integer_value(json_object_get(c, "head_dim"));
+        cfg.batch_size = json_integer_value(json_object_get(c, "batch_size"));
+        cfg.seq_len = json_integer_value(json_object_get(c, "seq_len"));
+        cfg.weight_decay = json_real_value(json_object_get(c, "weight_decay"));
+        snprintf(cfg.batch_scaling, sizeof cfg.batch_scaling, "base_train");
+        nc_gpt_config g;
+        nc_error err = {0};
+        ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, (int)json_integer_value(json_object_get(c, "vocab")), &err), 0);
+        double lr, wd;
+        nc_gpt_batch_scaling(&g, &cfg, &lr, &wd);
+        ck_assert_double_eq_tol(lr, json_real_value(json_object_get(c, "batch_lr_scale")), 1e-12);
+        ck_assert_double_eq_tol(wd, json_real_value(json_object_get(c, "weight_decay_scaled")), 1e-9);
+    }
+    json_decref(all);
+    parity_close(&p);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("gpt_parity");
+    tu_tcase(s, "upstream", forward_backward_d3_sliding_window, forward_backward_d4, optimizer_steps_d3_sliding_window,
+             optimizer_steps_d4, counts, schedules, batch_scaling);
+    return tu_run(s);
+}

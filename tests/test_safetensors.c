@@ -1,0 +1,154 @@
+/* test_safetensors.c: the safetensors reader and writer: round trips with
+ * metadata, reduced-precision dtypes, stable errors for malformed files, and
+ * the GPT's weights file (upstream's names) moving a model exactly. */
+#include "safetensors.h"
+
+#include "test_gpt_common.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/nc_safetensors_XXXXXX";
+
+static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
+
+static void write_raw(const char *path, const char *header, const void *data, size_t bytes) {
+    FILE *f = fopen(path, "wb");
+    uint64_t n = strlen(header);
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(n >> (8 * i));
+    fwrite(len, 1, 8, f);
+    fwrite(header, 1, n, f);
+    fwrite(data, 1, bytes, f);
+    fclose(f);
+}
+
+START_TEST(round_trip) {
+    char path[256];
+    path_of(path, sizeof path, "a.safetensors");
+    nc_tensor_list l = {0}, back = {0};
+    nc_tensor *a = nc_tensors_add(&l, "layer.weight", 2, (int64_t[]){2, 3});
+    for (int i = 0; i < 6; i++) a->data[i] = (float)i * 0.5f - 1.0f;
+    nc_tensors_add(&l, "scalar", 1, (int64_t[]){1})->data[0] = 42.0f;
+    json_t *meta = json_pack("{s:s}", "note", "hello");
+    nc_error err = {0};
+    ck_assert_int_eq(nc_safetensors_save(path, &l, meta, &err), 0);
+    json_t *got = NULL;
+    ck_assert_int_eq(nc_safetensors_load(path, &back, &got, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(got, "note")), "hello");
+    ck_assert_int_eq(back.count, 2);
+    const nc_tensor *b = nc_tensors_get(&back, "layer.weight");
+    ck_assert(b && b->ndim == 2 && b->shape[0] == 2 && b->shape[1] == 3);
+    ck_assert_mem_eq(b->data, nc_tensors_get(&l, "layer.weight")->data, 6 * sizeof(float)); /* a moved */
+    ck_assert_float_eq(nc_tensors_get(&back, "scalar")->data[0], 42.0f);
+    json_decref(meta);
+    json_decref(got);
+    nc_tensors_free(&l);
+    nc_tensors_free(&back);
+}
+END_TEST
+
+START_TEST(reduced_precision) {
+    char path[256];
+    path_of(path, sizeof path, "b.safetensors");
+    uint16_t data[4] = {0x3f80, 0xc040, 0x3c00, 0xc200}; /* bf16 1, -3; f16 1, -3 */
+    write_raw(path, "{\"x\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+                    "\"y\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]}}", data, sizeof data);
+    nc_tensor_list l = {0};
+    nc_error err = {0};
+    ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), 0);
+    const nc_tensor *x = nc_tensors_get(&l, "x"), *y = nc_tensors_get(&l, "y");
+    ck_assert(x->data[0] == 1.0f && x->data[1] == -3.0f && y->data[0] == 1.0f && y->data[1] == -3.0f);
+    nc_tensors_free(&l);
+}
+END_TEST
+
+/* Each malformed file fails with its code and leaves the list as it was. */
+START_TEST(malformed_files) {
+    static const struct { const char *header; size_t bytes; } bad[] = {
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}}", 8},  /* offsets past the data */
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8},   /* shape and size disagree */
+        {"{\"x\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8},   /* unsupported dtype */
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,8]}}", 8},  /* negative dimension */
+        {"{\"x\":", 8},                                                               /* not JSON */
+    };
+    char path[256];
+    path_of(path, sizeof path, "bad.safetensors");
+    float zeros[2] = {0};
+    nc_tensor_list l = {0};
+    nc_tensors_add(&l, "kept", 1, (int64_t[]){1});
+    nc_error err = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_raw(path, bad[i].header, zeros, bad[i].bytes);
+        ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), -1);
+        ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
+        ck_assert_int_eq(l.count, 1);
+    }
+    FILE *f = fopen(path, "wb"); /* a header length beyond the file */
+    fwrite("\xff\xff\xff\x00\x00\x00\x00\x00{}", 1, 10, f);
+    fclose(f);
+    ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), -1);
+    ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
+    path_of(path, sizeof path, "missing.safetensors");
+    ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), -1);
+    ck_assert_int_eq(err.code, NC_E_NOT_FOUND);
+    nc_tensors_free(&l);
+}
+END_TEST
+
+#define ARGS(seed) "{\"depth\": 2, \"aspect_ratio\": 16, \"head_dim\": 16, \"seq_len\": 32, \"seed\": " #seed ", \"device\": \"cpu\"}"
+
+/* Weights saved under upstream's names load into another model, exactly. */
+START_TEST(gpt_weights_move_a_model) {
+    char path[256];
+    path_of(path, sizeof path, "gpt.safetensors");
+    gpt_fixture a, b;
+    gpt_fixture_open(&a, ARGS(1), 65);
+    gpt_fixture_open(&b, ARGS(2), 65);
+    nc_error err = {0};
+    ck_assert_msg(nc_gpt_save_weights(a.m, path, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_gpt_load_weights(b.m, path, &err) == 0, "%s", err.message);
+    int32_t ids[32];
+    for (int i = 0; i < 32; i++) ids[i] = (i * 7) % 65;
+    nc_batch batch = {ids, NULL, 1, 32};
+    float la[32 * 65], lb[32 * 65];
+    ck_assert_int_eq(nc_gpt_logits(a.m, &batch, la, &err), 0);
+    ck_assert_int_eq(nc_gpt_logits(b.m, &batch, lb, &err), 0);
+    ck_assert_mem_eq(la, lb, sizeof la);
+    nc_tensor_list l = {0};
+    json_t *meta = NULL;
+    ck_assert_int_eq(nc_safetensors_load(path, &l, &meta, &err), 0);
+    ck_assert(nc_tensors_get(&l, "transformer.h.1.attn.ve_gate.weight") && nc_tensors_get(&l, "value_embeds.1.weight"));
+    ck_assert_int_eq(nc_tensors_get(&l, "lm_head.weight")->shape[0], 128); /* padded, as upstream */
+    ck_assert_ptr_nonnull(json_object_get(meta, "model_config"));
+    /* a wrong shape or a foreign tensor is refused and changes nothing */
+    ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 64;
+    ck_assert_int_eq(nc_tensor_gpt_ops.import_state(b.m, &l, false, &err), -1);
+    ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
+    ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 128;
+    nc_tensors_add(&l, "transformer.h.9.attn.c_q.weight", 2, (int64_t[]){32, 32});
+    ck_assert_int_eq(nc_tensor_gpt_ops.import_state(b.m, &l, false, &err), -1);
+    ck_assert_int_eq(nc_gpt_logits(b.m, &batch, lb, &err), 0);
+    ck_assert_mem_eq(la, lb, sizeof la);
+    json_decref(meta);
+    nc_tensors_free(&l);
+    gpt_fixture_close(&a);
+    gpt_fixture_close(&b);
+}
+END_TEST
+
+int main(void) {
+    if (!mkdtemp(dir)) return EXIT_FAILURE;
+    Suite *s = suite_create("safetensors");
+    tu_tcase(s, "format", round_trip, reduced_precision, malformed_files, gpt_weights_move_a_model);
+    int status = tu_run(s);
+    const char *files[] = {"a.safetensors", "b.safetensors", "bad.safetensors", "gpt.safetensors"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[256];
+        path_of(path, sizeof path, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return status;
+}
