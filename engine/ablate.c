@@ -101,11 +101,12 @@ static int run_variant(nc_engine *e, const nc_ablate_cfg *cfg, int v, const char
     t.seed = cfg->seed;
     t.batch_size = cfg->batch_size;
     t.lr = cfg->lr;
+    t.eval_windows = cfg->eval_windows;
     t.tie_lm_head = tie;
     t.input_rmsnorm = norm;
     t.log_every = 1;
     variant_watch w = {.outer = sink, .variant = names[v]};
-    nc_sink tagged = {on_event, &w, sink ? sink->cancel : NULL};
+    nc_sink tagged = {on_event, &w, sink ? sink->cancel : NULL, sink ? sink->beats : NULL};
     json_t *res = nc_cmd_train(e, &t, &tagged, err);
     if (!res) return -1;
     json_array_append_new(rows, row(cfg, names[v], tie, norm, res, e, &w));

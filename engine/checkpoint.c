@@ -1,8 +1,10 @@
 /* checkpoint.c: the project's checkpoint format and the checkpoint command.
  *
  * A checkpoint holds everything needed to continue a run: config,
- * vocabulary, weights, optimizer state, the data stream's RNG state and the
- * step. Layout (little-endian):
+ * vocabulary, weights, optimizer state, the data stream's RNG state (its
+ * position: training windows start at random offsets drawn from it; models
+ * draw no random numbers after their initialization, and sampling seeds its
+ * own stream per request) and the step. Layout (little-endian):
  *
  *   offset 0   8 bytes  magic "NCCKPT\0\0"
  *          8   u32      format version (1)
@@ -12,6 +14,17 @@
  *         32   u64      checksum of the H + D payload bytes (see payload_hash)
  *         40   H bytes  header: UTF-8 JSON (config, vocab, step, rng, tensor index)
  *     40 + H   D bytes  tensors: float32, in index order
+ *
+ * The header object: "format" ("nanochat-c checkpoint"), "mode", "kind",
+ * "config" (every train argument, resolved), "vocab" (the code points, by
+ * token id), "style_only" (ids only the style's text has), "step", "run_id",
+ * "data_rng" (the four xoshiro256** words as 16-digit hex strings) and
+ * "tensors" (each "name", "shape", "offset" in the data section). The tensors
+ * are the model's export_state with the optimizer: its weights (bigram:
+ * wte.weight, lm_head.weight when untied; mini-gpt: wte, wpe, attn.c_q, c_k,
+ * c_v, c_proj, mlp.c_fc, mlp.c_proj, lm_head .weight) and its optimizer state
+ * (host optimizers: optimizer.step, and optimizer.exp_avg / exp_avg_sq for
+ * AdamW, flat over all parameters in the weights' order).
  *
  * Writes are atomic (nc_write_atomic): a crash leaves the old file or the
  * complete new one. Loads build a new model and replace the resident one only
@@ -337,6 +350,7 @@ static json_t *load_into_resident(nc_engine *e, const char *path, nc_error *err)
     nc_resident fresh;
     if (nc_checkpoint_read(e, path, &fresh, err)) return NULL;
     nc_resident_set(&e->res, &fresh);
+    nc_guard_reset(&e->guard);
     return json_pack("{s:s, s:s, s:s, s:I}", "path", path, "mode", e->res.ops->mode, "kind", e->res.ops->kind,
                      "step", (json_int_t)e->res.step);
 }

@@ -1,6 +1,7 @@
 /* guards.c: rolling-minimum memory guard over real measurements. */
 #include "guards.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -10,7 +11,12 @@ void nc_guard_init(nc_guard *g, int window, double max_growth) {
     g->max_growth = max_growth;
 }
 
+void nc_guard_reset(nc_guard *g) {
+    g->host = g->device = (nc_guard_series){0};
+}
+
 int64_t nc_rss_bytes(void) {
+    malloc_trim(0); /* freed heap pages leave the resident set: it measures live memory */
     FILE *f = fopen("/proc/self/statm", "r");
     long long size = 0, resident = 0;
     if (f) {

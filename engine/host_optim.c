@@ -1,6 +1,7 @@
 /* host_optim.c: SGD and AdamW on host arrays. */
 #include "host_optim.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +27,45 @@ void nc_host_optim_free(nc_host_optim *o) {
     memset(o, 0, sizeof *o);
 }
 
-void nc_host_optim_step(nc_host_optim *o, float *w, const float *g) {
+void nc_host_optim_begin(nc_host_optim *o) {
     o->t++;
-    float decay = (float)(1.0 - o->lr * o->wd);
-    if (!o->adamw) {
-        for (int64_t i = 0; i < o->n; i++) w[i] = w[i] * decay - (float)o->lr * g[i];
-        return;
-    }
+    o->decay = (float)(1.0 - o->lr * o->wd);
+    o->step = (float)(o->adamw ? o->lr / (1.0 - pow(o->beta1, (double)o->t)) : o->lr);
+    o->rbias2 = o->adamw ? (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t))) : 1.0f;
+}
+
+static void sgd(const nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to) {
+    float decay = o->decay, lr = o->step;
+    for (int64_t i = from; i < to; i++) w[i] = w[i] * decay - lr * g[i];
+}
+
+/* Moments that decay below FLT_MIN become 0: a subnormal moment moves no
+ * weight, but every product with one costs a microcode assist, and the
+ * moments of rarely seen tokens decay there within a few hundred steps. */
+static inline float flush(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
+
+static void adamw(const nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to) {
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
-    float step = (float)(o->lr / (1.0 - pow(o->beta1, (double)o->t)));
-    float rbias2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t)));
-    for (int64_t i = 0; i < o->n; i++) {
-        o->m[i] = b1 * o->m[i] + (1 - b1) * g[i];
-        o->v[i] = b2 * o->v[i] + (1 - b2) * g[i] * g[i];
-        w[i] = w[i] * decay - step * o->m[i] / (sqrtf(o->v[i]) * rbias2 + eps);
+    float decay = o->decay, step = o->step, rbias2 = o->rbias2;
+    float *m = o->m, *v = o->v;
+    for (int64_t i = from; i < to; i++) {
+        m[i] = flush(b1 * m[i] + (1 - b1) * g[i]);
+        v[i] = flush(b2 * v[i] + (1 - b2) * g[i] * g[i]);
+        w[i] = w[i] * decay - step * m[i] / (sqrtf(v[i]) * rbias2 + eps);
     }
 }
+
+void nc_host_optim_update(nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to) {
+    if (o->adamw) adamw(o, w, g, from, to);
+    else sgd(o, w, g, from, to);
+}
+
+void nc_host_optim_step(nc_host_optim *o, float *w, const float *g) {
+    nc_host_optim_begin(o);
+    nc_host_optim_update(o, w, g, 0, o->n);
+}
+
+bool nc_host_optim_sparse(const nc_host_optim *o) { return !o->adamw && o->wd == 0; }
 
 void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out) {
     int64_t one = 1;

@@ -10,16 +10,24 @@
 typedef struct nc_host_optim {
     bool adamw;
     double lr, wd, beta1, beta2, eps;
-    int64_t t;      /* updates taken */
+    int64_t t;                /* updates begun */
     int64_t n;
-    float *m, *v;   /* (n) moments; NULL for sgd */
+    float *m, *v;             /* (n) moments; NULL for sgd */
+    float decay, step, rbias2; /* constants of update t */
 } nc_host_optim;
 
 void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n);
 void nc_host_optim_free(nc_host_optim *o);
-/* w (n) -= update from g (n). */
+/* Begins update t + 1; then nc_host_optim_update covers the parameters. */
+void nc_host_optim_begin(nc_host_optim *o);
+/* w[from:to) -= this update's step from g[from:to). */
+void nc_host_optim_update(nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to);
+/* One whole update of w (n) from g (n). */
 void nc_host_optim_step(nc_host_optim *o, float *w, const float *g);
-/* State as tensors "optimizer.exp_avg", "optimizer.exp_avg_sq", "optimizer.step". */
+/* True when a zero gradient leaves a weight bit-for-bit unchanged (SGD without
+ * decay): an update may then skip the parameters that got no gradient. */
+bool nc_host_optim_sparse(const nc_host_optim *o);
+/* State as tensors "optimizer.step", "optimizer.exp_avg", "optimizer.exp_avg_sq". */
 void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out);
 int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, nc_error *err);
 

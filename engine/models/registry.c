@@ -4,9 +4,15 @@
 #include <string.h>
 
 extern const nc_model_ops nc_scalar_bigram_ops;
+extern const nc_model_ops nc_scalar_minigpt_ops;
+extern const nc_model_ops nc_tensor_bigram_ops;
+extern const nc_model_ops nc_tensor_gpt_ops;
 
 static const nc_model_ops *const registry[] = {
     &nc_scalar_bigram_ops,
+    &nc_scalar_minigpt_ops,
+    &nc_tensor_bigram_ops,
+    &nc_tensor_gpt_ops,
 };
 
 const nc_model_ops *nc_model_find(const char *mode, const char *kind) {

@@ -42,6 +42,12 @@ static sv_id unary(sv_graph *g, uint8_t op, double v, sv_id a, double k) {
 }
 
 sv_id sv_leaf(sv_graph *g, double v) { return unary(g, OP_LEAF, v, -1, 0); }
+sv_id sv_leaves(sv_graph *g, const float *w, int64_t n) {
+    sv_id first = g->len;
+    for (int64_t i = 0; i < n; i++) sv_leaf(g, w[i]);
+    return first;
+}
+
 sv_id sv_add(sv_graph *g, sv_id a, sv_id b) { return binary(g, OP_ADD, g->n[a].v + g->n[b].v, a, b); }
 sv_id sv_mul(sv_graph *g, sv_id a, sv_id b) { return binary(g, OP_MUL, g->n[a].v * g->n[b].v, a, b); }
 sv_id sv_scale(sv_graph *g, sv_id a, double k) { return unary(g, OP_SCALE, k * g->n[a].v, a, k); }
@@ -61,6 +67,14 @@ sv_id sv_dot(sv_graph *g, const sv_id *xs, const sv_id *ys, int n) {
     sv_id s = sv_mul(g, xs[0], ys[0]);
     for (int i = 1; i < n; i++) s = sv_add(g, s, sv_mul(g, xs[i], ys[i]));
     return s;
+}
+
+void sv_linear(sv_graph *g, const sv_id *x, int in, sv_id w0, int out, sv_id *y) {
+    for (int r = 0; r < out; r++) {
+        sv_id w = w0 + r * in, s = sv_mul(g, x[0], w);
+        for (int c = 1; c < in; c++) s = sv_add(g, s, sv_mul(g, x[c], w + c));
+        y[r] = s;
+    }
 }
 
 void sv_rmsnorm(sv_graph *g, const sv_id *x, int n, sv_id *out) {

@@ -33,6 +33,8 @@ void sv_free(sv_graph *g);
 void sv_reset(sv_graph *g);
 
 sv_id sv_leaf(sv_graph *g, double v);
+/* n leaves with the values w (n), as consecutive nodes; returns the first. */
+sv_id sv_leaves(sv_graph *g, const float *w, int64_t n);
 sv_id sv_add(sv_graph *g, sv_id a, sv_id b);
 sv_id sv_mul(sv_graph *g, sv_id a, sv_id b);
 sv_id sv_scale(sv_graph *g, sv_id a, double k);  /* k * a */
@@ -48,6 +50,8 @@ static inline double sv_grad(const sv_graph *g, sv_id a) { return g->n[a].g; }
 /* Composites built from the primitives. */
 sv_id sv_sum(sv_graph *g, const sv_id *xs, int n);
 sv_id sv_dot(sv_graph *g, const sv_id *xs, const sv_id *ys, int n);
+/* y (out) = W x for x (in) and W (out, in) the consecutive nodes from w0. */
+void sv_linear(sv_graph *g, const sv_id *x, int in, sv_id w0, int out, sv_id *y);
 /* out (n) = x / sqrt(mean(x^2) + eps), no weight (eps = FLT_EPSILON, as the GPT).
  * out may be x. */
 void sv_rmsnorm(sv_graph *g, const sv_id *x, int n, sv_id *out);

@@ -1,0 +1,110 @@
+/* test_sample.c: `sample` through a real nanochatd (FR-004). Without a model
+ * it answers NotFound saying what to do; from a trained bigram the text
+ * starts with the prompt, adds exactly --max-new-tokens characters, follows
+ * the corpus (greedy decoding only takes bigrams the corpus has), is
+ * reproducible by --seed, and --top-k 1 ignores the seed; bad temperatures,
+ * unknown characters and long prompts are refused with their codes; and a
+ * futuristic-style bigram samples characters the base corpus lacks. */
+#include "trainutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static nc_client c;
+
+static void setup(void) {
+    tu_fixture_start();
+    tu_connect(&c, &tu_fx.d);
+}
+
+static void teardown(void) {
+    nc_client_close(&c);
+    tu_fixture_stop();
+}
+
+static void train_bigram(const char *mode, const char *style) {
+    json_t *args = tu_train_args(mode, "bigram", 60, tu_fx.corpus);
+    json_object_set_new(args, "lr", json_real(0.05));
+    json_object_set_new(args, "style", json_string(style));
+    json_decref(tu_call(&c, "train", args));
+}
+
+/* The text of a sample (malloc'd). */
+static char *sample(const char *prompt, int n, int64_t seed, int top_k) {
+    json_t *res = tu_call(&c, "sample", json_pack("{s:s, s:i, s:I, s:i}", "prompt", prompt, "max_new_tokens", n,
+                                                  "seed", (json_int_t)seed, "top_k", top_k));
+    char *text = strdup(json_string_value(json_object_get(res, "text")));
+    json_decref(res);
+    return text;
+}
+
+START_TEST(without_a_model_sampling_says_what_to_do) {
+    const char *msg = tu_call_error(&c, "sample", NULL, NC_E_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(msg, "train"));
+    ck_assert_ptr_nonnull(strstr(msg, "checkpoint load"));
+}
+END_TEST
+
+START_TEST(samples_come_from_the_trained_weights) {
+    train_bigram("scalar", "classic");
+    char *text = sample("the ", 60, 1, 0);
+    ck_assert_int_eq(strncmp(text, "the ", 4), 0);
+    ck_assert_int_eq(strlen(text), 4 + 60);
+    char *again = sample("the ", 60, 1, 0), *other = sample("the ", 60, 2, 0);
+    ck_assert_str_eq(text, again);
+    ck_assert_str_ne(text, other);
+    char *greedy = sample("the ", 60, 1, 1), *greedy2 = sample("the ", 60, 2, 1);
+    ck_assert_str_eq(greedy, greedy2);
+    for (size_t i = 0; greedy[i + 1]; i++) {
+        char bigram[3] = {greedy[i], greedy[i + 1], 0};
+        ck_assert_msg(strstr(TU_CORPUS_TEXT TU_CORPUS_TEXT, bigram), "greedy sample '%s' has '%s'", greedy, bigram);
+    }
+    free(text), free(again), free(other), free(greedy), free(greedy2);
+}
+END_TEST
+
+START_TEST(bad_requests_are_refused_with_their_codes) {
+    train_bigram("tensor", "classic");
+    static const char *const temps[] = {"0", "-1", "nan", "inf", "-inf"};
+    for (int i = 0; i < 5; i++) {
+        json_t *t = nc_arg_value_from_text(nc_arg_find(nc_command_find("sample"), "temperature"), temps[i], NULL);
+        tu_call_error(&c, "sample", json_pack("{s:o}", "temperature", t), NC_E_INVALID_TEMPERATURE);
+    }
+    const char *msg = tu_call_error(&c, "sample", json_pack("{s:s}", "prompt", "the Cat"), NC_E_UNKNOWN_CHARACTER);
+    ck_assert_ptr_nonnull(strstr(msg, "'C'"));
+    tu_call_error(&c, "sample", json_pack("{s:s, s:i}", "prompt", "the cat", "max_prompt_tokens", 3),
+                  NC_E_PROMPT_TOO_LONG);
+}
+END_TEST
+
+/* True when text has a character that the base corpus lacks. */
+static bool beyond_base(const char *text) {
+    for (const char *p = text; *p; p++)
+        if (!strchr(TU_CORPUS_TEXT, *p)) return true;
+    return false;
+}
+
+START_TEST(a_futuristic_bigram_samples_beyond_the_base_corpus) {
+    static const char *const modes[] = {"scalar", "tensor"};
+    for (int m = 0; m < 2; m++) {
+        train_bigram(modes[m], "futuristic");
+        json_t *st = tu_call(&c, "status", NULL);
+        json_t *model = json_object_get(st, "model");
+        ck_assert_str_eq(json_string_value(json_object_get(model, "style")), "futuristic");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(model, "run_id")), "style-futuristic"));
+        json_decref(st);
+        char *text = sample("the ", 200, 7, 0);
+        ck_assert_msg(beyond_base(text), "no futuristic character in '%s'", text);
+        free(text);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("sample");
+    TCase *tc = tu_tcase(s, "sample", without_a_model_sampling_says_what_to_do, samples_come_from_the_trained_weights,
+                         bad_requests_are_refused_with_their_codes, a_futuristic_bigram_samples_beyond_the_base_corpus);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    return tu_run(s);
+}
