@@ -10,7 +10,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <errno.h>
 #include <event2/listener.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +26,7 @@ typedef struct conn {
     double partial_since; /* when the buffered partial frame began; 0: none */
     int pending;          /* engine requests awaiting their final reply */
     bool closing;         /* close once the output is flushed */
+    bool throttled;       /* reading paused until the client reads its replies */
     uid_t uid;
     struct conn *prev, *next;
 } conn;
@@ -37,13 +40,16 @@ struct server {
     server_opts o;
     listener_fd *lfd;
     struct evconnlistener *lev;
+    struct event *resume_accept;
     worker *w;
     conn *conns;
     int nconns;
+    int peak_conns;       /* most connections open at once since the last trim */
     uint64_t next_conn_id;
     uint64_t requests;
     double started;
     bool stopping;
+    bool stopped;         /* the worker has stopped: exit once replies are out */
     waiter waiters[32];
     int nwaiters;
 };
@@ -56,6 +62,14 @@ static double now_mono(void) {
 
 /* ---- connections ------------------------------------------------------------ */
 
+/* After a burst of connections has gone, hands the heap pages their buffers
+ * used back to the system, so a long-lived daemon returns to its baseline. */
+static void release_burst_memory(server *s) {
+    if (s->nconns > 0 || s->peak_conns < 64) return;
+    s->peak_conns = 0;
+    malloc_trim(0);
+}
+
 static void conn_free(conn *c) {
     server *s = c->srv;
     if (c->prev) c->prev->next = c->next;
@@ -66,6 +80,7 @@ static void conn_free(conn *c) {
     bufferevent_free(c->bev);
     log_debug("connection %llu closed (%d open)", (unsigned long long)c->id, s->nconns);
     free(c);
+    release_burst_memory(s);
 }
 
 static conn *conn_find(server *s, uint64_t id) {
@@ -104,7 +119,8 @@ static void arm_timer(conn *c) {
     if (buffered == 0) c->partial_since = 0;
     else if (c->partial_since > 0) return; /* the frame's deadline keeps running */
     else c->partial_since = now_mono();
-    struct timeval tv = {buffered ? c->srv->o.frame_timeout_s : c->srv->o.idle_timeout_s, 0};
+    double s = buffered ? c->srv->o.frame_timeout_s : c->srv->o.idle_timeout_s;
+    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
     evtimer_add(c->timer, &tv);
 }
 
@@ -161,13 +177,32 @@ static void dispatch(conn *c, json_t *msg) {
     nc_request_free(&req);
 }
 
+static size_t output_bytes(conn *c) { return evbuffer_get_length(bufferevent_get_output(c->bev)); }
+
+/* After the stop, the loop ends as soon as every reply is out. */
+static void exit_when_flushed(server *s) {
+    if (!s->stopped) return;
+    for (conn *c = s->conns; c; c = c->next)
+        if (output_bytes(c) > 0) return;
+    event_base_loopexit(s->base, NULL);
+}
+
+/* A client that does not read its replies stops being read (on_write resumes it). */
+static bool throttle(conn *c) {
+    if (output_bytes(c) <= c->srv->o.max_output) return false;
+    if (!c->throttled) log_debug("connection %llu: output backlog, reading paused", (unsigned long long)c->id);
+    c->throttled = true;
+    bufferevent_disable(c->bev, EV_READ);
+    return true;
+}
+
 /* Handles every complete frame in the input. Returns false if c was freed. */
 static bool read_frames(conn *c) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     for (;;) {
         uint8_t hdr[NC_FRAME_HEADER];
         size_t have = evbuffer_get_length(in);
-        if (have < sizeof hdr || c->closing) return true;
+        if (have < sizeof hdr || c->closing || throttle(c)) return true;
         evbuffer_copyout(in, hdr, sizeof hdr);
         uint32_t len = nc_frame_length(hdr);
         if (len > c->srv->o.max_frame) {
@@ -196,8 +231,17 @@ static void on_read(struct bufferevent *bev, void *arg) {
 }
 
 static void on_write(struct bufferevent *bev, void *arg) {
+    (void)bev;
     conn *c = arg;
-    if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_free(c);
+    server *s = c->srv;
+    if (c->closing && output_bytes(c) == 0) {
+        conn_free(c);
+    } else if (c->throttled) {
+        c->throttled = false;
+        bufferevent_enable(c->bev, EV_READ);
+        on_read(c->bev, c);
+    }
+    exit_when_flushed(s);
 }
 
 static void on_conn_event(struct bufferevent *bev, short what, void *arg) {
@@ -216,7 +260,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    s->nconns++;
+    if (++s->nconns > s->peak_conns) s->peak_conns = s->nconns;
     bufferevent_setcb(c->bev, on_read, on_write, on_conn_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)s->o.max_frame + NC_FRAME_HEADER);
     bool allowed = s->o.allow_any_peer || access_peer_allowed(fd, s->o.allowed_gid, &c->uid);
@@ -238,22 +282,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* ---- worker messages, status, shutdown ------------------------------------------ */
 
-static void report_progress(json_t *msg) {
-    json_t *d = json_object_get(msg, "data");
-    if (strcmp(json_string_value(json_object_get(msg, "event")) ?: "", "progress") == 0)
-        notify_status("training: step %lld/%lld, loss %.4f", (long long)json_integer_value(json_object_get(d, "step")),
-                      (long long)json_integer_value(json_object_get(d, "steps")),
-                      json_number_value(json_object_get(d, "loss")));
-}
-
 void server_deliver(void *srv, outmsg *m) {
     server *s = srv;
     conn *c = conn_find(s, m->conn_id);
     if (m->final && c) c->pending--;
-    if (!m->final) report_progress(m->msg);
-    else notify_status("%s", s->stopping ? "stopping" : "idle");
-    bool drop = !c || c->closing ||
-                (!m->final && evbuffer_get_length(bufferevent_get_output(c->bev)) > s->o.max_output);
+    bool drop = !c || c->closing || (!m->final && output_bytes(c) > s->o.max_output);
     if (drop) json_decref(m->msg);
     else conn_send(c, m->msg);
     free(m);
@@ -263,10 +296,11 @@ void server_attach_worker(server *s, worker *w) { s->w = w; }
 
 json_t *server_status(server *s) {
     json_t *st = worker_status(s->w);
-    json_object_update_new(st, json_pack("{s:s, s:i, s:I, s:f, s:s, s:i, s:I}", "version", NC_VERSION,
+    json_object_update_new(st, json_pack("{s:s, s:i, s:I, s:f, s:s, s:b, s:i, s:I}", "version", NC_VERSION,
                                          "protocol", NC_PROTOCOL_VERSION, "pid", (json_int_t)getpid(),
                                          "uptime_s", now_mono() - s->started, "socket", s->lfd->path,
-                                         "connections", s->nconns, "requests", (json_int_t)s->requests));
+                                         "socket_activated", s->lfd->activated, "connections", s->nconns,
+                                         "requests", (json_int_t)s->requests));
     return st;
 }
 
@@ -278,8 +312,10 @@ static void on_stopped(void *arg, json_t *saved, const nc_error *err) {
         if (err->code) send_error(c, s->waiters[i].req_id, err->code, err->message);
         else conn_send(c, nc_msg_ok(s->waiters[i].req_id, json_pack("{s:b, s:O}", "stopped", 1, "saved", saved ? saved : json_null())));
     }
-    struct timeval flush = {0, 200000};
+    s->stopped = true;
+    struct timeval flush = {0, 200000}; /* for clients that do not read */
     event_base_loopexit(s->base, &flush);
+    exit_when_flushed(s);
 }
 
 void server_begin_shutdown(server *s, const char *why) {
@@ -288,6 +324,23 @@ void server_begin_shutdown(server *s, const char *why) {
     log_info("stopping (%s): finishing the current step and saving the resident model", why);
     notify_stopping();
     worker_stop(s->w, on_stopped, s);
+}
+
+static void on_resume_accept(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    evconnlistener_enable(((server *)arg)->lev);
+}
+
+/* Out of descriptors (or another accept failure): pause accepting briefly
+ * rather than spin on a listening socket that stays readable. */
+static void on_accept_error(struct evconnlistener *l, void *arg) {
+    server *s = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) return;
+    log_warn("accept failed: %s; pausing new connections for 100 ms", strerror(e));
+    evconnlistener_disable(l);
+    struct timeval tv = {0, 100000};
+    evtimer_add(s->resume_accept, &tv);
 }
 
 server *server_new(struct event_base *base, const server_opts *opts, listener_fd *lfd, nc_error *err) {
@@ -302,6 +355,8 @@ server *server_new(struct event_base *base, const server_opts *opts, listener_fd
         nc_fail(err, NC_E_IO, "cannot watch the listening socket");
         return NULL;
     }
+    s->resume_accept = evtimer_new(base, on_resume_accept, s);
+    evconnlistener_set_error_cb(s->lev, on_accept_error);
     return s;
 }
 
@@ -309,5 +364,6 @@ void server_free(server *s) {
     if (!s) return;
     while (s->conns) conn_free(s->conns);
     evconnlistener_free(s->lev);
+    event_free(s->resume_accept);
     free(s);
 }

@@ -12,9 +12,10 @@
 typedef struct server_opts {
     uint32_t max_frame;      /* bytes of one request body */
     int max_connections;
-    int idle_timeout_s;      /* a connection with nothing pending is closed after this */
-    int frame_timeout_s;     /* a frame must arrive whole within this */
-    size_t max_output;       /* queued reply bytes per connection before events are dropped */
+    double idle_timeout_s;   /* a connection with nothing pending is closed after this */
+    double frame_timeout_s;  /* a frame must arrive whole within this */
+    size_t max_output;       /* queued output per connection beyond which events are dropped
+                              * and its requests are not read until the client catches up */
     gid_t allowed_gid;       /* peers of this group are served too; (gid_t)-1: none */
     bool allow_any_peer;     /* serve every uid (tests only) */
 } server_opts;

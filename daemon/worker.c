@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 #include "log.h"
+#include "notify.h"
 #include "proto.h"
 
 #include <pthread.h>
@@ -27,10 +28,12 @@ struct worker {
     bool has_job, busy, stopping;
     job pending, running;
     atomic_bool cancel;
+    atomic_uint_fast64_t beats; /* the engine's step-boundary heartbeat */
     /* status (under mu) */
     json_t *job_status; /* NULL when idle */
     json_t *model;
-    double last_progress;
+    double last_progress;       /* when an event or a new heartbeat was last seen */
+    uint_fast64_t seen_beats;
     /* outbox (under mu), drained on the loop thread */
     outmsg *head, *tail;
     struct event *wake;
@@ -92,24 +95,54 @@ static void copy_progress(json_t *status, json_t *data) {
     }
 }
 
+/* What goes to the loop thread is its own: the engine keeps references to
+ * parts of its events and results (jansson's reference counts are not a
+ * synchronization point), so the loop gets a deep copy. Takes v. */
+static json_t *for_loop(json_t *v) {
+    json_t *copy = json_deep_copy(v);
+    json_decref(v);
+    return copy;
+}
+
+/* systemd's STATUS= line: the job, its step and loss. */
+static void notify_progress(const job *j, json_t *data) {
+    notify_status("%s (request %llu): step %lld/%lld, loss %.4f", j->cmd, (unsigned long long)j->req_id,
+                  (long long)json_integer_value(json_object_get(data, "step")),
+                  (long long)json_integer_value(json_object_get(data, "steps")),
+                  json_number_value(json_object_get(data, "loss")));
+}
+
 static void on_engine_event(void *ctx, const char *event, json_t *data) {
     worker *w = ctx;
+    bool progress = strcmp(event, "progress") == 0;
     pthread_mutex_lock(&w->mu);
     w->last_progress = now_mono();
-    if (w->job_status && strcmp(event, "progress") == 0) copy_progress(w->job_status, data);
+    if (w->job_status && progress) copy_progress(w->job_status, data);
     pthread_mutex_unlock(&w->mu);
-    post(w, w->running.conn_id, nc_msg_event(w->running.req_id, event, data), false);
+    if (progress) notify_progress(&w->running, data);
+    post(w, w->running.conn_id, nc_msg_event(w->running.req_id, event, for_loop(data)), false);
+}
+
+/* Runs the job on the engine; the reply to send (new reference). */
+static json_t *execute(worker *w, const job *j) {
+    nc_sink sink = {.emit = on_engine_event, .ctx = w, .cancel = &w->cancel, .beats = &w->beats};
+    nc_error err = {0};
+    double t0 = now_mono();
+    notify_status("%s (request %llu): running", j->cmd, (unsigned long long)j->req_id);
+    json_t *res = nc_engine_run(w->engine, j->cmd, j->args, &sink, &err);
+    if (!res && err.code == NC_OK) nc_fail(&err, NC_E_INTERNAL, "%s produced no result", j->cmd);
+    if (res) {
+        log_info("%s (request %llu) done in %.3f s", j->cmd, (unsigned long long)j->req_id, now_mono() - t0);
+        return nc_msg_ok(j->req_id, for_loop(res));
+    }
+    log_info("%s (request %llu) failed: %s: %s", j->cmd, (unsigned long long)j->req_id, nc_code_name(err.code),
+             err.message);
+    return nc_msg_error(j->req_id, err.code, err.message);
 }
 
 static void run_job(worker *w) {
     job *j = &w->running;
-    nc_sink sink = {on_engine_event, w, &w->cancel};
-    nc_error err = {0};
-    double t0 = now_mono();
-    json_t *res = nc_engine_run(w->engine, j->cmd, j->args, &sink, &err);
-    json_t *reply = res ? nc_msg_ok(j->req_id, res) : nc_msg_error(j->req_id, err.code, err.message);
-    if (!res) log_info("%s (request %llu) failed: %s: %s", j->cmd, (unsigned long long)j->req_id, nc_code_name(err.code), err.message);
-    else log_info("%s (request %llu) done in %.3f s", j->cmd, (unsigned long long)j->req_id, now_mono() - t0);
+    json_t *reply = execute(w, j);
     json_t *model = nc_engine_describe(w->engine);
     pthread_mutex_lock(&w->mu);
     json_decref(w->model);
@@ -117,7 +150,9 @@ static void run_job(worker *w) {
     json_decref(w->job_status);
     w->job_status = NULL;
     w->busy = false;
+    bool stopping = w->stopping;
     pthread_mutex_unlock(&w->mu);
+    notify_status("%s", stopping ? "stopping" : "idle");
     json_decref(j->args);
     j->args = NULL;
     post(w, j->conn_id, reply, true);
@@ -196,7 +231,7 @@ int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const char *cmd,
     else {
         w->busy = w->has_job = true;
         atomic_store(&w->cancel, false);
-        w->pending = (job){conn_id, req_id, "", json_incref(args)};
+        w->pending = (job){conn_id, req_id, "", json_deep_copy(args)}; /* the worker's own (see for_loop) */
         snprintf(w->pending.cmd, sizeof w->pending.cmd, "%s", cmd);
         w->job_status = json_pack("{s:s, s:I}", "cmd", cmd, "id", (json_int_t)req_id);
         w->last_progress = now_mono();
@@ -217,14 +252,21 @@ bool worker_cancel(worker *w) {
 json_t *worker_status(worker *w) {
     pthread_mutex_lock(&w->mu);
     const char *state = w->stopping ? "stopping" : w->busy ? "busy" : "idle";
-    json_t *s = json_pack("{s:s, s:O, s:O}", "state", state, "job", w->job_status ? w->job_status : json_null(),
-                          "model", w->model ? w->model : json_null());
+    /* copies: job_status changes as the job runs, and no object is shared across threads (see for_loop) */
+    json_t *s = json_pack("{s:s, s:o, s:o}", "state", state, "job",
+                          w->job_status ? json_deep_copy(w->job_status) : json_null(), "model",
+                          w->model ? json_deep_copy(w->model) : json_null());
     pthread_mutex_unlock(&w->mu);
     return s;
 }
 
 double worker_stall_seconds(worker *w) {
+    uint_fast64_t beats = atomic_load(&w->beats);
     pthread_mutex_lock(&w->mu);
+    if (beats != w->seen_beats) {
+        w->seen_beats = beats;
+        w->last_progress = now_mono();
+    }
     double s = w->busy ? now_mono() - w->last_progress : 0;
     pthread_mutex_unlock(&w->mu);
     return s;

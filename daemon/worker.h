@@ -29,7 +29,8 @@ int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const char *cmd,
 bool worker_cancel(worker *w);
 /* The worker's state for `status` (new reference): state, job, model. */
 json_t *worker_status(worker *w);
-/* Seconds since the running job last made progress (0 when idle). */
+/* Seconds since the running job last made progress: an event, or a step
+ * boundary seen since the previous call (0 when idle). */
 double worker_stall_seconds(worker *w);
 /* Asks the worker to cancel, save the resident model and exit; `done` runs
  * on the loop thread with the save's result (or error) once it has. */

@@ -3,9 +3,11 @@
 #include "artifacts.h"
 #include "nc_commit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,27 +52,54 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
+/* Removes temporaries of `path` left by writers that died (kill -9, power loss). */
+static void remove_stale_temps(const char *path) {
+    char dir[PATH_MAX], base[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    const char *b = basename(base);
+    size_t blen = strlen(b);
+    DIR *d = opendir(dirname(dir));
+    for (struct dirent *de; d && (de = readdir(d));) {
+        int pid;
+        unsigned n;
+        char extra;
+        if (strncmp(de->d_name, b, blen) != 0 || sscanf(de->d_name + blen, ".tmp.%d.%u%c", &pid, &n, &extra) != 2)
+            continue;
+        if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH) unlinkat(dirfd(d), de->d_name, 0);
+    }
+    if (d) closedir(d);
+}
+
+/* Writes everything; 0 or an errno. */
+static int write_fully(int fd, const char *p, size_t left) {
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? errno : EIO;
+        p += w;
+        left -= (size_t)w;
+    }
+    return 0;
+}
+
 int nc_write_atomic(const char *path, const void *data, size_t len, nc_error *err) {
     static unsigned counter;
     char tmp[PATH_MAX];
+    remove_stale_temps(path);
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return nc_fail(err, NC_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    int rc = 0;
-    while (left > 0 && rc == 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) rc = nc_fail(err, NC_E_IO, "cannot write %s: %s", tmp, w < 0 ? strerror(errno) : "short write");
-        else { p += w; left -= (size_t)w; }
+    int e = write_fully(fd, data, len);
+    if (!e && fsync(fd) < 0) e = errno;
+    if (close(fd) < 0 && !e) e = errno;
+    if (!e && rename(tmp, path) < 0) e = errno;
+    if (e) {
+        unlink(tmp);
+        return nc_fail(err, NC_E_IO, "cannot write %s: %s (any previous version of it is unchanged)", path, strerror(e));
     }
-    if (rc == 0 && fsync(fd) < 0) rc = nc_fail(err, NC_E_IO, "cannot sync %s: %s", tmp, strerror(errno));
-    if (close(fd) < 0 && rc == 0) rc = nc_fail(err, NC_E_IO, "cannot close %s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) < 0) rc = nc_fail(err, NC_E_IO, "cannot rename %s: %s", tmp, strerror(errno));
-    if (rc) unlink(tmp);
-    else fsync_dir_of(path);
-    return rc;
+    fsync_dir_of(path);
+    return 0;
 }
 
 static int write_info(nc_run *run, nc_error *err) {
@@ -81,18 +110,32 @@ static int write_info(nc_run *run, nc_error *err) {
     return rc;
 }
 
+/* A run id names one folder directly inside the results folder. */
+static int check_run_id(const char *id, nc_error *err) {
+    if (strchr(id, '/') || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.run_id must be a plain folder name, not '%s'", id);
+    return 0;
+}
+
+static bool is_real_dir(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int nc_run_open(nc_run *run, const char *results_dir, const char *run_id, const char *stem, json_t *info,
                 nc_error *err) {
     memset(run, 0, sizeof *run);
     run->info = info;
-    if (nc_mkdirs(results_dir, err)) return -1;
+    if (check_run_id(run_id, err) || nc_mkdirs(results_dir, err)) return -1;
     for (int n = 1; n < 1000; n++) {
         if (*run_id) snprintf(run->id, sizeof run->id, "%s", run_id);
         else if (n == 1) snprintf(run->id, sizeof run->id, "%s", stem);
         else snprintf(run->id, sizeof run->id, "%s-%d", stem, n);
         snprintf(run->dir, sizeof run->dir, "%s/%s", results_dir, run->id);
-        if (mkdir(run->dir, 0755) == 0 || (*run_id && errno == EEXIST)) break;
+        if (mkdir(run->dir, 0755) == 0) break;
         if (errno != EEXIST) return nc_fail(err, NC_E_IO, "cannot create %s: %s", run->dir, strerror(errno));
+        if (*run_id && is_real_dir(run->dir)) break;
+        if (*run_id) return nc_fail(err, NC_E_PERMISSION_DENIED, "%s exists and is not a folder", run->dir);
     }
     char path[PATH_MAX + 16], when[40];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run->dir);

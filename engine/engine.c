@@ -2,8 +2,10 @@
  * and the resident model. */
 #define _GNU_SOURCE
 #include "engine.h"
+#include "confine.h"
 #include "tensor/backend.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,10 @@ void nc_emit(const nc_sink *sink, const char *event, json_t *data) {
     else json_decref(data);
 }
 
-bool nc_cancelled(const nc_sink *sink) { return sink && sink->cancel && atomic_load(sink->cancel); }
+bool nc_cancelled(const nc_sink *sink) {
+    if (sink && sink->beats) atomic_fetch_add(sink->beats, 1);
+    return sink && sink->cancel && atomic_load(sink->cancel);
+}
 
 nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
     nc_engine *e = calloc(1, sizeof *e);
@@ -45,6 +50,10 @@ nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
     snprintf(e->checkpoint_dir, sizeof e->checkpoint_dir, "%s", opts->checkpoint_dir ? opts->checkpoint_dir : "checkpoints");
     nc_guard_init(&e->guard, opts->guard_window > 0 ? opts->guard_window : 8,
                   opts->guard_max_growth > 1 ? opts->guard_max_growth : 1.5);
+    if (opts->preload_device && !nc_engine_backend(e, opts->preload_device, err)) {
+        nc_engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -77,8 +86,20 @@ void nc_engine_free(nc_engine *e) {
     free(e);
 }
 
+/* Request paths stay within the allowed folders, when the engine has a list. */
+static int confine(const nc_engine *e, const char *path, const char *what, nc_error *err) {
+    if (!e->opts.allow_dirs) return 0;
+    char data_dir[PATH_MAX];
+    snprintf(data_dir, sizeof data_dir, "%s", e->data_path);
+    const char *dirs[NC_MAX_ALLOW_DIRS + 3] = {e->checkpoint_dir, e->results_dir, dirname(data_dir)};
+    size_t n = 3;
+    for (const char *const *d = e->opts.allow_dirs; *d && n < sizeof dirs / sizeof dirs[0]; d++) dirs[n++] = *d;
+    return nc_path_confine(path, dirs, n, what, err);
+}
+
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
+    if (confine(e, p, "data", err)) return NULL;
     if (e->corpus_loaded && strcmp(e->corpus.path, p) == 0 && strcmp(e->corpus.style, style) == 0) return &e->corpus;
     nc_corpus fresh;
     if (nc_corpus_load(&fresh, p, style, err)) return NULL;
@@ -95,15 +116,19 @@ struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error 
     }
     nc_backend *be = nc_backend_open(device, e->opts.threads, err);
     if (!be) return NULL;
-    e->backends[be->gpu ? 1 : 0] = be;
-    return be;
+    nc_backend **slot = &e->backends[be->gpu ? 1 : 0];
+    if (*slot) { /* "auto" found no GPU: keep the CPU backend already open */
+        nc_backend_free(be);
+        return *slot;
+    }
+    return *slot = be;
 }
 
 int nc_engine_checkpoint_path(const nc_engine *e, const char *path, char *out, size_t n, nc_error *err) {
     if (!*path) return nc_fail(err, NC_E_BAD_REQUEST, "args.path must not be empty");
     int len = path[0] == '/' ? snprintf(out, n, "%s", path) : snprintf(out, n, "%s/%s", e->checkpoint_dir, path);
     if (len < 0 || (size_t)len >= n) return nc_fail(err, NC_E_BAD_REQUEST, "args.path is too long");
-    return 0;
+    return confine(e, out, "checkpoint path", err);
 }
 
 json_t *nc_engine_describe(nc_engine *e) {

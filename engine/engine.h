@@ -52,7 +52,8 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
 /* The backend for cfg->device ("auto" | "cpu" | "cuda"); DeviceUnavailable
  * when cuda is asked for and absent. */
 struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err);
-/* Resolves a checkpoint path: absolute paths stay, others go under checkpoint_dir. */
+/* Resolves a checkpoint path: absolute paths stay, others go under checkpoint_dir;
+ * PermissionDenied when it lies outside the allowed folders (nc_engine_opts). */
 int nc_engine_checkpoint_path(const nc_engine *e, const char *path, char *out, size_t n, nc_error *err);
 
 /* Replaces the resident model (frees the old one). */

@@ -113,7 +113,18 @@ typedef struct nc_engine_opts {
     int threads;                /* CPU threads; 0 = number of cores */
     int guard_window;           /* memory guard: rolling window of observations */
     double guard_max_growth;    /* memory guard: allowed growth over the window minimum */
+    /* NULL: request paths are not confined. Else a NULL-terminated list of
+     * folders (at most NC_MAX_ALLOW_DIRS; it must outlive the engine): the
+     * paths in requests (data, checkpoint, resume, path) must resolve, symlinks
+     * followed, inside one of them, checkpoint_dir, results_dir or the default
+     * corpus's folder; others fail with PermissionDenied. */
+    const char *const *allow_dirs;
+    /* Backend opened by nc_engine_new (auto|cpu|cuda), so that a GPU context
+     * exists before the engine is reported ready; NULL: on first use. */
+    const char *preload_device;
 } nc_engine_opts;
+
+#define NC_MAX_ALLOW_DIRS 32
 
 /* Events: `event` names the kind ("progress", "eval", ...); the callee owns `data`. */
 typedef void (*nc_emit_fn)(void *ctx, const char *event, json_t *data);
@@ -122,6 +133,7 @@ typedef struct nc_sink {
     nc_emit_fn emit;      /* may be NULL */
     void *ctx;
     atomic_bool *cancel;  /* polled at step boundaries; may be NULL */
+    atomic_uint_fast64_t *beats; /* bumped at every step boundary, a heartbeat; may be NULL */
 } nc_sink;
 
 nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err);

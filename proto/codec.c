@@ -91,16 +91,25 @@ static bool scan_value(scanner *s, int depth) {
 
 static json_t *to_json(const msgpack_object *o, const char **why);
 
+/* A NUL would silently cut a string short wherever C reads it. */
+static bool has_nul(const msgpack_object_str *s) { return s->size && memchr(s->ptr, 0, s->size); }
+
+static char *key_copy(const msgpack_object_str *s) {
+    char *key = malloc(s->size + 1);
+    if (s->size) memcpy(key, s->ptr, s->size);
+    key[s->size] = '\0';
+    return key;
+}
+
 static json_t *map_to_json(const msgpack_object_map *m, const char **why) {
     json_t *obj = json_object();
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
         if (k->type != MSGPACK_OBJECT_STR) { *why = "map keys must be strings"; break; }
-        char *key = strndup(k->via.str.ptr, k->via.str.size);
-        json_t *v = NULL;
-        if (strlen(key) != k->via.str.size) *why = "map key holds a NUL byte";
-        else if (!(v = to_json(&m->ptr[i].val, why))) {}
-        else if (json_object_set_new(obj, key, v)) { v = NULL; *why = "map key is not valid UTF-8"; }
+        if (has_nul(&k->via.str)) { *why = "map key holds a NUL byte"; break; }
+        char *key = key_copy(&k->via.str);
+        json_t *v = to_json(&m->ptr[i].val, why);
+        if (v && json_object_set_new(obj, key, v)) { v = NULL; *why = "map key is not valid UTF-8"; }
         free(key);
         if (!v) break;
     }
@@ -119,7 +128,8 @@ static json_t *to_json(const msgpack_object *o, const char **why) {
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return nc_json_number(o->via.f64);
     case MSGPACK_OBJECT_STR: {
-        json_t *s = json_stringn(o->via.str.ptr, o->via.str.size);
+        if (has_nul(&o->via.str)) { *why = "string holds a NUL byte"; return NULL; }
+        json_t *s = json_stringn(o->via.str.size ? o->via.str.ptr : "", o->via.str.size); /* "" may come as NULL */
         if (!s) *why = "string is not valid UTF-8";
         return s;
     }

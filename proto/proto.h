@@ -27,8 +27,9 @@ uint32_t nc_frame_length(const uint8_t header[NC_FRAME_HEADER]);
 int nc_frame_pack(json_t *msg, uint8_t **out, size_t *len);
 /* Unpacks one frame body (msgpack) into JSON. Fails with BadRequest on
  * anything that is not exactly one well-formed value within the limits:
- * non-string keys, binary or extension values, invalid UTF-8, integers
- * beyond int64, depth or size over the limits, trailing bytes. */
+ * non-string keys, binary or extension values, invalid UTF-8 or NUL bytes
+ * in strings, integers beyond int64, depth or size over the limits,
+ * trailing bytes. */
 json_t *nc_frame_unpack(const uint8_t *body, size_t len, nc_error *err);
 
 /* A validated request. `args` is a borrowed reference into `msg`. */

@@ -192,13 +192,9 @@ static void teardown(void) { tu_daemon_cleanup(&d); }
 
 int main(void) {
     Suite *s = suite_create("e2e");
-    TCase *tc = tcase_create("daemon");
+    TCase *tc = tu_tcase(s, "daemon", train_then_sample_from_the_trained_weights, busy_status_and_cancel_during_a_train,
+                         a_job_outlives_its_client, shutdown_saves_and_exits_zero);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, train_then_sample_from_the_trained_weights);
-    tcase_add_test(tc, busy_status_and_cancel_during_a_train);
-    tcase_add_test(tc, a_job_outlives_its_client);
-    tcase_add_test(tc, shutdown_saves_and_exits_zero);
-    suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -130,14 +130,8 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("ncctl");
-    TCase *offline = tcase_create("offline");
-    tcase_add_test(offline, usage_errors_exit_2);
-    tcase_add_test(offline, no_daemon_exits_3);
-    tcase_add_test(offline, autostart_when_none_answers);
-    suite_add_tcase(s, offline);
-    TCase *live = tcase_create("live");
+    tu_tcase(s, "offline", usage_errors_exit_2, no_daemon_exits_3, autostart_when_none_answers);
+    TCase *live = tu_tcase(s, "live", json_lines_and_daemon_errors);
     tcase_add_checked_fixture(live, setup, teardown);
-    tcase_add_test(live, json_lines_and_daemon_errors);
-    suite_add_tcase(s, live);
     return tu_run(s);
 }

@@ -113,7 +113,9 @@ START_TEST(args_are_validated_against_the_schema) {
     const nc_command_spec *train = nc_command_find("train");
     nc_train_cfg cfg;
     nc_error err;
-    ck_assert_int_eq(nc_args_parse(train, json_pack("{s:i, s:s}", "steps", 3, "mode", "scalar"), &cfg, &err), 0);
+    json_t *good = json_pack("{s:i, s:s}", "steps", 3, "mode", "scalar");
+    ck_assert_int_eq(nc_args_parse(train, good, &cfg, &err), 0);
+    json_decref(good);
     ck_assert_int_eq(cfg.steps, 3);
     ck_assert_str_eq(cfg.mode, "scalar");
     ck_assert_str_eq(cfg.style, "classic"); /* default */
@@ -225,16 +227,9 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("proto");
-    TCase *unit = tcase_create("unit");
-    tcase_add_test(unit, message_shapes_round_trip);
-    tcase_add_test(unit, requests_and_replies_parse);
-    tcase_add_test(unit, bad_requests_name_the_field);
-    tcase_add_test(unit, decoder_rejects_hostile_bodies);
-    tcase_add_test(unit, args_are_validated_against_the_schema);
-    suite_add_tcase(s, unit);
-    TCase *live = tcase_create("daemon");
+    tu_tcase(s, "unit", message_shapes_round_trip, requests_and_replies_parse, bad_requests_name_the_field,
+             decoder_rejects_hostile_bodies, args_are_validated_against_the_schema);
+    TCase *live = tu_tcase(s, "daemon", daemon_answers_bad_frames_and_keeps_serving);
     tcase_add_unchecked_fixture(live, start_daemon, stop_daemon);
-    tcase_add_test(live, daemon_answers_bad_frames_and_keeps_serving);
-    suite_add_tcase(s, live);
     return tu_run(s);
 }

@@ -25,6 +25,25 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 void tu_rmtree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+
+#ifdef TU_ASAN
+#define TU_ASAN_GUARD_MAX_GROWTH 1e6
+#define TU_STR(x) TU_STR_(x)
+#define TU_STR_(x) #x
+const char *const tu_guard_args[] = {"--guard-max-growth", TU_STR(TU_ASAN_GUARD_MAX_GROWTH), NULL};
+double tu_guard_max_growth(void) { return TU_ASAN_GUARD_MAX_GROWTH; }
+#else
+const char *const tu_guard_args[] = {NULL};
+double tu_guard_max_growth(void) { return 0; }
+#endif
+
 void tu_daemon_start(tu_daemon *d, const char *const extra[]) {
     memset(d, 0, sizeof *d);
     tu_tmpdir(d->dir, sizeof d->dir, "daemon");
@@ -36,6 +55,7 @@ void tu_daemon_start(tu_daemon *d, const char *const extra[]) {
     const char *argv[48] = {NC_BIN_DIR "/nanochatd", "--socket", d->socket, "--results-dir", d->results,
                             "--checkpoint-dir", d->checkpoints, "--threads", "1"};
     int n = 9;
+    for (int i = 0; tu_guard_args[i]; i++) argv[n++] = tu_guard_args[i];
     for (int i = 0; extra && extra[i] && n < 46; i++) argv[n++] = extra[i];
     argv[n] = NULL;
     d->pid = fork();
@@ -105,6 +125,13 @@ char *tu_read_file(const char *path, size_t *len) {
     buf[got] = '\0';
     if (len) *len = got;
     return buf;
+}
+
+TCase *tu_tcase_(Suite *s, const char *name, const TTest *const tests[]) {
+    TCase *tc = tcase_create(name);
+    for (int i = 0; tests[i]; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return tc;
 }
 
 int tu_run(Suite *s) {

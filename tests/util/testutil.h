@@ -13,6 +13,16 @@
 void tu_tmpdir(char *out, size_t n, const char *tag);
 void tu_rmtree(const char *path);
 
+/* Under AddressSanitizer a freed block waits in a quarantine (256 MB by
+ * default) before it is reused or unmapped, so resident memory overstates
+ * the working set and the memory guard would trip on runs that leak nothing.
+ * LeakSanitizer watches for leaks in that build, and the daemons and engines
+ * the tests start get a growth ratio out of the guard's reach unless a test
+ * sets its own (test_guard does). In other builds the defaults stand:
+ * tu_guard_args is empty and tu_guard_max_growth() is 0. */
+extern const char *const tu_guard_args[]; /* extra nanochatd arguments, NULL-terminated */
+double tu_guard_max_growth(void);         /* for nc_engine_opts.guard_max_growth */
+
 typedef struct tu_daemon {
     pid_t pid;
     char dir[PATH_MAX];    /* its state: socket, results/, checkpoints/ */
@@ -37,6 +47,17 @@ const char *tu_call_error(nc_client *c, const char *cmd, json_t *args, nc_code c
 
 /* Reads a whole file (NUL-terminated, malloc'd); NULL when missing. */
 char *tu_read_file(const char *path, size_t *len);
+
+/* Adds to s a test case named `name` holding the tests (START_TEST names,
+ * in order); returns it for fixtures and timeouts. */
+#define tu_tcase(s, name, ...) tu_tcase_((s), (name), (const TTest *const[]){__VA_ARGS__, NULL})
+TCase *tu_tcase_(Suite *s, const char *name, const TTest *const tests[]);
+
+/* The next draw of a fixed pseudo-random stream for test data (an LCG; 24 bits). */
+static inline uint32_t tu_lcg(uint32_t *state) {
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
 
 /* Runs a suite with CK_NORMAL output; returns the process exit status. */
 int tu_run(Suite *s);
