@@ -1,0 +1,292 @@
+"""The benchmark harness's own logic, without torch: configs, recipe, upstream ref checks,
+verdicts and report writing from canned inputs."""
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+import benchmark_karpathy as bk
+import upstream_runner as ur
+
+
+def test_no_torch_imported():
+    assert "torch" not in sys.modules
+
+
+# ---- configs and recipe ------------------------------------------------------------------
+
+def test_named_configs_match_the_issue():
+    got = {c["name"]: c for c in bk.resolve_configs(["d6", "d12", "d20", "cpu"], "cuda")}
+    assert (got["d6"]["depth"], got["d6"]["seq_len"], got["d6"]["batch_size"]) == (6, 256, 64)
+    assert (got["d12"]["depth"], got["d12"]["seq_len"], got["d12"]["batch_size"]) == (12, 1024, 32)
+    assert (got["d20"]["depth"], got["d20"]["seq_len"], got["d20"]["batch_size"]) == (20, 2048, 16)
+    for n in ("d6", "d12", "d20"):
+        assert got[n]["head_dim"] == 128 and got[n]["window_pattern"] == "L"
+    assert got["cpu"]["head_dim"] == 64
+    assert (got["d6"]["n_embd"], got["d6"]["n_head"]) == (384, 3)
+    assert (got["d20"]["n_embd"], got["d20"]["n_head"]) == (1280, 10)
+    assert got["d6"]["steps"] == 400 and got["d6"]["eval_every"] == 50
+    assert got["d6"]["eval_windows"] == 20 * 64
+
+
+def test_default_configs_follow_device():
+    assert [c["name"] for c in bk.resolve_configs(None, "cuda")] == ["d6", "d12", "d20"]
+    assert [c["name"] for c in bk.resolve_configs(None, "cpu")] == ["cpu"]
+    assert [c["name"] for c in bk.resolve_configs(["d6,d12"], "cuda")] == ["d6", "d12"]
+
+
+def test_lrs_scaled_by_sqrt_batch_tokens():
+    c = bk.resolve_configs(["d6"], "cuda")[0]
+    s = math.sqrt(64 * 256 / 2 ** 19)
+    assert c["lr_scale"] == pytest.approx(s)
+    assert c["lrs"] == pytest.approx({"embedding_lr": 0.3 * s, "unembedding_lr": 0.008 * s,
+                                      "matrix_lr": 0.02 * s, "scalar_lr": 0.5 * s,
+                                      "weight_decay": 0.28 * s})
+    assert (c["warmup_steps"], c["warmdown_ratio"], c["final_lr_frac"]) == (40, 0.65, 0.05)
+
+
+def test_overrides_quick_steps_and_custom():
+    c = bk.resolve_configs(["d12"], "cuda", steps=7)[0]
+    assert c["steps"] == 7 and c["eval_every"] == 7  # eval_every > steps: final eval only
+    q = bk.resolve_configs(["d6"], "cuda", quick=True)[0]
+    assert q["steps"] == bk.CONFIGS["d6"]["quick_steps"]
+    cu = bk.resolve_configs(None, "cuda", overrides={"depth": 8, "seq_len": 512, "batch_size": 8})
+    assert len(cu) == 1 and cu[0]["name"] == "custom-d8-T512-B8" and cu[0]["n_embd"] == 512
+    ov = bk.resolve_configs(["d6"], "cuda", overrides={"seq_len": 128})[0]
+    assert ov["name"] == "d6-custom" and ov["seq_len"] == 128 and ov["lr_scale"] == pytest.approx(
+        math.sqrt(64 * 128 / 2 ** 19))
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(bk.HarnessError, match="unknown config"):
+        bk.resolve_configs(["d7"], "cuda")
+    with pytest.raises(bk.HarnessError, match="positive"):
+        bk.resolve_configs(["d6"], "cuda", steps=0)
+    with pytest.raises(bk.HarnessError, match="at least 2"):
+        bk.resolve_configs(["d6"], "cuda", eval_windows=1)
+    with pytest.raises(bk.HarnessError, match="twice"):
+        bk.resolve_configs(["d6", "d6"], "cuda")
+
+
+def test_cross_check_selection():
+    auto = {c["name"]: c["cross_check"] for c in bk.resolve_configs(["cpu", "d6", "d20"], "cuda")}
+    assert auto == {"cpu": True, "d6": True, "d20": False}
+    assert all(c["cross_check"] for c in bk.resolve_configs(["d20"], "cuda", cross_check="all"))
+    assert not any(c["cross_check"] for c in bk.resolve_configs(["d6"], "cuda", cross_check="none"))
+
+
+def test_flops_per_token_matches_upstream_estimate_flops():
+    # values printed by upstream GPT.estimate_flops() at 92d63d4 for these shapes (vocab 65)
+    want = {"cpu": 22217424, "d6": 71074584, "d12": 623446704, "d20": 2989431984}
+    for c in bk.resolve_configs(list(want), "cuda"):
+        got = bk.estimate_flops_per_token(c["depth"], c["n_embd"], c["n_head"], c["seq_len"], 65)
+        assert got == want[c["name"]]
+
+
+def test_our_train_args_carry_the_recipe():
+    c = bk.resolve_configs(["d6"], "cuda")[0]
+    a = bk.our_train_args(c, "run-1")
+    assert a["batch_scaling"] == "none" and a["matrix_lr"] == pytest.approx(c["lrs"]["matrix_lr"])
+    assert (a["mode"], a["model_kind"], a["window_pattern"]) == ("tensor", "gpt", "L")
+    assert a["eval_windows"] == c["eval_windows"] and a["run_id"] == "run-1"
+    assert bk.our_train_args(c, "w", steps=12, eval_every=0)["steps"] == 12
+
+
+def test_device_decision(monkeypatch):
+    args = bk.parse_args(["--baseline", "nanochat"])
+    with pytest.raises(bk.HarnessError, match="no-require-gpu"):
+        bk.decide_device(args, None)
+    assert bk.decide_device(args, {"name": "NVIDIA H100"}) == "cuda"
+    args = bk.parse_args(["--baseline", "nanochat", "--no-require-gpu"])
+    assert bk.decide_device(args, None) == "cpu"
+    assert bk.decide_device(args, {"name": "NVIDIA H100"}) == "cuda"
+
+
+# ---- shared definitions ----------------------------------------------------------------
+
+def test_schedules():
+    assert ur.lr_multiplier(0, 400, 40, 0.65, 0.05) == pytest.approx(1 / 40)
+    assert ur.lr_multiplier(100, 400, 40, 0.65, 0.05) == 1.0
+    assert ur.lr_multiplier(400, 400, 40, 0.65, 0.05) == pytest.approx(0.05)
+    assert ur.muon_momentum(0, 400, 0.65) == pytest.approx(0.85)
+    assert ur.muon_momentum(200, 1000, 0.65) == pytest.approx(0.91)
+    assert ur.muon_momentum(500, 2000, 0.65) == pytest.approx(0.97)
+    assert ur.muon_momentum(500, 1000, 0.65) == pytest.approx(0.97 - 0.07 * 150 / 650)
+    assert ur.muon_momentum(1000, 1000, 0.65) == pytest.approx(0.90)
+    assert ur.weight_decay_at(0, 100, 0.2) == pytest.approx(0.2)
+    assert ur.weight_decay_at(50, 100, 0.2) == pytest.approx(0.1)
+
+
+def test_eval_windows_and_corpus(tmp_path):
+    starts = ur.eval_window_starts(1000, 10, 5)
+    assert starts == [0, 247, 494, 741, 989] and starts[-1] + 11 == 1000
+    with pytest.raises(ValueError):
+        ur.eval_window_starts(1000, 10, 1)
+    p = tmp_path / "t.txt"
+    p.write_text("héllo wörld\n" * 10, encoding="utf-8")
+    c = ur.load_corpus(str(p))
+    assert c["chars"] == sorted(set("héllo wörld\n"))
+    assert c["n_train"] == c["n"] * 9 // 10 and len(c["val"]) == c["n"] - c["n_train"]
+    assert c["token_bytes"][c["stoi"]["é"]] == 2 and c["token_bytes"][c["stoi"]["h"]] == 1
+
+
+def test_throughput_skips_first_ten_steps():
+    dts = [5.0] * 10 + [0.5, 1.0, 1.0, 2.0]
+    t = ur.throughput(dts, 1000)
+    assert t["timed_steps"] == 4
+    assert t["tok_per_s_mean"] == pytest.approx(4000 / 4.5)
+    assert t["tok_per_s_median"] == pytest.approx(1000.0)
+
+
+# ---- upstream checkout -------------------------------------------------------------------
+
+def _git(*a, cwd=None):
+    return subprocess.run(["git", *a], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def fake_upstream(tmp_path):
+    """A two-commit git repo shaped like a nanochat checkout; returns (dir, sha1, sha2)."""
+    d = tmp_path / "nanochat-up"
+    (d / "nanochat").mkdir(parents=True)
+    env = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    _git("init", "-q", str(d))
+    (d / "nanochat" / "gpt.py").write_text("# v1\n")
+    _git("add", "-A", cwd=d)
+    _git(*env, "commit", "-qm", "one", cwd=d)
+    sha1 = _git("rev-parse", "HEAD", cwd=d)
+    (d / "nanochat" / "gpt.py").write_text("# v2\n")
+    _git(*env, "commit", "-qam", "two", cwd=d)
+    sha2 = _git("rev-parse", "HEAD", cwd=d)
+    return str(d), sha1, sha2
+
+
+def test_checkout_at_ref_is_accepted_and_other_commit_refused(fake_upstream):
+    d, sha1, sha2 = fake_upstream
+    assert bk.check_checkout(d, sha2) == sha2
+    assert bk.check_checkout(d, sha2[:10]) == sha2  # short SHAs resolve
+    with pytest.raises(bk.HarnessError) as ei:
+        bk.check_checkout(d, sha1)
+    assert sha1 in str(ei.value) and sha2 in str(ei.value)  # names both commits
+    with pytest.raises(bk.HarnessError) as ei:
+        bk.check_checkout(d, bk.PINNED_REF)
+    assert bk.PINNED_REF in str(ei.value) and sha2 in str(ei.value)
+
+
+def test_dirty_or_non_git_checkout_refused(fake_upstream, tmp_path):
+    d, _, sha2 = fake_upstream
+    with open(os.path.join(d, "nanochat", "gpt.py"), "a") as f:
+        f.write("# local edit\n")
+    with pytest.raises(bk.HarnessError, match="local changes"):
+        bk.check_checkout(d, sha2)
+    assert bk.check_checkout(d, sha2, allow_dirty=True) == sha2
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(bk.HarnessError, match="not a git checkout"):
+        bk.check_checkout(str(plain), sha2)
+
+
+def test_clone_checks_out_exactly_the_ref(fake_upstream, tmp_path):
+    src, sha1, sha2 = fake_upstream
+    dest = str(tmp_path / "clone")
+    bk.clone_checkout(src, dest, sha1)
+    assert bk.check_checkout(dest, sha1) == sha1
+    bk.clone_checkout(src, dest, sha2)  # reuse the clone, move to another ref
+    assert bk.check_checkout(dest, sha2) == sha2
+    with pytest.raises(bk.HarnessError):
+        bk.clone_checkout(src, str(tmp_path / "c2"), "0" * 40)
+
+
+# ---- verdicts and the report -------------------------------------------------------------
+
+def _side(final, tps_dt, evals_every=50, steps=400, start=4.0):
+    step_log = [{"step": i, "loss": start - i * 0.005, "dt": tps_dt} for i in range(1, steps + 1)]
+    evals = [{"step": s, "val_loss": final + (steps - s) * 0.002, "bpb": (final + (steps - s) * 0.002)
+              / math.log(2)} for s in range(evals_every, steps + 1, evals_every)]
+    return {"step_log": step_log, "evals": evals, "time_to_first_step_s": 2.0,
+            "peak_host_rss_bytes": 1 << 30, "sample": {"prompt": "ROMEO:", "text": "ROMEO: hi"}}
+
+
+def _doc(ours, upstream, device="cuda"):
+    cfgs = bk.resolve_configs(["d6"], device)
+    doc = {"timestamp_utc": "20260101T000000Z", "command": "x", "device": device,
+           "vocab_size": 65,
+           "upstream": {"commit": bk.PINNED_REF, "source": "checkout /up"},
+           "environment": {"gpu": {"name": "NVIDIA H200", "driver": "580"}, "peak_flops": 989e12,
+                           "torch": "2.11.0", "upstream_attention": "SDPA",
+                           "upstream_compute_dtype": "bfloat16", "upstream_compile": True},
+           "configs": cfgs,
+           "results": {"d6": {"ours": ours, "upstream": upstream,
+                              "cross_check": bk.cross_check_verdict(1.60001, 1.6)}}}
+    return bk.assemble(doc)
+
+
+def test_fr009_pass_within_tolerance_and_fail_outside():
+    doc = _doc(_side(1.62, 0.010), _side(1.60, 0.014))
+    v = doc["verdict"]["per_config"]["d6"]
+    assert v["status"] == "pass" and v["within_tolerance"]
+    assert v["speed_ratio"] == pytest.approx(1.4)
+    assert doc["verdict"]["overall"] == "pass"
+    doc = _doc(_side(1.80, 0.014), _side(1.60, 0.010))
+    assert doc["verdict"]["per_config"]["d6"]["status"] == "fail"
+    assert doc["verdict"]["overall"] == "fail"
+
+
+def test_fr009_faster_at_matched_loss_passes():
+    ours = _side(1.50, 0.001)
+    ours["evals"][-1]["val_loss"] = 1.70  # ends worse (overfit) but crossed 1.60 early
+    ours["evals"][2]["val_loss"] = 1.55
+    v = _doc(ours, _side(1.60, 0.010))["verdict"]["per_config"]["d6"]
+    assert not v["within_tolerance"] and v["faster_at_matched_loss"] and v["status"] == "pass"
+
+
+def test_fr009_incomplete_without_our_side():
+    doc = _doc({"error": "nanochatd not found"}, _side(1.6, 0.01))
+    assert doc["verdict"]["per_config"]["d6"]["status"] == "incomplete"
+    assert doc["verdict"]["overall"] == "incomplete"
+
+
+def test_summary_mfu_and_throughput():
+    doc = _doc(_side(1.6, 0.010), _side(1.6, 0.020))
+    s = doc["results"]["d6"]["summary"]
+    assert s["ours"]["tok_per_s_mean"] == pytest.approx(64 * 256 / 0.010)
+    assert s["ours"]["mfu"] == pytest.approx(71074584 * 64 * 256 / 0.010 / 989e12)
+    assert s["upstream"]["final_val_loss"] == pytest.approx(1.6)
+
+
+def test_cross_check_tolerance():
+    assert bk.cross_check_verdict(1.60001, 1.6)["status"] == "pass"
+    assert bk.cross_check_verdict(1.601, 1.6)["status"] == "fail"
+
+
+def test_report_files_from_canned_inputs(tmp_path):
+    pytest.importorskip("matplotlib")
+    doc = _doc(_side(1.59, 0.010), _side(1.60, 0.014))
+    paths = bk.write_outputs(doc, str(tmp_path), "20260101T000000Z", plot=True)
+    assert set(paths) == {"json", "md", "png"}
+    assert os.path.basename(paths["json"]) == "benchmark_karpathy_20260101T000000Z.json"
+    loaded = json.load(open(paths["json"]))
+    assert loaded["verdict"]["overall"] == "pass"
+    md = open(paths["md"]).read()
+    assert "| tok/s (mean, steps 11..N) (higher is better) | 1.638 M | 1.170 M | 1.400 |" in md
+    assert "**d6: PASS**" in md and "Cross-check (PASS)" in md
+    assert "anchors" in md and "ROMEO: hi" in md and "CPU RESULTS" not in md
+    assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cpu_report_is_labelled(tmp_path):
+    d = _doc(_side(1.59, 0.010), _side(1.60, 0.014), device="cpu")
+    md = bk.render_markdown(copy.deepcopy(d))
+    assert "CPU RESULTS" in md and "(CPU run)" in md
+
+
+def test_our_field_names_live_in_one_table():
+    assert bk.pick({"tok_per_s": 5.0}, "tok_per_s") == 5.0
+    assert bk.pick({"step_ms": 2.5}, "step_ms") == 2.5
+    assert bk.pick({"val_loss": None}, "val_loss", 3) == 3
+    assert bk.pick({}, "val_loss", 3) == 3
