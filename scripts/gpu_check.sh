@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# gpu_check.sh: everything that needs a GPU, in one command, for a fresh
+# H100/H200 machine without network (device time is scarce: every phase has a
+# deadline, nothing stops at the first failure, the summary comes last).
+#
+#   scripts/gpu_check.sh pack [BUILD_DIR]     here, after building with -DNC_CUDA=ON:
+#       packs the GPU programs and the shared libraries a CUDA image lacks
+#       (OpenBLAS and its Fortran runtime) into build-cuda/gpu-pack.tar.xz (~6 MB);
+#       carry that one file to the GPU machine.
+#   scripts/gpu_check.sh [--quick] [--out DIR] [--nanochat-dir PATH] [--budget SECONDS]
+#       there: device facts, the kernel test (every op against its cpu twin),
+#       the end-to-end GPU training test, the kernel and step benchmarks, then
+#       scripts/benchmark_karpathy.py against upstream (when --nanochat-dir is
+#       given), within --budget seconds (default 480; 240 with --quick, which
+#       runs d6 only). Logs and the summary go to --out (default $OUT, else
+#       ./gpu-check-out): summary.txt, tests.log, bench.log, karpathy.log and
+#       the benchmark's report (at most 8 files).
+set -u
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PACK="$ROOT/build-cuda/gpu-pack.tar.xz"
+PROGRAMS="nanochatd ncctl test_kernels test_gpu_train nc-bench-kernels"
+
+pack() {
+    local build="${1:-$ROOT/build-cuda}" stage
+    stage="$(mktemp -d)"
+    mkdir -p "$stage/nc/bin" "$stage/nc/lib" "$ROOT/.device"
+    for p in $PROGRAMS; do
+        local f
+        f="$(find "$build/bin" "$build/gpu" -maxdepth 1 -name "$p" -type f 2>/dev/null | head -1)"
+        [ -n "$f" ] || { echo "pack: $p not found under $build (build with -DNC_CUDA=ON)"; exit 1; }
+        cp "$f" "$stage/nc/bin/"
+    done
+    # the libraries outside glibc, the C++ runtime and the CUDA toolkit
+    ldd "$stage"/nc/bin/* | awk '/=> \//{print $3}' | sort -u |
+        grep -E 'libopenblas|libgfortran|libquadmath|libjansson|libevent|libmsgpack|libcheck' |
+        while read -r lib; do cp -L "$lib" "$stage/nc/lib/"; done
+    tar -C "$stage" -cJf "$PACK" nc
+    rm -rf "$stage"
+    echo "packed $(du -h "$PACK" | cut -f1) into $PACK: carry build-cuda/gpu-pack.tar.xz"
+}
+
+# ---- on the GPU machine -------------------------------------------------------------------------------
+
+QUICK=0
+OUTDIR="${OUT:-$PWD/gpu-check-out}"
+NANOCHAT_DIR=""
+BUDGET=""
+START=$(date +%s)
+declare -a ROWS=()
+
+remaining() { echo $((START + BUDGET - $(date +%s))); }
+
+# phase NAME CAP LOG COMMAND...: runs under min(CAP, what the budget leaves), appending to LOG
+phase() {
+    local name="$1" cap="$2" log="$3" limit t0 rc status
+    shift 3
+    limit=$(remaining)
+    [ "$limit" -gt "$cap" ] && limit=$cap
+    if [ "$limit" -lt 10 ]; then
+        ROWS+=("$(printf '%-22s %-8s %6s  %s' "$name" SKIPPED - "no time left in the budget")")
+        return 0
+    fi
+    t0=$(date +%s)
+    echo "==== $name (limit ${limit}s): $*" >>"$log"
+    timeout --kill-after=5 "$limit" "$@" >>"$log" 2>&1
+    rc=$?
+    case $rc in
+        0) status=PASS ;;
+        77) status=SKIPPED ;;
+        124 | 137) status=TIMEOUT ;;
+        *) status="FAIL($rc)" ;;
+    esac
+    ROWS+=("$(printf '%-22s %-8s %5ss  %s' "$name" "$status" $(($(date +%s) - t0)) "$(note "$name" "$log")")")
+    return 0
+}
+
+# The one line worth reading from a phase's log.
+note() {
+    case "$1" in
+        kernels) grep -E 'checks failed' "$2" | tail -1 ;;
+        train) grep -E '^[0-9]+ failures' "$2" | tail -1 ;;
+        bench*) grep -E ' step: ' "$2" | tail -3 | awk '{printf "%s %s tok/s MFU %s; ", $1, $3, $8}' ;;
+        karpathy) grep -iE 'verdict|ratio|tok/s' "$2" | tail -2 | tr '\n' ' ' | cut -c1-150 ;;
+        *) echo "" ;;
+    esac
+}
+
+facts() {
+    echo "date: $(date -u +%FT%TZ)  host: $(hostname)  budget: ${BUDGET}s  quick: $QUICK"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit,temperature.gpu \
+        --format=csv 2>&1 | head -3
+    nvidia-smi -L 2>&1 | head -2
+    command -v nvcc >/dev/null && nvcc --version | tail -1
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -1
+    echo "cpus: $(nproc)  mem: $(awk '/MemTotal/{print $2/1048576 " GiB"}' /proc/meminfo)"
+}
+
+# Where cuBLASLt 13 lives here, for LD_LIBRARY_PATH.
+cublaslt_dir() {
+    ldconfig -p 2>/dev/null | grep -q 'libcublasLt.so.13 ' && return 0
+    local f
+    f="$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu \
+        "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/nvidia" \
+        -name 'libcublasLt.so.13*' 2>/dev/null | head -1)"
+    [ -n "$f" ] && dirname "$f"
+}
+
+# BIN: the programs (unpacked, or a build tree's), LD_LIBRARY_PATH set.
+setup() {
+    if [ -f "$PACK" ]; then
+        mkdir -p /tmp/nc-gpu && tar -C /tmp/nc-gpu -xJf "$PACK" && BIN=/tmp/nc-gpu/nc/bin
+        export LD_LIBRARY_PATH="/tmp/nc-gpu/nc/lib:${LD_LIBRARY_PATH:-}"
+    elif [ -x "$ROOT/build-cuda/gpu/test_kernels" ]; then
+        BIN="$ROOT/build-cuda/bin"
+        for p in test_kernels test_gpu_train nc-bench-kernels; do ln -sf "$ROOT/build-cuda/gpu/$p" "$BIN/$p"; done
+    else
+        echo "no $PACK and no build-cuda: building here"
+        cmake -S "$ROOT" -B "$ROOT/build-cuda" -DNC_CUDA=ON >/dev/null &&
+            cmake --build "$ROOT/build-cuda" -j"$(nproc)" | tail -3 && BIN="$ROOT/build-cuda/bin" &&
+            for p in test_kernels test_gpu_train nc-bench-kernels; do ln -sf "$ROOT/build-cuda/gpu/$p" "$BIN/$p"; done
+    fi
+    local lt
+    lt="$(cublaslt_dir)"
+    [ -n "$lt" ] && export LD_LIBRARY_PATH="$lt:${LD_LIBRARY_PATH:-}"
+    echo "programs: ${BIN:-none}  LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+    for p in $PROGRAMS; do ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"; done
+    [ -n "${BIN:-}" ] && [ -x "$BIN/test_kernels" ]
+}
+
+run() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --quick) QUICK=1 ;;
+            --out) OUTDIR="$2"; shift ;;
+            --nanochat-dir) NANOCHAT_DIR="$2"; shift ;;
+            --budget) BUDGET="$2"; shift ;;
+            *) echo "unknown argument: $1"; exit 2 ;;
+        esac
+        shift
+    done
+    [ -n "$BUDGET" ] || BUDGET=$([ $QUICK = 1 ] && echo 240 || echo 480)
+    mkdir -p "$OUTDIR"
+    local sum="$OUTDIR/summary.txt" tests="$OUTDIR/tests.log" bench="$OUTDIR/bench.log" kp="$OUTDIR/karpathy.log"
+    local configs="d6,d12,d20" kcfg=(--config d6 --config d12 --config d20) kq=()
+    [ $QUICK = 1 ] && configs="d6" && kcfg=(--config d6) && kq=(--quick)
+    facts >"$sum"
+    if ! setup >>"$sum" 2>&1; then
+        ROWS+=("setup                  FAIL      no programs (see summary.txt)")
+    else
+        phase kernels 120 "$tests" "$BIN/test_kernels" "${kq[@]}"
+        phase train 120 "$tests" "$BIN/test_gpu_train"
+        phase bench 150 "$bench" "$BIN/nc-bench-kernels" --config "$configs"
+        if [ -n "$NANOCHAT_DIR" ]; then
+            phase karpathy 420 "$kp" env PYTHONUNBUFFERED=1 python3 "$ROOT/scripts/benchmark_karpathy.py" \
+                --baseline nanochat --nanochat-dir "$NANOCHAT_DIR" "${kcfg[@]}" --nanochatd "$BIN/nanochatd" \
+                --out "$OUTDIR"
+        else
+            ROWS+=("karpathy               SKIPPED      -  no --nanochat-dir")
+        fi
+    fi
+    {
+        echo
+        grep -E 'FAIL' "$tests" 2>/dev/null | head -20
+        echo
+        printf '%-22s %-8s %6s  %s\n' phase status time note
+        printf '%s\n' "${ROWS[@]}"
+        echo "total $(($(date +%s) - START))s of ${BUDGET}s; logs in $OUTDIR"
+    } >>"$sum"
+    cat "$sum"
+}
+
+if [ "${1:-}" = pack ]; then
+    shift
+    pack "$@"
+else
+    run "$@"
+fi
