@@ -71,6 +71,8 @@ static const nc_arg_spec sample_args[] = {
 
 static const nc_arg_spec eval_args[] = {
     ARG(nc_eval_cfg, windows, NC_ARG_INT, "0", NULL, 0, 1e7, "validation windows (0: model default)"),
+    ARG(nc_eval_cfg, device, NC_ARG_CHOICE, "auto", "auto|cpu", 0, 0,
+        "auto: evaluate where the model lives; cpu: on an fp32 cpu copy of its weights (exact, for cross-checks)"),
 };
 
 static const nc_arg_spec checkpoint_args[] = {
@@ -89,6 +91,7 @@ static const nc_arg_spec ablate_args[] = {
     A(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "batch size; 0: model default"),
     A(lr, NC_ARG_FLOAT, "0", NULL, 0, 1e6, "learning rate; 0: model default"),
     A(optimizer, NC_ARG_CHOICE, "adamw", "sgd|adamw", 0, 0, "optimizer"),
+    A(eval_windows, NC_ARG_INT, "0", NULL, 0, 1e7, "validation windows per eval; 0: model default"),
 };
 #undef A
 
@@ -100,7 +103,7 @@ static const nc_command_spec commands[] = {
     CMD("train", "train a model (streams progress and eval events)", true, true, train_args, nc_train_cfg),
     CMD("sample", "generate text from the resident model", true, false, sample_args, nc_sample_cfg),
     CMD("eval", "validation loss and bits per byte of the resident model", true, false, eval_args, nc_eval_cfg),
-    CMD("checkpoint", "save, load or list checkpoints", true, false, checkpoint_args, nc_checkpoint_cfg),
+    CMD("checkpoint", "save, load, list checkpoints; export or import gpt weights (safetensors)", true, false, checkpoint_args, nc_checkpoint_cfg),
     CMD("ablate", "train the four tie/rmsnorm variants and write CSV and JSONL", true, true, ablate_args, nc_ablate_cfg),
     CMD0("cancel", "cancel the running job at its next step"),
     CMD0("shutdown", "stop at the next step boundary, save the resident model, exit"),

@@ -57,6 +57,7 @@ typedef struct nc_sample_cfg {
 
 typedef struct nc_eval_cfg {
     int64_t windows; /* 0 = the model's default */
+    nc_str device;   /* auto: where the model lives | cpu: an fp32 cpu copy */
 } nc_eval_cfg;
 
 typedef struct nc_checkpoint_cfg {
@@ -73,6 +74,7 @@ typedef struct nc_ablate_cfg {
     int64_t batch_size;
     double lr;
     nc_str optimizer;
+    int64_t eval_windows;
 } nc_ablate_cfg;
 
 typedef struct nc_empty_cfg {

@@ -45,29 +45,64 @@ static int score(nc_resident *r, const nc_corpus *c, int64_t W, double *nats, do
     return rc;
 }
 
-int nc_eval_resident(nc_engine *e, const nc_train_cfg *cfg, int64_t W, nc_eval_result *out, nc_error *err) {
-    nc_resident *r = &e->res;
-    if (nc_require_model(r, err)) return -1;
+int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, nc_eval_result *out, nc_error *err) {
+    const nc_train_cfg *cfg = &r->cfg;
     if (W == 0) W = cfg->eval_windows;
     if (W < 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be at least 2");
     const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
     if (!c || check_vocab(&r->vocab, &c->vocab, c->path, err)) return -1;
-    int64_t dev = r->backend && r->backend->gpu ? nc_backend_device_bytes(r->backend, false) : -1;
-    if (nc_guard_observe(&e->guard, nc_rss_bytes(), dev, err)) return -1;
     double nats, bytes;
     if (score(r, c, W, &nats, &bytes, err)) return -1;
+    /* observed with the eval's working set in place, as every eval has it */
+    int64_t dev = r->backend && r->backend->gpu ? nc_backend_device_bytes(r->backend, false) : -1;
+    if (nc_guard_observe(&e->guard, nc_rss_bytes(), dev, err)) return -1;
     int64_t tokens = W * cfg->seq_len;
     *out = (nc_eval_result){nats / (double)tokens, nats / (log(2.0) * bytes), W, tokens};
     return 0;
 }
 
+json_t *nc_eval_json(const nc_eval_result *ev, int64_t step) {
+    return json_pack("{s:s, s:I, s:o, s:o, s:I, s:I}", "type", "eval", "step", (json_int_t)step, "val_loss",
+                     nc_json_number(ev->val_loss), "bpb", nc_json_number(ev->bpb), "windows", (json_int_t)ev->windows,
+                     "tokens", (json_int_t)ev->tokens);
+}
+
+/* An fp32 copy of the resident model on the cpu backend: same config,
+ * vocabulary and weights (no optimizer state). */
+static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
+    const nc_resident *r = &e->res;
+    memset(twin, 0, sizeof *twin);
+    twin->ops = r->ops;
+    twin->cfg = r->cfg;
+    snprintf(twin->cfg.device, sizeof twin->cfg.device, "cpu");
+    nc_vocab_copy(&twin->vocab, &r->vocab);
+    nc_tensor_list tl = {0};
+    int rc = -1;
+    if ((twin->backend = nc_engine_backend(e, "cpu", err)) &&
+        (twin->model = twin->ops->create(&twin->cfg, &twin->vocab, twin->backend, err)) &&
+        r->ops->export_state(r->model, false, &tl, err) == 0)
+        rc = twin->ops->import_state(twin->model, &tl, false, err);
+    nc_tensors_free(&tl);
+    return rc;
+}
+
 json_t *nc_cmd_eval(nc_engine *e, const nc_eval_cfg *cfg, const nc_sink *sink, nc_error *err) {
     (void)sink;
+    nc_resident *r = &e->res, twin = {0};
+    if (nc_require_model(r, err)) return NULL;
+    bool on_cpu = strcmp(cfg->device, "cpu") == 0 && r->backend && r->backend->gpu;
     nc_eval_result ev;
-    if (nc_require_model(&e->res, err) || nc_eval_resident(e, &e->res.cfg, cfg->windows, &ev, err)) return NULL;
-    return json_pack("{s:f, s:f, s:I, s:I, s:I, s:I}", "val_loss", ev.val_loss, "bpb", ev.bpb, "windows",
-                     (json_int_t)ev.windows, "tokens", (json_int_t)ev.tokens, "seq_len", (json_int_t)e->res.cfg.seq_len,
-                     "step", (json_int_t)e->res.step);
+    int rc = on_cpu ? cpu_twin(e, &twin, err) : 0;
+    if (rc == 0) rc = nc_eval_model(e, on_cpu ? &twin : r, cfg->windows, &ev, err);
+    nc_backend *be = on_cpu ? twin.backend : r->backend;
+    nc_resident_clear(&twin);
+    if (rc) return NULL;
+    json_t *res = nc_eval_json(&ev, r->step);
+    json_object_del(res, "type");
+    json_object_update_new(res, json_pack("{s:I, s:s, s:s}", "seq_len", (json_int_t)r->cfg.seq_len, "backend",
+                                          be ? be->name : "cpu", "compute_dtype",
+                                          be && be->act == NC_BF16 ? "bfloat16" : "float32"));
+    return res;
 }
 
 double nc_peak_flops(const struct nc_backend *be) {

@@ -18,9 +18,11 @@ typedef struct nc_eval_result {
 
 /* Start of window i of W over n tokens for windows of T + 1 tokens. */
 size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i);
-/* Evaluates the resident model (cfg: its data, style, seq_len, batch size);
- * W 0 = cfg->eval_windows. Observes the memory guard first. */
-int nc_eval_resident(nc_engine *e, const nc_train_cfg *cfg, int64_t W, nc_eval_result *out, nc_error *err);
+/* Evaluates a model (its cfg gives data, style, seq_len and batch size);
+ * W 0 = cfg.eval_windows. Observes the memory guard first. */
+int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, nc_eval_result *out, nc_error *err);
+/* The eval event and result fields: type, step, val_loss, bpb, windows, tokens. */
+json_t *nc_eval_json(const nc_eval_result *ev, int64_t step);
 
 /* Peak FLOP/s of the backend's device for MFU (0 when unknown or a CPU). */
 double nc_peak_flops(const struct nc_backend *be);

@@ -53,6 +53,9 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
     if (!c) return -1;
     if (strcmp(cfg->mode, "tensor") == 0 && !(r->backend = nc_engine_backend(e, cfg->device, err))) return -1;
     if (r->ops->resolve(&r->cfg, r->backend, err)) return -1;
+    /* resolve may pin the device: the tensor bigram computes on the cpu */
+    if (r->backend && strcmp(r->cfg.device, cfg->device) != 0 && !(r->backend = nc_engine_backend(e, r->cfg.device, err)))
+        return -1;
     if ((size_t)r->cfg.seq_len + 1 >= c->n_train || (size_t)r->cfg.seq_len + 1 >= c->n_val)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.seq_len);
     nc_vocab_copy(&r->vocab, &c->vocab);
@@ -66,6 +69,7 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
 /* Continues from a checkpoint: its model config wins; the run's knobs come from the request. */
 static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
     char path[PATH_MAX];
+    memset(r, 0, sizeof *r); /* the caller clears it on failure, even before the read */
     if (nc_engine_checkpoint_path(e, cfg->resume, path, sizeof path, err) || nc_checkpoint_read(e, path, r, err))
         return -1;
     if (cfg->steps < r->step)
@@ -99,9 +103,8 @@ static void log_progress(trainer *t, int64_t step) {
 
 static int run_eval(trainer *t, int64_t step, nc_error *err) {
     nc_eval_result ev;
-    if (nc_eval_resident(t->e, &t->r->cfg, t->r->cfg.eval_windows, &ev, err)) return -1;
-    json_t *d = json_pack("{s:s, s:I, s:f, s:f, s:I}", "type", "eval", "step", (json_int_t)step, "val_loss",
-                          ev.val_loss, "bpb", ev.bpb, "windows", (json_int_t)ev.windows);
+    if (nc_eval_model(t->e, t->r, t->r->cfg.eval_windows, &ev, err)) return -1;
+    json_t *d = nc_eval_json(&ev, step);
     nc_run_metric(&t->run, d);
     if (!t->first_eval) t->first_eval = json_incref(d);
     json_decref(t->last_eval);
@@ -133,7 +136,6 @@ static int after_step(trainer *t, int64_t done, nc_error *err) {
 }
 
 static int take_loss(trainer *t, double loss, int64_t of_step, nc_error *err) {
-    if (isnan(loss) && of_step < t->start) return 0; /* nothing ready yet */
     if (!isfinite(loss))
         return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; the model keeps its last good weights",
                        (long long)of_step + 1, loss);
@@ -141,31 +143,54 @@ static int take_loss(trainer *t, double loss, int64_t of_step, nc_error *err) {
     return 0;
 }
 
+/* After `done` steps comes an eval or a checkpoint (or the end): the model's
+ * state must be exactly that step's, nothing in flight. */
+static bool settles(const nc_train_cfg *c, int64_t done) {
+    return done == c->steps || (c->checkpoint_every && done % c->checkpoint_every == 0) ||
+           (c->eval_every && done % c->eval_every == 0);
+}
+
+/* A model with loss_lag 1 returns step s's loss from train_step(s + 1); before
+ * a step that settles, drain() collects it, so that nothing is in flight. */
 static int train_steps(trainer *t, nc_error *err) {
     nc_resident *r = t->r;
     const nc_model_ops *ops = r->ops;
     int B = (int)r->cfg.batch_size, T = (int)r->cfg.seq_len;
+    bool lag = ops->loss_lag && ops->loss_lag(r->model), pending = false;
     for (int64_t step = r->step; step < r->cfg.steps; step++) {
-        if (nc_cancelled(t->sink))
+        double loss;
+        if (nc_cancelled(t->sink)) {
+            if (pending && ops->drain(r->model, &loss, err)) return -1;
             return nc_fail(err, NC_E_CANCELLED, "training cancelled after step %lld", (long long)step);
+        }
         nc_batch_sample(t->corpus->train, t->corpus->n_train, B, T, &r->data_rng, t->x, t->y);
         nc_batch batch = {t->x, t->y, B, T};
-        double t0 = nc_now(), loss;
+        double t0 = nc_now();
         int rc = ops->train_step(r->model, &batch, step, r->cfg.steps, &loss, err);
         t->step_s[step] = nc_now() - t0;
-        if (step == t->start) t->first_step_s = nc_now() - t->t_cmd;
+        if (step == t->start) { /* the working set now exists: the memory guard's baseline starts here */
+            t->first_step_s = nc_now() - t->t_cmd;
+            nc_guard_reset(&t->e->guard);
+        }
         r->step = step + 1;
         r->dirty = true;
-        if (rc || take_loss(t, loss, step - ops->loss_lag, err)) return -1;
-        if (ops->loss_lag == 0 && after_step(t, step + 1, err)) return -1;
-        if (ops->loss_lag && step > t->start && after_step(t, step, err)) return -1;
-    }
-    if (ops->loss_lag && r->cfg.steps > t->start) {
-        double loss;
-        if (ops->drain(r->model, &loss, err) || take_loss(t, loss, r->cfg.steps - 1, err)) return -1;
-        if (after_step(t, r->cfg.steps, err)) return -1;
+        if (rc || (pending && (take_loss(t, loss, step - 1, err) || after_step(t, step, err)))) return -1;
+        if ((pending = lag) && !settles(&r->cfg, step + 1)) continue;
+        if (pending) {
+            t0 = nc_now();
+            pending = false;
+            rc = ops->drain(r->model, &loss, err);
+            t->step_s[step] += nc_now() - t0;
+            if (rc) return -1;
+        }
+        if (take_loss(t, loss, step, err) || after_step(t, step + 1, err)) return -1;
     }
     return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 /* tok/s as the anchors define it: tokens of steps 11..N over their summed time
@@ -178,12 +203,17 @@ static void throughput(const trainer *t, double *mean, double *median) {
     if (n <= 0) return;
     double sum = 0, *s = malloc((size_t)n * sizeof *s);
     for (int64_t i = 0; i < n; i++) sum += s[i] = t->step_s[from + i];
-    for (int64_t i = 1; i < n; i++)
-        for (int64_t j = i; j > 0 && s[j - 1] > s[j]; j--) { double tmp = s[j]; s[j] = s[j - 1]; s[j - 1] = tmp; }
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
     double med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     free(s);
     *mean = sum > 0 ? tokens_per_step(t->r) * (double)n / sum : 0;
     *median = med > 0 ? tokens_per_step(t->r) / med : 0;
+}
+
+/* What computed the run: backend, device, using_gpu. */
+static json_t *backend_info(const nc_resident *r) {
+    return json_pack("{s:s, s:s, s:b}", "backend", r->backend ? r->backend->name : "cpu", "device",
+                     r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu", r->backend && r->backend->gpu);
 }
 
 static json_t *summary(trainer *t) {
@@ -206,20 +236,20 @@ static json_t *summary(trainer *t) {
     json_object_set_new(s, "final_bpb", json_incref(json_object_get(t->last_eval, "bpb")) ?: json_null());
     json_object_set_new(s, "baseline_val_loss", json_incref(json_object_get(t->first_eval, "val_loss")) ?: json_null());
     json_object_set_new(s, "checkpoint", r->step > t->start ? json_string(r->checkpoint) : json_null());
+    json_object_update_new(s, backend_info(r));
     return s;
 }
 
 static json_t *run_info(const trainer *t) {
     const nc_resident *r = t->r;
     const nc_corpus *c = t->corpus;
-    json_t *info = json_pack("{s:o, s:s, s:s, s:I, s:s, s:s, s:s, s:b, s:I, s:i, s:I, s:I, s:I, s:s}",
+    json_t *info = json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:i, s:I, s:I, s:I, s:s}",
                              "config", nc_args_to_json(nc_command_find("train"), &r->cfg), "mode", r->ops->mode,
                              "model_kind", r->ops->kind, "seed", (json_int_t)r->cfg.seed, "style", r->cfg.style,
-                             "backend", r->backend ? r->backend->name : "cpu", "device",
-                             r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu",
-                             r->backend && r->backend->gpu, "params", (json_int_t)r->ops->num_params(r->model),
+                             "params", (json_int_t)r->ops->num_params(r->model),
                              "vocab_size", r->vocab.size, "train_tokens", (json_int_t)c->n_train, "val_tokens",
                              (json_int_t)c->n_val, "start_step", (json_int_t)t->start, "data", c->path);
+    json_object_update_new(info, backend_info(r));
     if (r->ops->describe) json_object_set_new(info, "model", r->ops->describe(r->model));
     return info;
 }
@@ -248,6 +278,7 @@ json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *req, const nc_sink *sink,
         return NULL;
     }
     nc_resident_set(&e->res, &fresh);
+    nc_guard_reset(&e->guard); /* a new model: a new baseline */
     t.r = &e->res;
     t.start = t.log_step = t.r->step;
     t.corpus = nc_engine_corpus(e, t.r->cfg.data, t.r->cfg.style, err);
