@@ -939,10 +939,12 @@ def run_ours(cfg, ctx, rec):
             rec["sample"] = dict(sp, text=pick(s, "text"), result=s)
             if cfg["cross_check"]:
                 rec["cross_check_eval"] = _our_fp32_eval(c, cfg)
-                path = os.path.join(ctx.work, f"ours_{name}.safetensors")
+                # a relative path lands in the daemon's checkpoint folder (its paths are
+                # confined); the reply names the file written
+                path = f"ours_{name}-{ctx.stamp}.safetensors"
                 try:
                     exp = c.checkpoint("export", path=path)
-                    rec["export"] = {"path": pick(exp, "path") or path, "result": exp}
+                    rec["export"] = {"path": pick(exp, "path"), "result": exp}
                 except NanochatError as e:
                     rec["export"] = {"error": f"{e.code}: {e.message}"}
             # warm: a second, short run on the same resident daemon
