@@ -208,7 +208,10 @@ static int read_tensors(json_t *index, const uint8_t *data, size_t D, nc_tensor_
         size_t nd = json_array_size(shape);
         if (!name || nd < 1 || nd > 4) return corrupt(err, path, "bad tensor index");
         for (size_t d = 0; d < nd; d++) dims[d] = json_integer_value(json_array_get(shape, d));
+        for (size_t d = 0; d < nd; d++)
+            if (dims[d] < 1 || dims[d] > (int64_t)(D / sizeof(float))) return corrupt(err, path, "tensor outside the data");
         nc_tensor *x = nc_tensors_add(tl, name, (int)nd, dims);
+        if (!x->data) return corrupt(err, path, "tensor too large to hold");
         size_t bytes = (size_t)nc_tensor_numel(x) * sizeof(float);
         if (off < 0 || (size_t)off > D || bytes > D - (size_t)off) return corrupt(err, path, "tensor outside the data");
         memcpy(x->data, data + off, bytes);
@@ -236,6 +239,21 @@ static int vocab_from_json(json_t *hdr, nc_resident *r) {
     return 0;
 }
 
+/* Loads the file's tensors, data stream and step into r's model. */
+static int load_state(json_t *hdr, const uint8_t *data, size_t D, const char *path, nc_resident *r, nc_error *err) {
+    nc_rng rng;
+    if (rng_from_json(json_object_get(hdr, "data_rng"), &rng)) return corrupt(err, path, "bad rng state");
+    nc_tensor_list tl = {0};
+    nc_error why;
+    int rc = read_tensors(json_object_get(hdr, "tensors"), data, D, &tl, path, err);
+    if (rc == 0 && r->ops->import_state(r->model, &tl, true, &why)) rc = corrupt(err, path, why.message);
+    nc_tensors_free(&tl);
+    if (rc) return -1;
+    r->data_rng = rng;
+    r->step = json_integer_value(json_object_get(hdr, "step"));
+    return 0;
+}
+
 /* Builds the model the header describes and loads its state. */
 static int build_from(nc_engine *e, json_t *hdr, const uint8_t *data, size_t D, const char *path, nc_resident *r,
                       nc_error *err) {
@@ -244,9 +262,7 @@ static int build_from(nc_engine *e, json_t *hdr, const uint8_t *data, size_t D, 
     if (nc_args_parse(train, json_object_get(hdr, "config"), &r->cfg, &why)) return corrupt(err, path, why.message);
     r->ops = nc_model_find(r->cfg.mode, r->cfg.model_kind);
     if (!r->ops) return corrupt(err, path, "unknown model kind");
-    if (vocab_from_json(hdr, r) || rng_from_json(json_object_get(hdr, "data_rng"), &r->data_rng))
-        return corrupt(err, path, "bad vocabulary or rng state");
-    r->step = json_integer_value(json_object_get(hdr, "step"));
+    if (vocab_from_json(hdr, r)) return corrupt(err, path, "bad vocabulary");
     snprintf(r->run_id, sizeof r->run_id, "%s", json_string_value(json_object_get(hdr, "run_id")) ?: "");
     snprintf(r->checkpoint, sizeof r->checkpoint, "%s", path);
     if (strcmp(r->cfg.mode, "tensor") == 0) {
@@ -254,15 +270,12 @@ static int build_from(nc_engine *e, json_t *hdr, const uint8_t *data, size_t D, 
         if (!(r->backend = nc_engine_backend(e, dev, err))) return -1;
     }
     if (!(r->model = r->ops->create(&r->cfg, &r->vocab, r->backend, err))) return -1;
-    nc_tensor_list tl = {0};
-    int rc = read_tensors(json_object_get(hdr, "tensors"), data, D, &tl, path, err);
-    if (rc == 0 && r->ops->import_state(r->model, &tl, true, &why)) rc = corrupt(err, path, why.message);
-    nc_tensors_free(&tl);
-    return rc;
+    return load_state(hdr, data, D, path, r, err);
 }
 
-int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_error *err) {
-    memset(out, 0, sizeof *out);
+/* Reads and verifies a checkpoint file, then hands its header and data to `use`. */
+static int with_file(const char *path, nc_error *err, int (*use)(json_t *hdr, const uint8_t *data, size_t D, void *ctx),
+                     void *ctx) {
     uint8_t *buf = NULL;
     size_t len = 0;
     if (read_whole(path, &buf, &len, err)) return -1;
@@ -271,12 +284,46 @@ int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_erro
     if (hdr) {
         uint64_t H;
         memcpy(&H, buf + 16, 8);
-        rc = build_from(e, hdr, buf + PREFIX + H, len - PREFIX - H, path, out, err);
-        if (rc) nc_resident_clear(out);
+        rc = use(hdr, buf + PREFIX + H, len - PREFIX - H, ctx);
     }
     json_decref(hdr);
     free(buf);
     return rc;
+}
+
+typedef struct load_job {
+    nc_engine *e;
+    const char *path;
+    nc_resident *r;
+    nc_error *err;
+} load_job;
+
+static int build_job(json_t *hdr, const uint8_t *data, size_t D, void *ctx) {
+    load_job *j = ctx;
+    return build_from(j->e, hdr, data, D, j->path, j->r, j->err);
+}
+
+int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_error *err) {
+    memset(out, 0, sizeof *out);
+    load_job j = {e, path, out, err};
+    int rc = with_file(path, err, build_job, &j);
+    if (rc) nc_resident_clear(out);
+    return rc;
+}
+
+/* The file must hold this very model: same kind and the same resolved config. */
+static int reload_job(json_t *hdr, const uint8_t *data, size_t D, void *ctx) {
+    load_job *j = ctx;
+    json_t *cfg = nc_args_to_json(nc_command_find("train"), &j->r->cfg);
+    bool same = json_equal(cfg, json_object_get(hdr, "config"));
+    json_decref(cfg);
+    if (!same) return corrupt(j->err, j->path, "it holds another model than the resident one");
+    return load_state(hdr, data, D, j->path, j->r, j->err);
+}
+
+int nc_checkpoint_reload(nc_resident *r, nc_error *err) {
+    load_job j = {NULL, r->checkpoint, r, err};
+    return with_file(r->checkpoint, err, reload_job, &j);
 }
 
 /* ---- the command ---------------------------------------------------------------- */

@@ -10,6 +10,9 @@
 int nc_checkpoint_write(const nc_resident *r, const char *path, nc_error *err);
 /* Builds a new resident model from the file; `out` is untouched on failure. */
 int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_error *err);
+/* Loads r's own checkpoint file (r->checkpoint) back into its model: weights,
+ * optimizer state, data stream and step. The file must hold the same model. */
+int nc_checkpoint_reload(nc_resident *r, nc_error *err);
 /* Writes the resident model to path and makes it its default checkpoint. */
 int nc_resident_save(nc_resident *r, const char *path, nc_error *err);
 

@@ -99,8 +99,9 @@ static int confine(const nc_engine *e, const char *path, const char *what, nc_er
 
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
-    if (confine(e, p, "data", err)) return NULL;
+    /* a cached corpus was confined when it was read */
     if (e->corpus_loaded && strcmp(e->corpus.path, p) == 0 && strcmp(e->corpus.style, style) == 0) return &e->corpus;
+    if (confine(e, p, "data", err)) return NULL;
     nc_corpus fresh;
     if (nc_corpus_load(&fresh, p, style, err)) return NULL;
     if (e->corpus_loaded) nc_corpus_free(&e->corpus);
@@ -109,19 +110,18 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
     return &e->corpus;
 }
 
+/* "auto" is the GPU when one opens; a failed probe is remembered, so later
+ * "auto"s go straight to the CPU backend. */
 struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err) {
-    for (size_t i = 0; i < sizeof e->backends / sizeof e->backends[0]; i++) {
-        nc_backend *be = e->backends[i];
-        if (be && (strcmp(device, be->name) == 0 || (strcmp(device, "auto") == 0 && be->gpu))) return be;
+    if (strcmp(device, "auto") == 0) {
+        if (!e->backends[1] && !e->gpu_absent && !(e->backends[1] = nc_backend_open("cuda", e->opts.threads, NULL)))
+            e->gpu_absent = true;
+        if (e->backends[1]) return e->backends[1];
+        device = "cpu";
     }
-    nc_backend *be = nc_backend_open(device, e->opts.threads, err);
-    if (!be) return NULL;
-    nc_backend **slot = &e->backends[be->gpu ? 1 : 0];
-    if (*slot) { /* "auto" found no GPU: keep the CPU backend already open */
-        nc_backend_free(be);
-        return *slot;
-    }
-    return *slot = be;
+    nc_backend **slot = &e->backends[strcmp(device, "cuda") == 0];
+    if (!*slot) *slot = nc_backend_open(device, e->opts.threads, err);
+    return *slot;
 }
 
 int nc_engine_checkpoint_path(const nc_engine *e, const char *path, char *out, size_t n, nc_error *err) {

@@ -13,19 +13,20 @@ size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i) {
     return W < 2 ? 0 : (size_t)((unsigned __int128)span * (uint64_t)i / (uint64_t)(W - 1));
 }
 
-static int check_vocab(const nc_vocab *a, const nc_vocab *b, const char *path, nc_error *err) {
-    if (a->size == b->size && memcmp(a->cps, b->cps, (size_t)a->size * sizeof *a->cps) == 0) return 0;
-    return nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", path);
-}
-
-/* Sums nats and target bytes over W windows, B at a time, in window order. */
-static int score(nc_resident *r, const nc_corpus *c, int64_t W, double *nats, double *bytes, nc_error *err) {
+/* Sums nats and target bytes over W windows, B at a time, in window order;
+ * stops with Cancelled between batches when the sink is cancelled. */
+static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *sink, double *nats, double *bytes,
+                 nc_error *err) {
     int T = (int)r->cfg.seq_len, B = (int)r->cfg.batch_size;
-    int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
-    float *loss = malloc((size_t)B * T * sizeof *loss);
-    int rc = 0;
+    int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y); /* (B, T) */
+    float *loss = malloc((size_t)B * T * sizeof *loss);                                       /* (B, T) */
+    int rc = x && y && loss ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory for an eval batch of %d x %d", B, T);
     *nats = *bytes = 0;
     for (int64_t w0 = 0; w0 < W && rc == 0; w0 += B) {
+        if (nc_cancelled(sink)) {
+            rc = nc_fail(err, NC_E_CANCELLED, "eval cancelled after %lld of %lld windows", (long long)w0, (long long)W);
+            break;
+        }
         int nb = (int)(W - w0 < B ? W - w0 : B);
         for (int b = 0; b < nb; b++) {
             size_t s = nc_eval_window_start(c->n_val, T, W, w0 + b);
@@ -45,20 +46,24 @@ static int score(nc_resident *r, const nc_corpus *c, int64_t W, double *nats, do
     return rc;
 }
 
-int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, nc_eval_result *out, nc_error *err) {
+int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, nc_eval_result *out, nc_error *err) {
     const nc_train_cfg *cfg = &r->cfg;
     if (W == 0) W = cfg->eval_windows;
     if (W < 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be at least 2");
     const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
-    if (!c || check_vocab(&r->vocab, &c->vocab, c->path, err)) return -1;
+    if (!c || nc_vocab_check(&r->vocab, &c->vocab, c->path, err)) return -1;
     double nats, bytes;
-    if (score(r, c, W, &nats, &bytes, err)) return -1;
-    /* observed with the eval's working set in place, as every eval has it */
-    int64_t dev = r->backend && r->backend->gpu ? nc_backend_device_bytes(r->backend, false) : -1;
-    if (nc_guard_observe(&e->guard, nc_rss_bytes(), dev, err)) return -1;
+    if (score(r, c, W, sink, &nats, &bytes, err)) return -1;
     int64_t tokens = W * cfg->seq_len;
     *out = (nc_eval_result){nats / (double)tokens, nats / (log(2.0) * bytes), W, tokens};
     return 0;
+}
+
+int nc_eval_guarded(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, nc_eval_result *out, nc_error *err) {
+    if (nc_eval_model(e, r, W, sink, out, err)) return -1;
+    /* observed with the eval's working set in place, as every eval has it */
+    int64_t dev = r->backend && r->backend->gpu ? nc_backend_device_bytes(r->backend, false) : -1;
+    return nc_guard_observe(&e->guard, nc_live_rss_bytes(), dev, err);
 }
 
 json_t *nc_eval_json(const nc_eval_result *ev, int64_t step) {
@@ -66,6 +71,8 @@ json_t *nc_eval_json(const nc_eval_result *ev, int64_t step) {
                      nc_json_number(ev->val_loss), "bpb", nc_json_number(ev->bpb), "windows", (json_int_t)ev->windows,
                      "tokens", (json_int_t)ev->tokens);
 }
+
+#define NC_TWIN_BATCH 8 /* windows per batch of a cpu twin's eval */
 
 /* An fp32 copy of the resident model on the cpu backend: same config,
  * vocabulary and weights (no optimizer state). */
@@ -75,6 +82,7 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     twin->ops = r->ops;
     twin->cfg = r->cfg;
     snprintf(twin->cfg.device, sizeof twin->cfg.device, "cpu");
+    if (twin->cfg.batch_size > NC_TWIN_BATCH) twin->cfg.batch_size = NC_TWIN_BATCH; /* the windows do not depend on it */
     nc_vocab_copy(&twin->vocab, &r->vocab);
     nc_tensor_list tl = {0};
     int rc = -1;
@@ -87,13 +95,14 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
 }
 
 json_t *nc_cmd_eval(nc_engine *e, const nc_eval_cfg *cfg, const nc_sink *sink, nc_error *err) {
-    (void)sink;
     nc_resident *r = &e->res, twin = {0};
     if (nc_require_model(r, err)) return NULL;
     bool on_cpu = strcmp(cfg->device, "cpu") == 0 && r->backend && r->backend->gpu;
     nc_eval_result ev;
     int rc = on_cpu ? cpu_twin(e, &twin, err) : 0;
-    if (rc == 0) rc = nc_eval_model(e, on_cpu ? &twin : r, cfg->windows, &ev, err);
+    /* the twin is a passing visitor: the memory guard watches the resident model's evals */
+    if (rc == 0) rc = on_cpu ? nc_eval_model(e, &twin, cfg->windows, sink, &ev, err)
+                             : nc_eval_guarded(e, r, cfg->windows, sink, &ev, err);
     nc_backend *be = on_cpu ? twin.backend : r->backend;
     nc_resident_clear(&twin);
     if (rc) return NULL;

@@ -15,7 +15,7 @@ void nc_guard_reset(nc_guard *g) {
     g->host = g->device = (nc_guard_series){0};
 }
 
-int64_t nc_rss_bytes(void) {
+int64_t nc_live_rss_bytes(void) {
     malloc_trim(0); /* freed heap pages leave the resident set: it measures live memory */
     FILE *f = fopen("/proc/self/statm", "r");
     long long size = 0, resident = 0;

@@ -29,7 +29,7 @@ void nc_guard_init(nc_guard *g, int window, double max_growth);
  * first step, a loaded checkpoint) starts a new baseline. */
 void nc_guard_reset(nc_guard *g);
 /* The resident set, after handing freed heap pages back to the system. */
-int64_t nc_rss_bytes(void);
+int64_t nc_live_rss_bytes(void);
 /* device_bytes < 0: no device. Fails (and does not record) on drift. */
 int nc_guard_observe(nc_guard *g, int64_t host_bytes, int64_t device_bytes, nc_error *err);
 

@@ -15,16 +15,47 @@ void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
     o->beta2 = cfg->beta2;
     o->eps = cfg->eps;
     o->n = n;
+    o->kept_w = calloc((size_t)n, sizeof *o->kept_w);
     if (o->adamw) {
         o->m = calloc((size_t)n, sizeof *o->m);
         o->v = calloc((size_t)n, sizeof *o->v);
+        o->kept_m = calloc((size_t)n, sizeof *o->kept_m);
+        o->kept_v = calloc((size_t)n, sizeof *o->kept_v);
     }
 }
 
 void nc_host_optim_free(nc_host_optim *o) {
     free(o->m);
     free(o->v);
+    free(o->kept_w);
+    free(o->kept_m);
+    free(o->kept_v);
     memset(o, 0, sizeof *o);
+}
+
+/* Copies the weights and moments from src into dst (each n floats; moments when AdamW). */
+static void copy_state(const nc_host_optim *o, float *dw, float *dm, float *dv, const float *sw, const float *sm,
+                       const float *sv) {
+    size_t bytes = (size_t)o->n * sizeof(float);
+    memcpy(dw, sw, bytes);
+    if (!o->adamw) return;
+    memcpy(dm, sm, bytes);
+    memcpy(dv, sv, bytes);
+}
+
+int nc_host_optim_guard(nc_host_optim *o, float *w, double loss, nc_error *err) {
+    if (isfinite(loss)) {
+        copy_state(o, o->kept_w, o->kept_m, o->kept_v, w, o->m, o->v);
+        o->kept_t = o->t;
+        o->kept = true;
+        return 0;
+    }
+    long long failing = (long long)o->t + 1; /* 1-based: updates so far, plus this step */
+    if (!o->kept) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; no update was applied", failing, loss);
+    copy_state(o, w, o->m, o->v, o->kept_w, o->kept_m, o->kept_v);
+    o->t = o->kept_t;
+    return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; the model is back at the weights of step "
+                   "%lld, the last with a finite loss", failing, loss, (long long)o->t + 1);
 }
 
 void nc_host_optim_begin(nc_host_optim *o) {

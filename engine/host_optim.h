@@ -14,6 +14,10 @@ typedef struct nc_host_optim {
     int64_t n;
     float *m, *v;             /* (n) moments; NULL for sgd */
     float decay, step, rbias2; /* constants of update t */
+    /* the last good state: weights, moments and t that gave the latest finite loss */
+    float *kept_w, *kept_m, *kept_v;
+    int64_t kept_t;
+    bool kept;
 } nc_host_optim;
 
 void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n);
@@ -27,6 +31,12 @@ void nc_host_optim_step(nc_host_optim *o, float *w, const float *g);
 /* True when a zero gradient leaves a weight bit-for-bit unchanged (SGD without
  * decay): an update may then skip the parameters that got no gradient. */
 bool nc_host_optim_sparse(const nc_host_optim *o);
+/* Call with each step's loss before its update. A finite loss keeps w (n) and
+ * the optimizer state as the last good state; a non-finite one restores w and
+ * the optimizer to the last good state (when there is one: not after a first
+ * step) and fails with NonFiniteLoss, so the model is never left with weights
+ * whose loss was not finite. */
+int nc_host_optim_guard(nc_host_optim *o, float *w, double loss, nc_error *err);
 /* State as tensors "optimizer.step", "optimizer.exp_avg", "optimizer.exp_avg_sq". */
 void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out);
 int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, nc_error *err);

@@ -61,7 +61,7 @@ static int32_t draw(float *logits, int V, double temperature, int64_t top_k, nc_
 }
 
 static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *prompt, size_t n, int32_t *out,
-                    nc_error *err) {
+                    const nc_sink *sink, nc_error *err) {
     int V = r->vocab.size;
     float *logits = malloc((size_t)V * sizeof *logits);
     nc_decoder *d = r->ops->decoder_new(r->model, err);
@@ -69,6 +69,10 @@ static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *pro
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_SAMPLE);
     int rc = d ? r->ops->decoder_feed(d, prompt, (int)n, logits, err) : -1;
     for (int64_t i = 0; rc == 0 && i < cfg->max_new_tokens; i++) {
+        if (nc_cancelled(sink)) {
+            rc = nc_fail(err, NC_E_CANCELLED, "sampling cancelled after %lld tokens", (long long)i);
+            break;
+        }
         for (int v = 0; style_biased(r) && v < V; v++) logits[v] += r->style_only[v] ? (float)NC_STYLE_BIAS : 0.0f;
         out[i] = draw(logits, V, cfg->temperature, cfg->top_k, &rng);
         if (i + 1 < cfg->max_new_tokens) rc = r->ops->decoder_feed(d, &out[i], 1, logits, err);
@@ -79,13 +83,19 @@ static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *pro
 }
 
 json_t *nc_cmd_sample(nc_engine *e, const nc_sample_cfg *cfg, const nc_sink *sink, nc_error *err) {
-    (void)sink;
     nc_resident *r = &e->res;
     int64_t limit = 0;
     if (nc_require_model(r, err) || check_request(r, cfg, &limit, err)) return NULL;
     int32_t *prompt;
     size_t n;
     if (nc_encode(&r->vocab, cfg->prompt, &prompt, &n, err)) return NULL;
+    int64_t positions = r->ops->max_positions ? r->ops->max_positions(r->model) : 0;
+    if (positions && (int64_t)n + cfg->max_new_tokens > positions) {
+        free(prompt);
+        nc_fail(err, NC_E_BAD_REQUEST, "args.max_new_tokens: the prompt and the new tokens may span at most %lld positions",
+                (long long)positions);
+        return NULL;
+    }
     if ((int64_t)n > limit) {
         free(prompt);
         nc_fail(err, NC_E_PROMPT_TOO_LONG, "the prompt has %zu tokens; at most %lld are accepted", n, (long long)limit);
@@ -96,7 +106,7 @@ json_t *nc_cmd_sample(nc_engine *e, const nc_sample_cfg *cfg, const nc_sink *sin
     free(prompt);
     double t0 = nc_now();
     json_t *res = NULL;
-    if (generate(r, cfg, all, n, all + n, err) == 0) {
+    if (generate(r, cfg, all, n, all + n, sink, err) == 0) {
         double dt = nc_now() - t0;
         char *text = nc_decode(&r->vocab, all, n + (size_t)cfg->max_new_tokens);
         res = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I}", "text", text, "prompt", cfg->prompt,

@@ -127,6 +127,12 @@ int nc_encode(const nc_vocab *v, const char *text, int32_t **ids, size_t *n, nc_
     return 0;
 }
 
+int nc_vocab_check(const nc_vocab *model, const nc_vocab *corpus, const char *path, nc_error *err) {
+    if (model->size == corpus->size && memcmp(model->cps, corpus->cps, (size_t)model->size * sizeof *model->cps) == 0)
+        return 0;
+    return nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", path);
+}
+
 char *nc_decode(const nc_vocab *v, const int32_t *ids, size_t n) {
     char *s = malloc(4 * n + 1), *p = s;
     for (size_t i = 0; i < n; i++)

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NC_MAX_BATCH_TOKENS (1 << 22) /* tokens per step a request may ask for */
+
 typedef struct trainer {
     nc_engine *e;
     const nc_sink *sink;
@@ -56,6 +58,9 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
     /* resolve may pin the device: the tensor bigram computes on the cpu */
     if (r->backend && strcmp(r->cfg.device, cfg->device) != 0 && !(r->backend = nc_engine_backend(e, r->cfg.device, err)))
         return -1;
+    if (r->cfg.batch_size * r->cfg.seq_len > NC_MAX_BATCH_TOKENS)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.batch_size x args.seq_len (%lld tokens) exceeds %d per step",
+                       (long long)(r->cfg.batch_size * r->cfg.seq_len), NC_MAX_BATCH_TOKENS);
     if ((size_t)r->cfg.seq_len + 1 >= c->n_train || (size_t)r->cfg.seq_len + 1 >= c->n_val)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.seq_len);
     nc_vocab_copy(&r->vocab, &c->vocab);
@@ -75,6 +80,8 @@ static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, 
     if (cfg->steps < r->step)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
                        (long long)cfg->steps, (long long)r->step);
+    const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, err);
+    if (!c || nc_vocab_check(&r->vocab, &c->vocab, c->path, err)) return -1;
     r->cfg.steps = cfg->steps;
     r->cfg.log_every = cfg->log_every;
     r->cfg.eval_every = cfg->eval_every;
@@ -103,7 +110,7 @@ static void log_progress(trainer *t, int64_t step) {
 
 static int run_eval(trainer *t, int64_t step, nc_error *err) {
     nc_eval_result ev;
-    if (nc_eval_model(t->e, t->r, t->r->cfg.eval_windows, &ev, err)) return -1;
+    if (nc_eval_guarded(t->e, t->r, t->r->cfg.eval_windows, t->sink, &ev, err)) return -1;
     json_t *d = nc_eval_json(&ev, step);
     nc_run_metric(&t->run, d);
     if (!t->first_eval) t->first_eval = json_incref(d);
@@ -116,10 +123,7 @@ static int run_eval(trainer *t, int64_t step, nc_error *err) {
 /* Save, load back into the model, then evaluate what was loaded. */
 static int persist_then_eval(trainer *t, int64_t step, nc_error *err) {
     nc_resident *r = t->r;
-    if (nc_resident_save(r, r->checkpoint, err)) return -1;
-    nc_resident loaded;
-    if (nc_checkpoint_read(t->e, r->checkpoint, &loaded, err)) return -1;
-    nc_resident_set(r, &loaded);
+    if (nc_resident_save(r, r->checkpoint, err) || nc_checkpoint_reload(r, err)) return -1;
     nc_emit(t->sink, "checkpoint", json_pack("{s:s, s:I}", "path", r->checkpoint, "step", (json_int_t)step));
     return run_eval(t, step, err);
 }
@@ -135,12 +139,10 @@ static int after_step(trainer *t, int64_t done, nc_error *err) {
     return 0;
 }
 
-static int take_loss(trainer *t, double loss, int64_t of_step, nc_error *err) {
-    if (!isfinite(loss))
-        return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; the model keeps its last good weights",
-                       (long long)of_step + 1, loss);
+/* A step's loss is known: record it, then log, evaluate or checkpoint. */
+static int finish_step(trainer *t, int64_t done, double loss, nc_error *err) {
     t->last_loss = loss;
-    return 0;
+    return after_step(t, done, err);
 }
 
 /* After `done` steps comes an eval or a checkpoint (or the end): the model's
@@ -160,7 +162,7 @@ static int train_steps(trainer *t, nc_error *err) {
     for (int64_t step = r->step; step < r->cfg.steps; step++) {
         double loss;
         if (nc_cancelled(t->sink)) {
-            if (pending && ops->drain(r->model, &loss, err)) return -1;
+            if (pending && (ops->drain(r->model, &loss, err) || finish_step(t, step, loss, err))) return -1;
             return nc_fail(err, NC_E_CANCELLED, "training cancelled after step %lld", (long long)step);
         }
         nc_batch_sample(t->corpus->train, t->corpus->n_train, B, T, &r->data_rng, t->x, t->y);
@@ -172,9 +174,9 @@ static int train_steps(trainer *t, nc_error *err) {
             t->first_step_s = nc_now() - t->t_cmd;
             nc_guard_reset(&t->e->guard);
         }
-        r->step = step + 1;
+        r->step = ops->updates(r->model); /* after a non-finite loss: the steps the kept weights saw */
         r->dirty = true;
-        if (rc || (pending && (take_loss(t, loss, step - 1, err) || after_step(t, step, err)))) return -1;
+        if (rc || (pending && finish_step(t, step, loss, err))) return -1;
         if ((pending = lag) && !settles(&r->cfg, step + 1)) continue;
         if (pending) {
             t0 = nc_now();
@@ -183,7 +185,7 @@ static int train_steps(trainer *t, nc_error *err) {
             t->step_s[step] += nc_now() - t0;
             if (rc) return -1;
         }
-        if (take_loss(t, loss, step, err) || after_step(t, step + 1, err)) return -1;
+        if (finish_step(t, step + 1, loss, err)) return -1;
     }
     return 0;
 }
@@ -287,11 +289,13 @@ json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *req, const nc_sink *sink,
         return NULL;
     }
     size_t bt = (size_t)t.r->cfg.batch_size * (size_t)t.r->cfg.seq_len;
-    t.x = malloc(bt * sizeof *t.x);
-    t.y = malloc(bt * sizeof *t.y);
-    t.step_s = calloc((size_t)t.r->cfg.steps + 1, sizeof *t.step_s);
+    t.x = malloc(bt * sizeof *t.x);                                      /* (B, T) */
+    t.y = malloc(bt * sizeof *t.y);                                      /* (B, T) */
+    t.step_s = calloc((size_t)t.r->cfg.steps + 1, sizeof *t.step_s); /* (steps + 1) */
     t.t_log = nc_now();
-    rc = t.start == 0 ? run_eval(&t, 0, err) : 0;
+    rc = t.x && t.y && t.step_s ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory for a run of %lld steps of %zu tokens",
+                                               (long long)t.r->cfg.steps, bt);
+    if (rc == 0 && t.start == 0) rc = run_eval(&t, 0, err);
     if (rc == 0) rc = train_steps(&t, err);
     if (rc == 0 && t.r->step > t.start) rc = persist_then_eval(&t, t.r->step, err);
     json_t *res = summary(&t);

@@ -3,14 +3,13 @@
 // per block in row order, then over blocks in order.
 #include "reduce.cuh"
 
-#define SMEAR_CHANNELS 24
 #define WARPS (NC_THREADS / 32)
 #define ROWS_PER_WARP 8 // backward
 
 // lambda sigmoid(w . e[:24]), on every lane
 __device__ __forceinline__ float smear_gate(const bf16 *e, const float *w, float lambda) {
     int lane = threadIdx.x & 31;
-    float z = lane < SMEAR_CHANNELS ? __bfloat162float(e[lane]) * w[lane] : 0.0f;
+    float z = lane < NC_SMEAR_CHANNELS ? __bfloat162float(e[lane]) * w[lane] : 0.0f;
     return lambda * sigmoid(warp_sum(z));
 }
 
@@ -62,10 +61,10 @@ __device__ void smear_backward_row(bf16 *de, const bf16 *dx, const bf16 *e, cons
             for (int k = 0; k < 8; k++) dg += a[k] * b[k];
         }
         dg = warp_sum(dg);
-        float s = sigmoid(warp_sum(lane < SMEAR_CHANNELS ? __bfloat162float(er[lane]) * w[lane] : 0.0f));
+        float s = sigmoid(warp_sum(lane < NC_SMEAR_CHANNELS ? __bfloat162float(er[lane]) * w[lane] : 0.0f));
         dz = dg * lambda * s * (1.0f - s);
-        if (lane < SMEAR_CHANNELS) acc += dz * __bfloat162float(er[lane]);
-        if (lane == SMEAR_CHANNELS) acc += dg * s;
+        if (lane < NC_SMEAR_CHANNELS) acc += dz * __bfloat162float(er[lane]);
+        if (lane == NC_SMEAR_CHANNELS) acc += dg * s;
     }
     for (int c = lane * 8; c < C; c += 256) {
         load8(a, dxr + c, C - c, vec);
@@ -76,7 +75,7 @@ __device__ void smear_backward_row(bf16 *de, const bf16 *dx, const bf16 *e, cons
         }
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            if (c + k < SMEAR_CHANNELS) a[k] += dz * w[c + k];
+            if (c + k < NC_SMEAR_CHANNELS) a[k] += dz * w[c + k];
         store8(de + r * C + c, a, C - c, vec);
     }
 }
@@ -84,18 +83,18 @@ __device__ void smear_backward_row(bf16 *de, const bf16 *dx, const bf16 *e, cons
 // Each warp takes ROWS_PER_WARP consecutive rows; partials (blocks, 25).
 __global__ void smear_backward_kernel(bf16 *de, const bf16 *dx, const bf16 *e, const float *w, const float *lambda,
                                       int64_t rows, int T, int C, bool vec, float *partials) {
-    __shared__ float warp_acc[WARPS][SMEAR_CHANNELS + 1];
+    __shared__ float warp_acc[WARPS][NC_SMEAR_CHANNELS + 1];
     int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
     int64_t r0 = ((int64_t)blockIdx.x * WARPS + warp) * ROWS_PER_WARP;
     float acc = 0.0f, lambda_v = *lambda;
     for (int64_t r = r0; r < r0 + ROWS_PER_WARP && r < rows; r++)
         smear_backward_row(de, dx, e, w, lambda_v, r, T, C, vec, acc);
-    if (lane <= SMEAR_CHANNELS) warp_acc[warp][lane] = acc;
+    if (lane <= NC_SMEAR_CHANNELS) warp_acc[warp][lane] = acc;
     __syncthreads();
-    if (threadIdx.x > SMEAR_CHANNELS) return;
+    if (threadIdx.x > NC_SMEAR_CHANNELS) return;
     float sum = 0.0f;
     for (int i = 0; i < WARPS; i++) sum += warp_acc[i][threadIdx.x];
-    partials[(int64_t)blockIdx.x * (SMEAR_CHANNELS + 1) + threadIdx.x] = sum;
+    partials[(int64_t)blockIdx.x * (NC_SMEAR_CHANNELS + 1) + threadIdx.x] = sum;
 }
 
 void nc_cuda_smear_backward(nc_backend *be, void *de, const void *dx, const void *e, const float *w,
@@ -103,12 +102,12 @@ void nc_cuda_smear_backward(nc_backend *be, void *de, const void *dx, const void
     int64_t rows = (int64_t)B * T;
     if (rows <= 0) return;
     unsigned G = nc_blocks(rows, WARPS * ROWS_PER_WARP);
-    float *partials = (float *)nc_cuda_scratch(be, sizeof(float) * G * (SMEAR_CHANNELS + 1));
+    float *partials = (float *)nc_cuda_scratch(be, sizeof(float) * G * (NC_SMEAR_CHANNELS + 1));
     if (!partials) return;
     bool vec = C % 8 == 0 && nc_aligned16(de) && nc_aligned16(dx) && nc_aligned16(e);
     smear_backward_kernel<<<G, NC_THREADS, 0, nc_stream(be)>>>((bf16 *)de, (const bf16 *)dx, (const bf16 *)e, w,
                                                                lambda, rows, T, C, vec, partials);
     nc_cuda_launched(be, "smear_backward");
-    nc_sum_targets t = {{dw, dlambda}, {SMEAR_CHANNELS, 1}, {1.0f, 1.0f}, 2};
+    nc_sum_targets t = {{dw, dlambda}, {NC_SMEAR_CHANNELS, 1}, {1.0f, 1.0f}, 2};
     reduce_partials(be, partials, (int)G, t);
 }

@@ -3,7 +3,6 @@
 // weight gradient summed per block of rows, then over blocks in order).
 #include "reduce.cuh"
 
-#define VE_CHANNELS 12
 #define VE_THREADS 128
 #define ROWS_PER_BLOCK 32 // backward
 
@@ -11,7 +10,7 @@
 __device__ __forceinline__ float ve_logit(const bf16 *xn, const float *wh) {
     float z = 0.0f;
 #pragma unroll
-    for (int c = 0; c < VE_CHANNELS; c++) z += __bfloat162float(xn[c]) * wh[c];
+    for (int c = 0; c < NC_VE_CHANNELS; c++) z += __bfloat162float(xn[c]) * wh[c];
     return z;
 }
 
@@ -21,7 +20,7 @@ __global__ void ve_forward_kernel(bf16 *v, int64_t ld, float *gate, const bf16 *
     extern __shared__ float gates[]; // (H)
     int64_t r = blockIdx.x;
     for (int h = threadIdx.x; h < H; h += blockDim.x) {
-        float g = 3.0f / (1.0f + expf(-ve_logit(xn + r * ldx, w + h * VE_CHANNELS)));
+        float g = 3.0f / (1.0f + expf(-ve_logit(xn + r * ldx, w + h * NC_VE_CHANNELS)));
         gates[h] = g;
         gate[r * H + h] = g;
     }
@@ -72,20 +71,20 @@ __global__ void ve_backward_kernel(bf16 *dve, bf16 *dxn, int64_t ldx, const bf16
                                    int H, int D, float *partials) {
     extern __shared__ float shared[]; // dz (H), dw (H * 12)
     float *dz = shared, *dw = shared + H;
-    int W = H * VE_CHANNELS;
+    int W = H * NC_VE_CHANNELS;
     for (int i = threadIdx.x; i < W; i += blockDim.x) dw[i] = 0.0f;
     int64_t r0 = (int64_t)blockIdx.x * ROWS_PER_BLOCK, r1 = r0 + ROWS_PER_BLOCK < N ? r0 + ROWS_PER_BLOCK : N;
     for (int64_t r = r0; r < r1; r++) {
         ve_backward_heads(dve + r * H * D, dv + r * ld, table + (int64_t)ids[r] * H * D, gate + r * H, dz, H, D);
         __syncthreads();
-        if (threadIdx.x < VE_CHANNELS) {
+        if (threadIdx.x < NC_VE_CHANNELS) {
             bf16 *x = dxn + r * ldx + threadIdx.x;
             float acc = __bfloat162float(*x);
-            for (int h = 0; h < H; h++) acc += dz[h] * w[h * VE_CHANNELS + threadIdx.x];
+            for (int h = 0; h < H; h++) acc += dz[h] * w[h * NC_VE_CHANNELS + threadIdx.x];
             *x = __float2bfloat16_rn(acc);
         }
         for (int i = threadIdx.x; i < W; i += blockDim.x)
-            dw[i] += dz[i / VE_CHANNELS] * __bfloat162float(xn[r * ldx + i % VE_CHANNELS]);
+            dw[i] += dz[i / NC_VE_CHANNELS] * __bfloat162float(xn[r * ldx + i % NC_VE_CHANNELS]);
         __syncthreads();
     }
     for (int i = threadIdx.x; i < W; i += blockDim.x) partials[(int64_t)blockIdx.x * W + i] = dw[i];
@@ -96,7 +95,7 @@ void nc_cuda_ve_backward(nc_backend *be, void *dve, void *dxn, int64_t ldx, floa
                          int64_t N, int H, int D) {
     if (N <= 0) return;
     unsigned G = nc_blocks(N, ROWS_PER_BLOCK);
-    int W = H * VE_CHANNELS;
+    int W = H * NC_VE_CHANNELS;
     float *partials = (float *)nc_cuda_scratch(be, sizeof(float) * (size_t)G * (size_t)W);
     if (!partials) return;
     ve_backward_kernel<<<G, VE_THREADS, sizeof(float) * (size_t)(H + W), nc_stream(be)>>>(

@@ -190,10 +190,13 @@ START_TEST(a_non_finite_loss_fails_the_job_and_keeps_the_last_good_model) {
     nc_error err;
     ck_assert_ptr_null(nc_client_call(&c, "train", diverging(100), svc_collect_loss, &l, &err));
     ck_assert_msg(err.code == NC_E_NON_FINITE_LOSS, "%s: %s", nc_code_name(err.code), err.message);
-    int64_t good = l.step[l.n - 1]; /* the last step with a finite loss */
+    /* progress step s reports the loss of the weights after s - 1 updates: the
+     * last finite one came from the weights after good - 1 updates, kept */
+    int64_t good = l.step[l.n - 1] - 1;
     ck_assert_int_gt(good, 0);
     json_t *st = tu_call(&c, "status", NULL);
     ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "idle");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(st, "model"), "step")), good);
     json_decref(st);
     json_decref(tu_call(&c, "sample", json_pack("{s:i}", "max_new_tokens", 8)));
     json_decref(tu_call(&c, "checkpoint", json_pack("{s:s, s:s}", "action", "save", "path", "after-nan.ckpt")));

@@ -148,6 +148,34 @@ START_TEST(busy_status_and_cancel_during_a_train) {
 }
 END_TEST
 
+/* An eval stops between batches when cancelled, and answers Cancelled. */
+START_TEST(cancel_stops_a_long_eval) {
+    nc_client a, b;
+    tu_connect(&a, &d);
+    tu_connect(&b, &d);
+    json_decref(tu_call(&a, "train", bigram_args(2)));
+    nc_error err;
+    json_t *req = nc_msg_request(9, "eval", json_pack("{s:i}", "windows", 5000000));
+    ck_assert_int_eq(nc_client_send(&a, req, &err), 0);
+    json_decref(req);
+    json_t *cancel = NULL;
+    for (int i = 0; i < 500 && !json_is_true(json_object_get(cancel, "cancelled")); i++) {
+        json_decref(cancel);
+        usleep(2000);
+        cancel = tu_call(&b, "cancel", NULL); /* until the eval is running */
+    }
+    ck_assert(json_is_true(json_object_get(cancel, "cancelled")));
+    json_decref(cancel);
+    nc_reply r;
+    ck_assert_int_eq(nc_client_recv(&a, &r, 5000, &err), 0);
+    ck_assert_int_eq(r.kind, NC_REPLY_ERROR);
+    ck_assert_int_eq(r.code, NC_E_CANCELLED);
+    nc_reply_free(&r);
+    nc_client_close(&a);
+    nc_client_close(&b);
+}
+END_TEST
+
 START_TEST(a_job_outlives_its_client) {
     nc_client a, b;
     tu_connect(&a, &d);
@@ -193,7 +221,7 @@ static void teardown(void) { tu_daemon_cleanup(&d); }
 int main(void) {
     Suite *s = suite_create("e2e");
     TCase *tc = tu_tcase(s, "daemon", train_then_sample_from_the_trained_weights, busy_status_and_cancel_during_a_train,
-                         a_job_outlives_its_client, shutdown_saves_and_exits_zero);
+                         cancel_stops_a_long_eval, a_job_outlives_its_client, shutdown_saves_and_exits_zero);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     return tu_run(s);

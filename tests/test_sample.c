@@ -101,10 +101,25 @@ START_TEST(a_futuristic_bigram_samples_beyond_the_base_corpus) {
 }
 END_TEST
 
+/* The GPT decodes within its rotary table (10 x seq_len positions): a request
+ * beyond it is refused before any work. */
+START_TEST(a_gpt_refuses_samples_beyond_its_positions) {
+    json_t *args = tu_train_args("tensor", "gpt", 1, tu_fx.corpus);
+    json_object_update_new(args, json_pack("{s:i, s:i, s:i, s:i, s:i}", "depth", 1, "aspect_ratio", 32, "head_dim", 16,
+                                           "seq_len", 8, "batch_size", 2));
+    json_decref(tu_call(&c, "train", args));
+    const char *msg = tu_call_error(&c, "sample", json_pack("{s:s, s:i}", "prompt", "th", "max_new_tokens", 79),
+                                    NC_E_BAD_REQUEST);
+    ck_assert_ptr_nonnull(strstr(msg, "80 positions"));
+    json_decref(tu_call(&c, "sample", json_pack("{s:s, s:i}", "prompt", "th", "max_new_tokens", 78)));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("sample");
     TCase *tc = tu_tcase(s, "sample", without_a_model_sampling_says_what_to_do, samples_come_from_the_trained_weights,
-                         bad_requests_are_refused_with_their_codes, a_futuristic_bigram_samples_beyond_the_base_corpus);
+                         bad_requests_are_refused_with_their_codes, a_futuristic_bigram_samples_beyond_the_base_corpus,
+                         a_gpt_refuses_samples_beyond_its_positions);
     tcase_add_checked_fixture(tc, setup, teardown);
     return tu_run(s);
 }

@@ -52,6 +52,7 @@ int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer
 }
 
 int64_t nc_bigram_num_params(const nc_model *m) { return ((const nc_bigram *)m)->P; }
+int64_t nc_bigram_updates(const nc_model *m) { return ((const nc_bigram *)m)->opt.t; }
 
 int nc_bigram_context_len(const nc_model *m) {
     (void)m;

@@ -203,7 +203,7 @@ static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t step
     const float *grad;
     if (m->dev && nc_bigram_device_grad(m->dev, &m->b, b, m->grad, loss, err)) return -1;
     if (!m->dev) *loss = nc_tensor_bigram_grad(m, b, &grad);
-    if (!isfinite(*loss)) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss is %g", *loss);
+    if (nc_host_optim_guard(&m->b.opt, m->b.w, *loss, err)) return -1;
     if (m->dev) nc_host_optim_step(&m->b.opt, m->b.w, m->grad); /* a dense gradient */
     else update(m);
     return 0;

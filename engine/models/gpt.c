@@ -161,11 +161,8 @@ static int gpt_train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t 
     return OPS->sync(m->be, err);
 }
 
-static int gpt_drain(nc_model *m, double *loss, nc_error *err) {
-    if (m->stepper) return gpt_stepper_drain(m, loss, err);
-    *loss = NAN; /* synchronous: nothing is ever pending */
-    return 0;
-}
+/* Only lagged (graph-stepped) models have a pending loss to drain. */
+static int gpt_drain(nc_model *m, double *loss, nc_error *err) { return gpt_stepper_drain(m, loss, err); }
 
 static int gpt_loss_lag(const nc_model *m) { return m->stepper ? 1 : 0; }
 
@@ -195,7 +192,10 @@ int nc_gpt_logits(nc_model *m, const nc_batch *b, float *logits, nc_error *err) 
 
 int nc_gpt_export_grads(nc_model *m, nc_tensor_list *out, nc_error *err) { return gpt_export(m, m->grads, "", out, err); }
 
+static int64_t gpt_updates(const nc_model *m) { return nc_muonadamw_count(m->opt); }
+
 static int gpt_context_len(const nc_model *m) { return m->g.seq_len; }
+static int64_t gpt_max_positions(const nc_model *m) { return (int64_t)GPT_ROPE_SPAN * m->g.seq_len; }
 
 static int gpt_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err) {
     if (gpt_export(m, m->params, "", out, err)) return -1;
@@ -244,7 +244,9 @@ const nc_model_ops nc_tensor_gpt_ops = {
     .decoder_free = gpt_decoder_free,
     .export_state = gpt_export_state,
     .import_state = gpt_import_state,
+    .max_positions = gpt_max_positions,
     .num_params = gpt_num_params,
+    .updates = gpt_updates,
     .flops_per_token = gpt_flops_per_token,
     .describe = gpt_describe,
 };

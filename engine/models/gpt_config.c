@@ -3,12 +3,11 @@
 #include "gpt.h"
 
 #include "../schedule.h"
+#include "../tensor/backend.h"
 
 #include <ctype.h>
 #include <string.h>
 
-#define SMEAR_CHANNELS 24
-#define VE_CHANNELS 12
 #define TARGET_PARAM_DATA_RATIO 12 /* base_train's default horizon */
 #define REFERENCE_DEPTH 12         /* base_train tunes at d12 */
 
@@ -43,9 +42,9 @@ int nc_gpt_config_init(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab, nc_
     if (cfg->seq_len < 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len must be at least 2 for gpt");
     if (check_pattern(cfg->window_pattern, err)) return -1;
     shape_of(g, cfg, vocab);
-    if (g->n_embd < SMEAR_CHANNELS)
+    if (g->n_embd < NC_SMEAR_CHANNELS)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.aspect_ratio: n_embd %d is below the %d channels the smear gate reads",
-                       g->n_embd, SMEAR_CHANNELS);
+                       g->n_embd, NC_SMEAR_CHANNELS);
     if (g->n_embd > 65536) return nc_fail(err, NC_E_BAD_REQUEST, "args.aspect_ratio: n_embd %d is too large", g->n_embd);
     return 0;
 }
@@ -60,18 +59,18 @@ static int ve_layers(const nc_gpt_config *g) {
 
 int64_t nc_gpt_scaling_params(const nc_gpt_config *g) {
     int64_t C = g->n_embd;
-    int64_t blocks = g->n_layer * 12 * C * C + ve_layers(g) * (int64_t)g->n_head * VE_CHANNELS;
+    int64_t blocks = g->n_layer * 12 * C * C + ve_layers(g) * (int64_t)g->n_head * NC_VE_CHANNELS;
     return blocks + (int64_t)g->padded_vocab * C;
 }
 
 int64_t nc_gpt_num_params(const nc_gpt_config *g) {
     int64_t tables = (int64_t)(1 + ve_layers(g)) * g->padded_vocab * g->n_embd; /* wte, value embeddings */
-    int64_t scalars = 2 * g->n_layer + SMEAR_CHANNELS + 2;
+    int64_t scalars = 2 * g->n_layer + NC_SMEAR_CHANNELS + 2;
     return nc_gpt_scaling_params(g) + tables + scalars;
 }
 
 double nc_gpt_flops_per_token(const nc_gpt_config *g) {
-    double matmul = (double)nc_gpt_scaling_params(g) + SMEAR_CHANNELS, attn = 0;
+    double matmul = (double)nc_gpt_scaling_params(g) + NC_SMEAR_CHANNELS, attn = 0;
     for (int i = 0; i < g->n_layer; i++) {
         int eff = g->window[i] < g->seq_len ? g->window[i] : g->seq_len;
         attn += 12.0 * g->n_head * g->head_dim * eff;

@@ -13,8 +13,6 @@
 #include "../tensor/backend.h"
 
 #define GPT_SOFTCAP 15.0f
-#define GPT_SMEAR_CHANNELS 24
-#define GPT_VE_CHANNELS 12
 #define GPT_ROPE_BASE 100000.0f
 #define GPT_ROPE_SPAN 10 /* rotary tables cover 10 x seq_len positions, as upstream */
 

@@ -31,9 +31,9 @@ void gpt_optimizer_setup(const nc_model *m, nc_muon_setup *s) {
     adamw(s, lay->ve_tables, lay->n_ve * table, cfg->embedding_lr * bs * dmodel * 0.5, 0.8, 0.995, 0.01);
     adamw(s, lay->resid, L, cfg->scalar_lr * bs * 0.01, 0.8, 0.95, 0.05);
     adamw(s, lay->x0, L, cfg->scalar_lr * bs, 0.96, 0.95, 0.0);
-    adamw(s, lay->smear_gate, GPT_SMEAR_CHANNELS + 2, SMEAR_LR, 0.8, 0.95, 0.0); /* + smear and backout lambdas */
+    adamw(s, lay->smear_gate, NC_SMEAR_CHANNELS + 2, SMEAR_LR, 0.8, 0.95, 0.0); /* + smear and backout lambdas */
     muon(s, lay->square, 4 * L, C, C);
     muon(s, lay->fc, L, 4 * C, C);
     muon(s, lay->proj, L, C, 4 * C);
-    muon(s, lay->gates, lay->n_ve, m->g.n_head, GPT_VE_CHANNELS);
+    muon(s, lay->gates, lay->n_ve, m->g.n_head, NC_VE_CHANNELS);
 }

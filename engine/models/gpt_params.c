@@ -40,7 +40,7 @@ static void add_muon_groups(gpt_layout *lay, const nc_gpt_config *g) {
     for (int i = 0; i < g->n_layer; i++) lay->layer[i].mlp_proj = add_block(lay, i, "mlp.c_proj", C, 4 * C);
     lay->gates = lay->total;
     for (int i = 0; i < g->n_layer; i++)
-        lay->layer[i].ve_gate = nc_gpt_has_ve(g, i) ? add_block(lay, i, "attn.ve_gate", g->n_head, GPT_VE_CHANNELS) : -1;
+        lay->layer[i].ve_gate = nc_gpt_has_ve(g, i) ? add_block(lay, i, "attn.ve_gate", g->n_head, NC_VE_CHANNELS) : -1;
 }
 
 static void add_adamw_tensors(gpt_layout *lay, const nc_gpt_config *g) {
@@ -56,7 +56,7 @@ static void add_adamw_tensors(gpt_layout *lay, const nc_gpt_config *g) {
     }
     lay->resid = add(lay, "resid_lambdas", 1, g->n_layer, 0);
     lay->x0 = add(lay, "x0_lambdas", 1, g->n_layer, 0);
-    lay->smear_gate = add(lay, "smear_gate.weight", 2, 1, GPT_SMEAR_CHANNELS);
+    lay->smear_gate = add(lay, "smear_gate.weight", 2, 1, NC_SMEAR_CHANNELS);
     lay->smear_lambda = add(lay, "smear_lambda", 1, 1, 0);
     lay->backout = add(lay, "backout_lambda", 1, 1, 0);
 }
@@ -102,10 +102,10 @@ void gpt_init_weights(const gpt_layout *lay, const nc_gpt_config *g, uint64_t se
         host[lay->x0 + i] = (float)(0.20 - 0.15 * i / span);
     }
     host[lay->backout] = 0.2f;
-    fill_uniform(&r, host + lay->smear_gate, GPT_SMEAR_CHANNELS, 0.0, 0.02);
+    fill_uniform(&r, host + lay->smear_gate, NC_SMEAR_CHANNELS, 0.0, 0.02);
     for (int i = 0; i < L; i++)
         if (lay->layer[i].ve >= 0) fill_uniform(&r, host + lay->layer[i].ve, table, -s, s);
     for (int i = 0; i < L; i++)
         if (lay->layer[i].ve_gate >= 0)
-            fill_uniform(&r, host + lay->layer[i].ve_gate, (int64_t)g->n_head * GPT_VE_CHANNELS, 0.0, 0.02);
+            fill_uniform(&r, host + lay->layer[i].ve_gate, (int64_t)g->n_head * NC_VE_CHANNELS, 0.0, 0.02);
 }

@@ -52,8 +52,10 @@ typedef struct nc_model_ops {
     /* Forward, backward and optimizer update on one batch. `step` counts from
      * 0 and `steps` is the run's total (schedules use both). *loss receives
      * the mean loss of step (step - loss_lag), NaN while none is ready. A
-     * model that sees a non-finite loss leaves its weights at the last good
-     * state and fails with NC_E_NON_FINITE_LOSS (possibly loss_lag steps late). */
+     * model that sees a non-finite loss applies no update from it, returns
+     * its weights and optimizer state to those that gave the last finite
+     * loss, and fails with NC_E_NON_FINITE_LOSS (possibly loss_lag steps
+     * late); updates() then counts the steps of the state it kept. */
     int (*train_step)(nc_model *m, const nc_batch *b, int64_t step, int64_t steps,
                       double *loss, nc_error *err);
     /* 0 (or NULL): synchronous; 1: train_step returns the previous step's loss */
@@ -66,6 +68,8 @@ typedef struct nc_model_ops {
 
     /* Longest context the model conditions on (bigram: 1). */
     int (*context_len)(const nc_model *m);
+    /* Positions one decoding session can reach (prompt and new tokens); NULL: unlimited. */
+    int64_t (*max_positions)(const nc_model *m);
     nc_decoder *(*decoder_new)(nc_model *m, nc_error *err);
     /* Feeds n tokens; writes the logits (vocab size V) of the next token. */
     int (*decoder_feed)(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err);
@@ -76,6 +80,9 @@ typedef struct nc_model_ops {
     int (*export_state)(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
     int (*import_state)(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
 
+    /* Optimizer updates the current weights have seen (the resident step;
+     * after a non-finite loss, the steps of the state that was kept). */
+    int64_t (*updates)(const nc_model *m);
     int64_t (*num_params)(const nc_model *m);
     /* Training FLOPs per token (upstream's estimate_flops); 0 if not defined. */
     double (*flops_per_token)(const nc_model *m);

@@ -81,7 +81,7 @@ static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t step
     (void)step, (void)steps;
     const float *grad;
     *loss = nc_scalar_bigram_grad(m, b, &grad);
-    if (!isfinite(*loss)) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss is %g", *loss);
+    if (nc_host_optim_guard(&m->b.opt, m->b.w, *loss, err)) return -1;
     nc_host_optim_step(&m->b.opt, m->b.w, grad);
     return 0;
 }

@@ -195,7 +195,7 @@ static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t step
     for (int w = 0; w < b->B; w++) window_loss(m, b, w, &total, NULL);
     total = sv_scale(&m->g, total, 1.0 / (b->B * b->T));
     *loss = sv_val(&m->g, total);
-    if (!isfinite(*loss)) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss is %g", *loss);
+    if (nc_host_optim_guard(&m->opt, m->w, *loss, err)) return -1;
     sv_backward(&m->g, total);
     for (int64_t i = 0; i < m->P; i++) m->grad[i] = (float)sv_grad(&m->g, (sv_id)i);
     nc_host_optim_step(&m->opt, m->w, m->grad);
@@ -271,6 +271,8 @@ static int import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, n
     return optimizer ? nc_host_optim_import(&m->opt, in, err) : 0;
 }
 
+static int64_t updates(const nc_model *m) { return m->opt.t; }
+
 static int64_t num_params(const nc_model *m) { return m->P; }
 
 static json_t *describe(const nc_model *m) {
@@ -293,5 +295,6 @@ const nc_model_ops nc_scalar_minigpt_ops = {
     .export_state = export_state,
     .import_state = import_state,
     .num_params = num_params,
+    .updates = updates,
     .describe = describe,
 };

@@ -38,6 +38,11 @@
 
 typedef enum nc_dtype { NC_F32 = 0, NC_BF16 = 1 } nc_dtype;
 
+/* Upstream's fixed gate widths: the smear gate reads the first 24 channels of
+ * the embedding, the value-embedding gate the first 12 of the normed input. */
+#define NC_SMEAR_CHANNELS 24
+#define NC_VE_CHANNELS 12
+
 size_t nc_dtype_size(nc_dtype t);
 
 typedef struct nc_backend_ops nc_backend_ops;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VE_CHANNELS 12
 
 typedef struct embed_job {
     float *out, *dtable, *dve, *dxn, *gate;
@@ -51,7 +50,7 @@ static void ve_rows(void *ctx, int64_t lo, int64_t hi) {
         const float *ve = j->table + (int64_t)j->ids[r] * H * D;
         float *v = j->out + r * j->ld;
         for (int h = 0; h < H; h++) {
-            float z = nc_cpu_dot(j->xn + r * j->ldx, j->w + h * VE_CHANNELS, VE_CHANNELS);
+            float z = nc_cpu_dot(j->xn + r * j->ldx, j->w + h * NC_VE_CHANNELS, NC_VE_CHANNELS);
             float g = 3.0f / (1.0f + expf(-z));
             j->gate[r * H + h] = g;
             for (int d = 0; d < D; d++) v[h * D + d] += g * ve[h * D + d];
@@ -78,9 +77,9 @@ static void ve_back_block(void *ctx, int64_t lo, int64_t hi, double *partial) {
         for (int h = 0; h < H; h++) {
             float g = j->gate_in[r * H + h];
             float dz = nc_cpu_dot(dv + h * D, ve + h * D, D) * g * (1.0f - g / 3.0f);
-            for (int c = 0; c < VE_CHANNELS; c++) {
-                dxn[c] += dz * j->w[h * VE_CHANNELS + c];
-                partial[h * VE_CHANNELS + c] += dz * xn[c];
+            for (int c = 0; c < NC_VE_CHANNELS; c++) {
+                dxn[c] += dz * j->w[h * NC_VE_CHANNELS + c];
+                partial[h * NC_VE_CHANNELS + c] += dz * xn[c];
             }
             for (int d = 0; d < D; d++) dve[h * D + d] = g * dv[h * D + d];
         }
@@ -93,8 +92,8 @@ void nc_cpu_ve_backward(nc_backend *be, void *dve, void *dxn, int64_t ldx, float
                         int D) {
     embed_job j = {.dve = dve, .dxn = dxn, .ldx = ldx, .dv = dv, .ld = ld, .gate_in = gate, .xn = xn,
                    .w = w, .table = table, .ids = ids, .H = H, .D = D};
-    double *sums = nc_cpu_scratch((size_t)H * VE_CHANNELS);
-    nc_cpu_block_reduce(be, N, NC_CPU_BLOCK, H * VE_CHANNELS, ve_back_block, &j, sums);
-    for (int i = 0; i < H * VE_CHANNELS; i++) dw[i] += (float)sums[i];
+    double *sums = nc_cpu_scratch((size_t)H * NC_VE_CHANNELS);
+    nc_cpu_block_reduce(be, N, NC_CPU_BLOCK, H * NC_VE_CHANNELS, ve_back_block, &j, sums);
+    for (int i = 0; i < H * NC_VE_CHANNELS; i++) dw[i] += (float)sums[i];
     free(sums);
 }

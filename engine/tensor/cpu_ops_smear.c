@@ -3,7 +3,6 @@
 
 #include <math.h>
 
-#define SMEAR_CHANNELS 24
 
 typedef struct smear_job {
     float *x, *de;
@@ -25,7 +24,7 @@ static void smear_rows(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++) {
         const float *e = j->e + r * j->C, *p = prev_row(j, r);
         float *x = j->x + r * j->C;
-        float g = p ? j->lambda * sigmoid(nc_cpu_dot(e, j->w, SMEAR_CHANNELS)) : 0.0f;
+        float g = p ? j->lambda * sigmoid(nc_cpu_dot(e, j->w, NC_SMEAR_CHANNELS)) : 0.0f;
         for (int c = 0; c < j->C; c++) x[c] = p ? e[c] + g * p[c] : e[c];
     }
 }
@@ -45,26 +44,26 @@ static void smear_back_block(void *ctx, int64_t lo, int64_t hi, double *partial)
         float *de = j->de + r * C;
         /* the identity path, and token r + 1's use of e_r as its previous */
         bool next = (r + 1) % j->T != 0;
-        float gn = next ? j->lambda * sigmoid(nc_cpu_dot(e + C, j->w, SMEAR_CHANNELS)) : 0.0f;
+        float gn = next ? j->lambda * sigmoid(nc_cpu_dot(e + C, j->w, NC_SMEAR_CHANNELS)) : 0.0f;
         for (int c = 0; c < C; c++) de[c] = next ? dx[c] + gn * dx[C + c] : dx[c];
         if (r % j->T == 0) continue;
         /* the gate of token r: g = lambda * sigmoid(w . e_r[:24]) */
-        float s = sigmoid(nc_cpu_dot(e, j->w, SMEAR_CHANNELS));
+        float s = sigmoid(nc_cpu_dot(e, j->w, NC_SMEAR_CHANNELS));
         float dg = nc_cpu_dot(dx, e - C, C);
         float dz = dg * j->lambda * s * (1.0f - s);
-        for (int c = 0; c < SMEAR_CHANNELS; c++) {
+        for (int c = 0; c < NC_SMEAR_CHANNELS; c++) {
             de[c] += dz * j->w[c];
             partial[c] += dz * e[c];
         }
-        partial[SMEAR_CHANNELS] += dg * s;
+        partial[NC_SMEAR_CHANNELS] += dg * s;
     }
 }
 
 void nc_cpu_smear_backward(nc_backend *be, void *de, const void *dx, const void *e, const float *w,
                            const float *lambda, float *dw, float *dlambda, int B, int T, int C) {
     smear_job j = {.de = de, .dx = dx, .e = e, .w = w, .lambda = *lambda, .T = T, .C = C};
-    double sums[SMEAR_CHANNELS + 1];
-    nc_cpu_block_reduce(be, (int64_t)B * T, NC_CPU_BLOCK, SMEAR_CHANNELS + 1, smear_back_block, &j, sums);
-    for (int c = 0; c < SMEAR_CHANNELS; c++) dw[c] += (float)sums[c];
-    *dlambda += (float)sums[SMEAR_CHANNELS];
+    double sums[NC_SMEAR_CHANNELS + 1];
+    nc_cpu_block_reduce(be, (int64_t)B * T, NC_CPU_BLOCK, NC_SMEAR_CHANNELS + 1, smear_back_block, &j, sums);
+    for (int c = 0; c < NC_SMEAR_CHANNELS; c++) dw[c] += (float)sums[c];
+    *dlambda += (float)sums[NC_SMEAR_CHANNELS];
 }
