@@ -115,7 +115,8 @@ static bool conn_close_after_flush(conn *c) {
 }
 
 static void arm_timer(conn *c) {
-    size_t buffered = evbuffer_get_length(bufferevent_get_input(c->bev));
+    /* while reading is paused its input waits on us, not on the client: idle rules apply */
+    size_t buffered = c->throttled ? 0 : evbuffer_get_length(bufferevent_get_input(c->bev));
     if (buffered == 0) c->partial_since = 0;
     else if (c->partial_since > 0) return; /* the frame's deadline keeps running */
     else c->partial_since = now_mono();
@@ -253,10 +254,19 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l, (void)sa, (void)socklen;
     server *s = arg;
     conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct event *timer = bev ? evtimer_new(s->base, on_timer, c) : NULL;
+    if (!timer) { /* out of memory: drop this connection, keep serving the others */
+        log_error("out of memory accepting a connection");
+        if (bev) bufferevent_free(bev);
+        else evutil_closesocket(fd);
+        free(c);
+        return;
+    }
     c->srv = s;
     c->id = ++s->next_conn_id;
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    c->timer = evtimer_new(s->base, on_timer, c);
+    c->bev = bev;
+    c->timer = timer;
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;

@@ -278,10 +278,8 @@ void worker_stop(worker *w, void (*done)(void *, json_t *, const nc_error *), vo
     w->stop_ctx = ctx;
     w->stopping = true;
     atomic_store(&w->cancel, true);
-    bool stopped = w->stopped;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    if (stopped) event_active(w->wake, EV_READ, 0);
 }
 
 void worker_free(worker *w) {

@@ -23,6 +23,7 @@ static void open_library(void) {
         snprintf(failure, sizeof failure, "cuBLASLt lacks %s", #name);
     NC_LT_FUNCTIONS(NC_LT_RESOLVE)
 #undef NC_LT_RESOLVE
+    if (failure[0]) dlclose(h);
 }
 
 bool nc_lt_open(char *why, size_t n) {

@@ -96,6 +96,7 @@ static bool has_nul(const msgpack_object_str *s) { return s->size && memchr(s->p
 
 static char *key_copy(const msgpack_object_str *s) {
     char *key = malloc(s->size + 1);
+    if (!key) return NULL;
     if (s->size) memcpy(key, s->ptr, s->size);
     key[s->size] = '\0';
     return key;
@@ -108,6 +109,7 @@ static json_t *map_to_json(const msgpack_object_map *m, const char **why) {
         if (k->type != MSGPACK_OBJECT_STR) { *why = "map keys must be strings"; break; }
         if (has_nul(&k->via.str)) { *why = "map key holds a NUL byte"; break; }
         char *key = key_copy(&k->via.str);
+        if (!key) { *why = "out of memory"; break; }
         json_t *v = to_json(&m->ptr[i].val, why);
         if (v && json_object_set_new(obj, key, v)) { v = NULL; *why = "map key is not valid UTF-8"; }
         free(key);
