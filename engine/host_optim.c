@@ -15,51 +15,62 @@ void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
     o->beta2 = cfg->beta2;
     o->eps = cfg->eps;
     o->n = n;
-    o->kept_w = calloc((size_t)n, sizeof *o->kept_w);
+    o->undo_w = calloc((size_t)n, sizeof *o->undo_w);
     if (o->adamw) {
         o->m = calloc((size_t)n, sizeof *o->m);
         o->v = calloc((size_t)n, sizeof *o->v);
-        o->kept_m = calloc((size_t)n, sizeof *o->kept_m);
-        o->kept_v = calloc((size_t)n, sizeof *o->kept_v);
+        o->undo_m = calloc((size_t)n, sizeof *o->undo_m);
+        o->undo_v = calloc((size_t)n, sizeof *o->undo_v);
     }
 }
 
 void nc_host_optim_free(nc_host_optim *o) {
     free(o->m);
     free(o->v);
-    free(o->kept_w);
-    free(o->kept_m);
-    free(o->kept_v);
+    free(o->undo_w);
+    free(o->undo_m);
+    free(o->undo_v);
+    free(o->undo);
     memset(o, 0, sizeof *o);
 }
 
-/* Copies the weights and moments from src into dst (each n floats; moments when AdamW). */
-static void copy_state(const nc_host_optim *o, float *dw, float *dm, float *dv, const float *sw, const float *sm,
-                       const float *sv) {
-    size_t bytes = (size_t)o->n * sizeof(float);
-    memcpy(dw, sw, bytes);
+/* Copies [from, to) of the weights and, with AdamW, of the moments. */
+static void copy_range(const nc_host_optim *o, float *dw, float *dm, float *dv, const float *sw, const float *sm,
+                       const float *sv, int64_t from, int64_t to) {
+    size_t bytes = (size_t)(to - from) * sizeof(float);
+    memcpy(dw + from, sw + from, bytes);
     if (!o->adamw) return;
-    memcpy(dm, sm, bytes);
-    memcpy(dv, sv, bytes);
+    memcpy(dm + from, sm + from, bytes);
+    memcpy(dv + from, sv + from, bytes);
+}
+
+/* Logs [from, to) before the update changes it. */
+static void log_range(nc_host_optim *o, const float *w, int64_t from, int64_t to) {
+    if (o->undo_count == o->undo_cap) {
+        o->undo_cap = o->undo_cap ? 2 * o->undo_cap : 64;
+        o->undo = realloc(o->undo, (size_t)o->undo_cap * sizeof *o->undo);
+    }
+    o->undo[o->undo_count][0] = from;
+    o->undo[o->undo_count++][1] = to;
+    copy_range(o, o->undo_w, o->undo_m, o->undo_v, w, o->m, o->v, from, to);
 }
 
 int nc_host_optim_guard(nc_host_optim *o, float *w, double loss, nc_error *err) {
-    if (isfinite(loss)) {
-        copy_state(o, o->kept_w, o->kept_m, o->kept_v, w, o->m, o->v);
-        o->kept_t = o->t;
-        o->kept = true;
-        return 0;
-    }
+    if (isfinite(loss)) return 0;
     long long failing = (long long)o->t + 1; /* 1-based: updates so far, plus this step */
-    if (!o->kept) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; no update was applied", failing, loss);
-    copy_state(o, w, o->m, o->v, o->kept_w, o->kept_m, o->kept_v);
-    o->t = o->kept_t;
+    if (!o->can_undo) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; no update was applied", failing, loss);
+    for (int i = 0; i < o->undo_count; i++)
+        copy_range(o, w, o->m, o->v, o->undo_w, o->undo_m, o->undo_v, o->undo[i][0], o->undo[i][1]);
+    o->t--;
+    o->can_undo = false;
     return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; the model is back at the weights of step "
                    "%lld, the last with a finite loss", failing, loss, (long long)o->t + 1);
 }
 
 void nc_host_optim_begin(nc_host_optim *o) {
     o->t++;
+    o->undo_count = 0;
+    o->can_undo = true;
     o->decay = (float)(1.0 - o->lr * o->wd);
     o->step = (float)(o->adamw ? o->lr / (1.0 - pow(o->beta1, (double)o->t)) : o->lr);
     o->rbias2 = o->adamw ? (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t))) : 1.0f;
@@ -87,6 +98,7 @@ static void adamw(const nc_host_optim *o, float *w, const float *g, int64_t from
 }
 
 void nc_host_optim_update(nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to) {
+    log_range(o, w, from, to);
     if (o->adamw) adamw(o, w, g, from, to);
     else sgd(o, w, g, from, to);
 }

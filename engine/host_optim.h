@@ -14,28 +14,30 @@ typedef struct nc_host_optim {
     int64_t n;
     float *m, *v;             /* (n) moments; NULL for sgd */
     float decay, step, rbias2; /* constants of update t */
-    /* the last good state: weights, moments and t that gave the latest finite loss */
-    float *kept_w, *kept_m, *kept_v;
-    int64_t kept_t;
-    bool kept;
+    /* the undo log of the latest update: the ranges it changed and their
+     * values before it (weights, moments), so that it can be taken back */
+    float *undo_w, *undo_m, *undo_v; /* (n) each, valid inside the ranges */
+    int64_t (*undo)[2];              /* (undo_cap) [from, to) ranges */
+    int undo_count, undo_cap;
+    bool can_undo;
 } nc_host_optim;
 
 void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n);
 void nc_host_optim_free(nc_host_optim *o);
 /* Begins update t + 1; then nc_host_optim_update covers the parameters. */
 void nc_host_optim_begin(nc_host_optim *o);
-/* w[from:to) -= this update's step from g[from:to). */
+/* w[from:to) -= this update's step from g[from:to). The ranges of one update
+ * must not overlap (the undo log keeps one old value per parameter). */
 void nc_host_optim_update(nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to);
 /* One whole update of w (n) from g (n). */
 void nc_host_optim_step(nc_host_optim *o, float *w, const float *g);
 /* True when a zero gradient leaves a weight bit-for-bit unchanged (SGD without
  * decay): an update may then skip the parameters that got no gradient. */
 bool nc_host_optim_sparse(const nc_host_optim *o);
-/* Call with each step's loss before its update. A finite loss keeps w (n) and
- * the optimizer state as the last good state; a non-finite one restores w and
- * the optimizer to the last good state (when there is one: not after a first
- * step) and fails with NonFiniteLoss, so the model is never left with weights
- * whose loss was not finite. */
+/* Call with each step's loss before its update. A non-finite loss takes the
+ * latest update back (from its undo log: the weights and optimizer state that
+ * gave the last finite loss) and fails with NonFiniteLoss, so the model is
+ * never left with weights whose loss was not finite. */
 int nc_host_optim_guard(nc_host_optim *o, float *w, double loss, nc_error *err);
 /* State as tensors "optimizer.step", "optimizer.exp_avg", "optimizer.exp_avg_sq". */
 void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out);
