@@ -9,18 +9,13 @@ nc_backend *nc_backend_open(const char *device, int threads, nc_error *err) {
     if (strcmp(device, "cpu") == 0) return nc_backend_cpu_new(threads, err);
 #ifdef NC_HAVE_CUDA
     if (strcmp(device, "cuda") == 0) return nc_backend_cuda_new(err);
-    if (strcmp(device, "auto") == 0) {
-        nc_backend *be = nc_backend_cuda_new(NULL);
-        return be ? be : nc_backend_cpu_new(threads, err);
-    }
 #else
     if (strcmp(device, "cuda") == 0) {
         nc_fail(err, NC_E_DEVICE_UNAVAILABLE, "device cuda: this build has no CUDA backend");
         return NULL;
     }
-    if (strcmp(device, "auto") == 0) return nc_backend_cpu_new(threads, err);
 #endif
-    nc_fail(err, NC_E_BAD_REQUEST, "args.device must be one of auto|cpu|cuda");
+    nc_fail(err, NC_E_BAD_REQUEST, "args.device must be cpu or cuda here (the engine resolves auto)");
     return NULL;
 }
 

@@ -57,8 +57,9 @@ typedef struct nc_backend {
     void *impl;
 } nc_backend;
 
-/* Opens the backend for cfg.device: "cpu", "cuda", or "auto" (cuda when it is
- * built and a device is present). threads 0 = one per core. */
+/* Opens the "cpu" or "cuda" backend (DeviceUnavailable when cuda is not
+ * built or no device is present); the engine resolves "auto" to one of them
+ * (nc_engine_backend). threads 0 = one per core. */
 nc_backend *nc_backend_open(const char *device, int threads, nc_error *err);
 nc_backend *nc_backend_cpu_new(int threads, nc_error *err);
 #ifdef NC_HAVE_CUDA
