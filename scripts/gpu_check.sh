@@ -9,6 +9,7 @@
 #       carry that one file to the GPU machine.
 #   scripts/gpu_check.sh [--quick] [--out DIR] [--nanochat-dir PATH] [--budget SECONDS]
 #       there: device facts, the kernel test (every op against its cpu twin),
+#       (under compute-sanitizer's memcheck and racecheck too when it fails),
 #       the end-to-end GPU training test, the kernel and step benchmarks, then
 #       scripts/benchmark_karpathy.py against upstream (when --nanochat-dir is
 #       given), within --budget seconds (default 480; 240 with --quick, which
@@ -78,6 +79,7 @@ phase() {
 note() {
     case "$1" in
         kernels) grep -E 'checks failed' "$2" | tail -1 ;;
+        memcheck | racecheck) grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$2" | tail -1 ;;
         train) grep -E '^[0-9]+ failures' "$2" | tail -1 ;;
         bench*) grep -E ' step: ' "$2" | tail -3 | awk '{printf "%s %s tok/s MFU %s; ", $1, $3, $8}' ;;
         karpathy) grep -iE 'verdict|ratio|tok/s' "$2" | tail -2 | tr '\n' ' ' | cut -c1-150 ;;
@@ -119,6 +121,7 @@ setup() {
             cmake --build "$ROOT/build-cuda" -j"$(nproc)" | tail -3 && BIN="$ROOT/build-cuda/bin" &&
             for p in test_kernels test_gpu_train nc-bench-kernels; do ln -sf "$ROOT/build-cuda/gpu/$p" "$BIN/$p"; done
     fi
+    export PATH="$PATH:/usr/local/cuda/bin"
     local lt
     lt="$(cublaslt_dir)"
     [ -n "$lt" ] && export LD_LIBRARY_PATH="$lt:${LD_LIBRARY_PATH:-}"
@@ -148,6 +151,13 @@ run() {
         ROWS+=("setup                  FAIL      no programs (see summary.txt)")
     else
         phase kernels 120 "$tests" "$BIN/test_kernels" "${kq[@]}"
+        # A failing kernel: out-of-bounds accesses and races explain most first-run failures.
+        if [[ "${ROWS[-1]}" != kernels*PASS* ]] && command -v compute-sanitizer >/dev/null; then
+            phase memcheck 60 "$tests" compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 9 \
+                "$BIN/test_kernels" --quick
+            phase racecheck 60 "$tests" compute-sanitizer --tool racecheck --print-limit 20 --error-exitcode 9 \
+                "$BIN/test_kernels" --quick --filter attention
+        fi
         phase train 120 "$tests" "$BIN/test_gpu_train"
         phase bench 150 "$bench" "$BIN/nc-bench-kernels" --config "$configs"
         if [ -n "$NANOCHAT_DIR" ]; then
