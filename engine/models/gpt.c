@@ -210,7 +210,7 @@ static int gpt_import_state(nc_model *m, const nc_tensor_list *in, bool optimize
     return OPS->sync(m->be, err);
 }
 
-static int64_t gpt_num_params(const nc_model *m) { return m->lay.total; }
+static int64_t gpt_num_params(const nc_model *m) { return m->lay.params; }
 static double gpt_flops_per_token(const nc_model *m) { return nc_gpt_flops_per_token(&m->g); }
 
 static json_t *gpt_describe(const nc_model *m) {
@@ -222,7 +222,7 @@ static json_t *gpt_describe(const nc_model *m) {
     return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:I, s:I, s:f, s:f, s:f, s:s}", "n_layer",
                      m->g.n_layer, "n_embd", m->g.n_embd, "n_head", m->g.n_head, "n_kv_head", m->g.n_head,
                      "head_dim", m->g.head_dim, "vocab_size", m->g.vocab, "padded_vocab_size", m->g.padded_vocab,
-                     "windows", windows, "value_embedding_layers", ve, "params", (json_int_t)m->lay.total,
+                     "windows", windows, "value_embedding_layers", ve, "params", (json_int_t)m->lay.params,
                      "scaling_params", (json_int_t)nc_gpt_scaling_params(&m->g), "flops_per_token",
                      nc_gpt_flops_per_token(&m->g), "batch_lr_scale", m->lr_scale, "muon_weight_decay", m->wd,
                      "activation_dtype", m->be->act == NC_F32 ? "f32" : "bf16");

@@ -41,7 +41,8 @@ typedef struct gpt_layer_params {
 typedef struct gpt_layout {
     gpt_tensor *tensors;
     int count;
-    int64_t total;
+    int64_t total;  /* floats in the arena, gaps included */
+    int64_t params; /* the parameters themselves */
     gpt_layer_params layer[NC_GPT_MAX_LAYERS];
     int64_t square, fc, proj, gates;   /* starts of the Muon groups */
     int64_t lm_head, wte, ve_tables;   /* (Vp, C); ve_tables: (n_ve, Vp, C) */

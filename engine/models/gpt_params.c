@@ -15,6 +15,7 @@ static int64_t add(gpt_layout *lay, const char *name, int ndim, int64_t d0, int6
     *t = (gpt_tensor){.offset = lay->total, .ndim = ndim, .shape = {d0, d1}};
     snprintf(t->name, sizeof t->name, "%s", name);
     lay->total += ndim == 1 ? d0 : d0 * d1;
+    lay->params += ndim == 1 ? d0 : d0 * d1;
     return t->offset;
 }
 
@@ -45,6 +46,10 @@ static void add_muon_groups(gpt_layout *lay, const nc_gpt_config *g) {
 
 static void add_adamw_tensors(gpt_layout *lay, const nc_gpt_config *g) {
     int64_t C = g->n_embd, Vp = g->padded_vocab;
+    /* The (H, 12) gates can leave the arena at any multiple of 4: start lm_head,
+     * a gemm operand, 64 elements in (its bf16 copy 128-byte aligned, as the
+     * tensor-core gemms want); the gap is never read as a parameter. */
+    lay->total = (lay->total + 63) / 64 * 64;
     lay->lm_head = add(lay, "lm_head.weight", 2, Vp, C);
     lay->wte = add(lay, "transformer.wte.weight", 2, Vp, C);
     lay->ve_tables = lay->total;
