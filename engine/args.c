@@ -38,7 +38,7 @@ static const nc_arg_spec train_args[] = {
     T(eps, NC_ARG_FLOAT, "1e-8", NULL, 0, 1, "AdamW epsilon (bigram, mini-gpt)"),
     T(depth, NC_ARG_INT, "6", NULL, 1, 256, "gpt: number of layers"),
     T(aspect_ratio, NC_ARG_INT, "64", NULL, 1, 4096, "gpt: n_embd = depth * aspect_ratio, rounded up to head_dim"),
-    T(head_dim, NC_ARG_INT, "128", NULL, 2, 1024, "gpt: attention head dimension"),
+    T(head_dim, NC_ARG_INT, "128", NULL, 2, 1024, "gpt: attention head dimension (even; at most 512 heads)"),
     T(window_pattern, NC_ARG_STRING, "L", NULL, 0, 0, "gpt: sliding windows tiled over layers (L full, S quarter; last layer L)"),
     T(embedding_lr, NC_ARG_FLOAT, "0.3", NULL, 0, 1e6, "gpt: AdamW lr of the token embedding"),
     T(unembedding_lr, NC_ARG_FLOAT, "0.008", NULL, 0, 1e6, "gpt: AdamW lr of lm_head"),

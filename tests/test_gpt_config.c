@@ -2,6 +2,8 @@
  * upstream's init_weights drawn from the project's init stream. */
 #include "test_gpt_common.h"
 
+#include "models/gpt_internal.h"
+
 #include <string.h>
 
 #define V 65
@@ -49,6 +51,7 @@ START_TEST(refusals) {
         {"{\"head_dim\": 33}", "head_dim"},
         {"{\"tie_lm_head\": true}", "tie_lm_head"},
         {"{\"seq_len\": 1}", "seq_len"},
+        {"{\"depth\": 17, \"head_dim\": 2}", "head_dim"}, /* n_embd 1088: 544 heads, 512 the most */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nc_train_cfg cfg;
@@ -109,8 +112,33 @@ START_TEST(init_weights) {
 }
 END_TEST
 
+/* lm_head, a gemm operand, starts 64 floats in even where the (H, 12) gates
+ * end off that grid (d6: 3 heads x 12 x 3 gated layers = 108 floats); the
+ * gap is not counted as parameters. */
+START_TEST(layout_alignment) {
+    nc_train_cfg cfg;
+    nc_error err = {0};
+    ck_assert_int_eq(resolve("{}", &cfg, &err), 0);
+    nc_gpt_config g;
+    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, V, &err), 0);
+    gpt_layout lay;
+    ck_assert_int_eq(gpt_layout_init(&lay, &g, &err), 0);
+    int64_t gates_end = lay.gates + (int64_t)lay.n_ve * g.n_head * NC_VE_CHANNELS;
+    ck_assert_int_ne(gates_end % 8, 0); /* the case that needs the gap */
+    ck_assert_int_eq(lay.lm_head % 64, 0);
+    int64_t params = 0;
+    for (int i = 0; i < lay.count; i++) {
+        const gpt_tensor *t = &lay.tensors[i];
+        params += t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1];
+    }
+    ck_assert_int_eq(lay.params, params);
+    ck_assert_int_lt(lay.total - lay.params, 64);
+    gpt_layout_free(&lay);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gpt_config");
-    tu_tcase(s, "config", defaults, refusals, init_weights);
+    tu_tcase(s, "config", defaults, refusals, init_weights, layout_alignment);
     return tu_run(s);
 }

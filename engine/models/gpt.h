@@ -7,6 +7,7 @@
 #include "model.h"
 
 #define NC_GPT_MAX_LAYERS 256 /* the args schema's bound on depth */
+#define NC_GPT_MAX_HEADS 512  /* the value-embedding gate kernels keep 13 floats a head in shared memory */
 #define NC_GPT_PAD_VOCAB 64   /* wte, lm_head and value embeddings pad the vocabulary to this */
 
 typedef struct nc_gpt_config {

@@ -46,6 +46,9 @@ int nc_gpt_config_init(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab, nc_
         return nc_fail(err, NC_E_BAD_REQUEST, "args.aspect_ratio: n_embd %d is below the %d channels the smear gate reads",
                        g->n_embd, NC_SMEAR_CHANNELS);
     if (g->n_embd > 65536) return nc_fail(err, NC_E_BAD_REQUEST, "args.aspect_ratio: n_embd %d is too large", g->n_embd);
+    if (g->n_head > NC_GPT_MAX_HEADS)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.head_dim: %d heads of %d are more than %d", g->n_head,
+                       g->head_dim, NC_GPT_MAX_HEADS);
     return 0;
 }
 
