@@ -226,7 +226,7 @@ static int64_t extent(const nc_gemm *g, bool is_b) {
     return (int64_t)(g->batch - 1) * stride + (rows - 1) * ld + cols;
 }
 
-/* Copies the inputs p stages into aligned scratch; false when scratch is short. */
+/* Copies the inputs p stages into aligned scratch; false when scratch or a copy fails. */
 static bool stage_inputs(nc_backend *be, const gemm_plan *p, const nc_gemm *g, const void **a, const void **b) {
     size_t elem = nc_dtype_size(g->at), na = p->stage[0] ? (size_t)extent(g, false) * elem : 0;
     size_t nb = p->stage[1] ? (size_t)extent(g, true) * elem : 0, offset = (na + 255) / 256 * 256;
@@ -234,9 +234,12 @@ static bool stage_inputs(nc_backend *be, const gemm_plan *p, const nc_gemm *g, c
     char *s = nc_cuda_scratch(be, offset + nb);
     if (!s) return false;
     cudaStream_t st = nc_cuda_of(be)->stream;
-    if (na && nc_cuda_ok(be, cudaMemcpyAsync(s, g->a, na, cudaMemcpyDeviceToDevice, st), "gemm staging")) *a = s;
-    if (nb && nc_cuda_ok(be, cudaMemcpyAsync(s + offset, g->b, nb, cudaMemcpyDeviceToDevice, st), "gemm staging"))
-        *b = s + offset;
+    if (na && !nc_cuda_ok(be, cudaMemcpyAsync(s, g->a, na, cudaMemcpyDeviceToDevice, st), "gemm staging"))
+        return false;
+    if (nb && !nc_cuda_ok(be, cudaMemcpyAsync(s + offset, g->b, nb, cudaMemcpyDeviceToDevice, st), "gemm staging"))
+        return false;
+    if (na) *a = s;
+    if (nb) *b = s + offset;
     return true;
 }
 
