@@ -12,12 +12,27 @@ nc_lt_api nc_lt;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char failure[256];
 
-static void open_library(void) {
-    void *h = dlopen("libcublasLt.so." STR(CUBLAS_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(failure, sizeof failure, "cannot load cuBLASLt: %s", dlerror());
-        return;
+/* The loader's search path first, then the toolkit this was built with (a
+ * service's environment rarely names the toolkit's library folder); the
+ * first failure is the one reported. */
+static void *load(void) {
+    const char *name = "libcublasLt.so." STR(CUBLAS_VER_MAJOR);
+    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (h) return h;
+    snprintf(failure, sizeof failure, "cannot load cuBLASLt: %s", dlerror());
+    static const char *const dirs[] = {NC_CUDA_LIBDIR, "/usr/local/cuda/lib64"};
+    for (size_t i = 0; !h && i < sizeof dirs / sizeof dirs[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     }
+    if (h) failure[0] = '\0';
+    return h;
+}
+
+static void open_library(void) {
+    void *h = load();
+    if (!h) return;
 #define NC_LT_RESOLVE(name)                                                           \
     if (!failure[0] && !(*(void **)&nc_lt.name = dlsym(h, #name)))                   \
         snprintf(failure, sizeof failure, "cuBLASLt lacks %s", #name);
