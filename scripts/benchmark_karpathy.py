@@ -424,6 +424,10 @@ def render_markdown(doc):
              f"{' (dirty tree)' if env.get('our_dirty') else ''}")
     L.append(f"- Command: `{doc.get('command')}`")
     L.append("")
+    if doc.get("partial"):
+        L.append(f"> **PARTIAL REPORT.** Written after each config; the run has not reached "
+                 f"{', '.join(doc['partial']['pending'])} (yet, or it was cut short).")
+        L.append("")
     L.append("## Verdict (FR-009)")
     L.append("")
     L.append("FR-009 passes for a config when our final validation loss is within 5% of "
@@ -578,6 +582,23 @@ def plot_curves(doc, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def environment_of(doc, gpu, probe):
+    """The report's environment: the probe's torch facts, else the first upstream run's."""
+    if probe is None:
+        probe = next((r["upstream"]["env"] for r in doc["results"].values()
+                      if isinstance(r.get("upstream"), dict) and r["upstream"].get("env")), None)
+    return dict(collect_environment(gpu, probe), daemon=doc["environment"]["daemon"])
+
+
+def write_partial(doc, done, out_dir, stamp, gpu, probe):
+    """The report of the configs in done, marked partial, without the plot."""
+    part = dict(doc, configs=done, results={c["name"]: doc["results"][c["name"]] for c in done},
+                partial={"pending": [c["name"] for c in doc["configs"][len(done):]]})
+    part["environment"] = environment_of(part, gpu, probe)
+    assemble(part)
+    write_outputs(part, out_dir, stamp, plot=False)
 
 
 def write_outputs(doc, out_dir, stamp, plot=True):
@@ -1045,6 +1066,9 @@ def parse_args(argv=None):
                    help="seconds allowed per upstream process")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--out", default=os.path.join(REPO_ROOT, "results"))
+    p.add_argument("--scratch", default=None,
+                   help="folder for the runs' logs, checkpoints and specs (default "
+                        "<out>/benchmark_karpathy_<stamp>)")
     return p.parse_args(argv)
 
 
@@ -1079,7 +1103,8 @@ def main(argv=None):
         return 2
 
     out_dir = os.path.abspath(args.out)
-    work = os.path.join(out_dir, f"benchmark_karpathy_{stamp}")  # scratch (git-ignored)
+    work = os.path.abspath(args.scratch) if args.scratch else \
+        os.path.join(out_dir, f"benchmark_karpathy_{stamp}")  # scratch (git-ignored)
     os.makedirs(work, exist_ok=True)
     ctx = Ctx(args, work, nanochat_dir, os.path.abspath(args.data))
     ctx.stamp = stamp
@@ -1155,11 +1180,10 @@ def main(argv=None):
             failed = True
         print(f"benchmark_karpathy: {name}: cross-check {r['cross_check']['status']}"
               f" {r['cross_check'].get('reason', '')}", flush=True)
+        if cfg is not configs[-1]:  # a run cut short still leaves the configs it finished
+            write_partial(doc, configs[:configs.index(cfg) + 1], out_dir, stamp, gpu, probe)
 
-    if probe is None:
-        probe = next((r["upstream"]["env"] for r in doc["results"].values()
-                      if isinstance(r.get("upstream"), dict) and r["upstream"].get("env")), None)
-    doc["environment"] = dict(collect_environment(gpu, probe), daemon=doc["environment"]["daemon"])
+    doc["environment"] = environment_of(doc, gpu, probe)
     assemble(doc)
     paths = write_outputs(doc, out_dir, stamp, plot=not args.no_plot)
     for name, v in doc["verdict"]["per_config"].items():

@@ -279,6 +279,22 @@ def test_report_files_from_canned_inputs(tmp_path):
     assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_partial_report_after_each_config(tmp_path):
+    doc = _doc(_side(1.59, 0.010), _side(1.60, 0.014))
+    doc["configs"] = bk.resolve_configs(["d6", "d12"], "cuda")
+    doc["environment"]["daemon"] = "build/bin/nanochatd"
+    gpu = doc["environment"]["gpu"]
+    bk.write_partial(doc, doc["configs"][:1], str(tmp_path), "20260101T000000Z", gpu, None)
+    base = tmp_path / "benchmark_karpathy_20260101T000000Z"
+    loaded = json.load(open(f"{base}.json"))
+    assert loaded["partial"] == {"pending": ["d12"]}
+    assert list(loaded["results"]) == ["d6"] and loaded["verdict"]["per_config"]["d6"]["status"] == "pass"
+    md = open(f"{base}.md").read()
+    assert "PARTIAL REPORT" in md and "d12" in md.split("PARTIAL REPORT")[1].split("\n")[0]
+    assert not os.path.exists(f"{base}.png")
+    assert "partial" not in doc and len(doc["configs"]) == 2  # the run's own document is untouched
+
+
 def test_cpu_report_is_labelled(tmp_path):
     d = _doc(_side(1.59, 0.010), _side(1.60, 0.014), device="cpu")
     md = bk.render_markdown(copy.deepcopy(d))
