@@ -114,8 +114,9 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
  * "auto"s go straight to the CPU backend. */
 struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err) {
     if (strcmp(device, "auto") == 0) {
-        if (!e->backends[1] && !e->gpu_absent && !(e->backends[1] = nc_backend_open("cuda", e->opts.threads, NULL)))
-            e->gpu_absent = true;
+        nc_error why = {0};
+        if (!e->backends[1] && !e->gpu_absent[0] && !(e->backends[1] = nc_backend_open("cuda", e->opts.threads, &why)))
+            snprintf(e->gpu_absent, sizeof e->gpu_absent, "%s", why.message[0] ? why.message : "cuda did not open");
         if (e->backends[1]) return e->backends[1];
         device = "cpu";
     }

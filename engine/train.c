@@ -212,10 +212,16 @@ static void throughput(const trainer *t, double *mean, double *median) {
     *median = med > 0 ? tokens_per_step(t->r) / med : 0;
 }
 
-/* What computed the run: backend, device, using_gpu. */
-static json_t *backend_info(const nc_resident *r) {
-    return json_pack("{s:s, s:s, s:b}", "backend", r->backend ? r->backend->name : "cpu", "device",
-                     r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu", r->backend && r->backend->gpu);
+/* What computed the run: backend, device, using_gpu, and gpu_unavailable (why)
+ * when device "auto" found no GPU. */
+static json_t *backend_info(const trainer *t) {
+    const nc_resident *r = t->r;
+    json_t *b = json_pack("{s:s, s:s, s:b}", "backend", r->backend ? r->backend->name : "cpu", "device",
+                          r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu",
+                          r->backend && r->backend->gpu);
+    if (strcmp(r->cfg.device, "auto") == 0 && r->backend && !r->backend->gpu && t->e->gpu_absent[0])
+        json_object_set_new(b, "gpu_unavailable", json_string(t->e->gpu_absent));
+    return b;
 }
 
 static json_t *summary(trainer *t) {
@@ -238,7 +244,7 @@ static json_t *summary(trainer *t) {
     json_object_set_new(s, "final_bpb", json_incref(json_object_get(t->last_eval, "bpb")) ?: json_null());
     json_object_set_new(s, "baseline_val_loss", json_incref(json_object_get(t->first_eval, "val_loss")) ?: json_null());
     json_object_set_new(s, "checkpoint", r->step > t->start ? json_string(r->checkpoint) : json_null());
-    json_object_update_new(s, backend_info(r));
+    json_object_update_new(s, backend_info(t));
     return s;
 }
 
@@ -251,7 +257,7 @@ static json_t *run_info(const trainer *t) {
                              "params", (json_int_t)r->ops->num_params(r->model),
                              "vocab_size", r->vocab.size, "train_tokens", (json_int_t)c->n_train, "val_tokens",
                              (json_int_t)c->n_val, "start_step", (json_int_t)t->start, "data", c->path);
-    json_object_update_new(info, backend_info(r));
+    json_object_update_new(info, backend_info(t));
     if (r->ops->describe) json_object_set_new(info, "model", r->ops->describe(r->model));
     return info;
 }

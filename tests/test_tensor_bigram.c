@@ -149,6 +149,15 @@ START_TEST(trains_through_the_daemon_on_the_cpu_backend) {
     json_t *args = tu_train_args("tensor", "bigram", 1, data);
     json_object_set_new(args, "device", json_string("cuda"));
     tu_call_error(&c, "train", args, NC_E_DEVICE_UNAVAILABLE);
+    /* a model that would use a GPU on device auto (the GPT) says why it did not */
+    args = tu_train_args("tensor", "gpt", 1, data);
+    json_object_update_new(args, json_pack("{s:i, s:i, s:i, s:i, s:i}", "depth", 1, "aspect_ratio", 32, "head_dim", 16,
+                                           "seq_len", 8, "batch_size", 2));
+    res = tu_call(&c, "train", args);
+    check_backend(res);
+    const char *why = json_string_value(json_object_get(res, "gpu_unavailable"));
+    ck_assert_msg(why && strstr(why, "device cuda: "), "gpu_unavailable: %s", why ? why : "(absent)");
+    json_decref(res);
     nc_client_close(&c);
     tu_fixture_stop();
 }
