@@ -73,6 +73,10 @@ void *nc_cuda_alloc(nc_backend *be, size_t bytes) {
 void nc_cuda_free(nc_backend *be, void *p) {
     nc_cuda *cu = nc_cuda_of(be);
     if (!p) return;
+    if (cu->capturing) { /* cudaFree would end the recording; the block stays tracked */
+        nc_cuda_fail(be, "cuda: free while recording a graph");
+        return;
+    }
     for (int i = 0; i < cu->n_blocks; i++)
         if (cu->blocks[i].p == p) {
             cu->bytes -= (int64_t)cu->blocks[i].bytes;
@@ -241,7 +245,8 @@ static bool setup(nc_backend *be, nc_cuda *cu) {
             return false;
     nc_cuda_attention_init(be);
     cu->gemm = nc_gemm_cache_new(be);
-    return cu->gemm && nc_cuda_ok(be, cudaStreamSynchronize(cu->stream), "setup");
+    if (!cu->gemm && cu->error.code == NC_OK) nc_cuda_fail(be, "cuda: cannot set up cuBLASLt and its workspace");
+    return cu->gemm && nc_cuda_ok(be, cudaStreamSynchronize(cu->stream), "setup") && cu->error.code == NC_OK;
 }
 
 /* The NVIDIA kernel driver shows itself in /dev and /proc; without it the

@@ -100,6 +100,8 @@ static int run_step(nc_model *m, const gpt_pass *p, nc_error *err) {
         return OPS->sync(m->be, err);
     }
     if (!r->graph) {
+        /* an earlier failure (an upload, the last step) is the caller's, not the recording's */
+        if (OPS->sync(m->be, err)) return -1;
         nc_error why = {0};
         if (OPS->graph_begin(m->be, &why) == 0) {
             issue_step(m, p);
