@@ -31,10 +31,7 @@ int gc_open(gc_ctx *c, const char *filter, FILE *log) {
     nc_error err = {0};
     *c = (gc_ctx){.rng = 0x5eed0001, .filter = filter, .log = log};
     c->gpu = nc_backend_cuda_new(&err);
-    if (!c->gpu) {
-        printf("SKIP: %s\n", err.message);
-        return 77;
-    }
+    if (!c->gpu) return gc_no_backend(err.message);
     c->cpu = nc_backend_cpu_new(0, &err);
     if (!c->cpu || cudaEventCreate(&c->t0) != cudaSuccess || cudaEventCreate(&c->t1) != cudaSuccess) {
         printf("FAIL: cannot set up: %s\n", err.message);
@@ -63,7 +60,8 @@ static void set_device(gc_ctx *c, gc_buf *b) {
     uint16_t *t = malloc(sizeof *t * (size_t)b->n);
     for (int64_t i = 0; i < b->n; i++) b->h[i] = from_bf16(t[i] = to_bf16(b->h[i]));
     c->gpu->ops->upload(c->gpu, b->d, t, sizeof *t * (size_t)b->n);
-    c->gpu->ops->sync(c->gpu, NULL);
+    nc_error err = {0};
+    if (c->gpu->ops->sync(c->gpu, &err)) gc_fail(c, "upload", "", err.message);
     free(t);
 }
 

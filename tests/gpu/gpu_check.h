@@ -8,6 +8,8 @@
 #include "cuda_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Relative-norm tolerances: bf16 outputs carry 2^-9 rounding; f32 outputs of
  * elementwise math agree to a few ulps; f32 sums over thousands of terms in
@@ -15,6 +17,15 @@
 #define TOL_BF16 1e-2
 #define TOL_F32 1e-5
 #define TOL_SUM 1e-4
+
+/* The exit status when the cuda backend does not open: 77 (skipped) on a
+ * machine without a GPU, 1 where NC_REQUIRE_GPU is set, as gpu_check.sh sets
+ * it on a GPU machine, where a backend that does not open is a failure. */
+static inline int gc_no_backend(const char *why) {
+    bool required = getenv("NC_REQUIRE_GPU") && strcmp(getenv("NC_REQUIRE_GPU"), "0") != 0;
+    printf("%s: %s\n", required ? "FAIL" : "SKIP", why);
+    return required ? 1 : 77;
+}
 
 typedef struct gc_ctx {
     nc_backend *cpu, *gpu;

@@ -6,7 +6,9 @@
  *   - KV-cache decoding on the gpu gives the cpu decoder's logits (same weights);
  *   - a non-finite loss, seen a step late, fails and keeps the last good state;
  *   - the tensor bigram with --device cuda tracks its host path and learns.
- * Exits 77 without a CUDA device. */
+ * Exits 77 without a CUDA device (1 with NC_REQUIRE_GPU set); NC_DATA names
+ * the corpus (default: the source tree's data/tinyshakespeare.txt). */
+#include "gpu_check.h"
 #include "models/bigram_tensor.h"
 #include "models/gpt.h"
 #include "tensor/backend.h"
@@ -218,13 +220,11 @@ static void bigram_on_gpu(nc_backend *gpu, nc_backend *cpu, const nc_corpus *c) 
 int main(void) {
     nc_error err = {0};
     nc_backend *gpu = nc_backend_cuda_new(&err);
-    if (!gpu) {
-        printf("SKIP: %s\n", err.message);
-        return 77;
-    }
+    if (!gpu) return gc_no_backend(err.message);
     nc_backend *cpu = nc_backend_cpu_new(0, &err);
     nc_corpus c;
-    if (!cpu || nc_corpus_load(&c, NC_SOURCE_DIR "/data/tinyshakespeare.txt", "classic", &err)) die("setup", &err);
+    const char *data = getenv("NC_DATA") ? getenv("NC_DATA") : NC_SOURCE_DIR "/data/tinyshakespeare.txt";
+    if (!cpu || nc_corpus_load(&c, data, "classic", &err)) die("setup", &err);
     printf("device: %s\n", gpu->device);
     double lc[STEPS], lg[STEPS], lg2[STEPS];
     nc_model *mc = train(cpu, &c, lc), *mg = train(gpu, &c, lg), *mg2 = train(gpu, &c, lg2);
