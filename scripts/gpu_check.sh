@@ -4,18 +4,20 @@
 # deadline, nothing stops at the first failure, the summary comes last).
 #
 #   scripts/gpu_check.sh pack [BUILD_DIR]     here, after building with -DNC_CUDA=ON:
-#       packs the GPU programs and the shared libraries a CUDA image lacks
-#       (OpenBLAS and its Fortran runtime) into build-cuda/gpu-pack.tar.xz (~6 MB);
-#       carry that one file to the GPU machine.
+#       packs the GPU programs, the commit they were built from and the shared
+#       libraries a CUDA image lacks (OpenBLAS and its Fortran runtime) into
+#       build-cuda/gpu-pack.tar.xz (~6 MB); carry that one file to the GPU machine.
 #   scripts/gpu_check.sh [--quick] [--out DIR] [--nanochat-dir PATH] [--budget SECONDS]
-#       there: device facts, the kernel test (every op against its cpu twin),
-#       (under compute-sanitizer's memcheck and racecheck too when it fails),
+#       there: device facts, the kernel test (every op against its cpu twin;
+#       under compute-sanitizer's memcheck and racecheck too when it fails),
 #       the end-to-end GPU training test, the kernel and step benchmarks, then
 #       scripts/benchmark_karpathy.py against upstream (when --nanochat-dir is
 #       given), within --budget seconds (default 480; 240 with --quick, which
-#       runs d6 only). Logs and the summary go to --out (default $OUT, else
-#       ./gpu-check-out): summary.txt, tests.log, bench.log, karpathy.log and
-#       the benchmark's report (at most 8 files).
+#       runs d6 only and the benchmark's short recipe). The benchmark rewrites
+#       its report after each config, so a run cut short keeps what it finished.
+#       Out (default $OUT, else ./gpu-check-out), at most 7 files: summary.txt,
+#       tests.log, bench.log, karpathy.log and the report's .json/.md/.png.
+#       Exits 1 when a phase failed or ran out of time.
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PACK="$ROOT/build-cuda/gpu-pack.tar.xz"
@@ -24,7 +26,7 @@ PROGRAMS="nanochatd ncctl test_kernels test_gpu_train nc-bench-kernels"
 pack() {
     local build="${1:-$ROOT/build-cuda}" stage
     stage="$(mktemp -d)"
-    mkdir -p "$stage/nc/bin" "$stage/nc/lib" "$ROOT/.device"
+    mkdir -p "$stage/nc/bin" "$stage/nc/lib"
     for p in $PROGRAMS; do
         local f
         f="$(find "$build/bin" "$build/gpu" -maxdepth 1 -name "$p" -type f 2>/dev/null | head -1)"
@@ -35,9 +37,12 @@ pack() {
     ldd "$stage"/nc/bin/* | awk '/=> \//{print $3}' | sort -u |
         grep -E 'libopenblas|libgfortran|libquadmath|libjansson|libevent|libmsgpack|libcheck' |
         while read -r lib; do cp -L "$lib" "$stage/nc/lib/"; done
+    (cd "$ROOT" && echo "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty tree)')") \
+        >"$stage/nc/COMMIT"
     tar -C "$stage" -cJf "$PACK" nc
     rm -rf "$stage"
-    echo "packed $(du -h "$PACK" | cut -f1) into $PACK: carry build-cuda/gpu-pack.tar.xz"
+    echo "packed $(du -h "$PACK" | cut -f1) of $(tar -xJOf "$PACK" nc/COMMIT) into $PACK:" \
+        "carry build-cuda/gpu-pack.tar.xz"
 }
 
 # ---- on the GPU machine -------------------------------------------------------------------------------
@@ -47,6 +52,7 @@ OUTDIR="${OUT:-$PWD/gpu-check-out}"
 NANOCHAT_DIR=""
 BUDGET=""
 START=$(date +%s)
+NC_LD=""      # the library path our programs run with (not the torch side's)
 declare -a ROWS=()
 
 remaining() { echo $((START + BUDGET - $(date +%s))); }
@@ -78,11 +84,11 @@ phase() {
 # The one line worth reading from a phase's log.
 note() {
     case "$1" in
-        kernels) grep -E 'checks failed' "$2" | tail -1 ;;
+        kernels) grep -E 'checks failed|^FAIL: ' "$2" | tail -1 ;;
         memcheck | racecheck) grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$2" | tail -1 ;;
-        train) grep -E '^[0-9]+ failures' "$2" | tail -1 ;;
+        train) grep -E '^[0-9]+ failures|^FAIL: ' "$2" | tail -1 ;;
         bench*) grep -E ' step: ' "$2" | tail -3 | awk '{printf "%s %s tok/s MFU %s; ", $1, $3, $8}' ;;
-        karpathy) grep -iE 'verdict|ratio|tok/s' "$2" | tail -2 | tr '\n' ' ' | cut -c1-150 ;;
+        karpathy) grep -iE 'verdict|ratio|tok/s|FR-009 overall' "$2" | tail -2 | tr '\n' ' ' | cut -c1-150 ;;
         *) echo "" ;;
     esac
 }
@@ -97,21 +103,22 @@ facts() {
     echo "cpus: $(nproc)  mem: $(awk '/MemTotal/{print $2/1048576 " GiB"}' /proc/meminfo)"
 }
 
-# Where cuBLASLt 13 lives here, for LD_LIBRARY_PATH.
+# Where cuBLASLt 13 lives here (the loader's cache, the toolkit, pip's wheels).
 cublaslt_dir() {
     ldconfig -p 2>/dev/null | grep -q 'libcublasLt.so.13 ' && return 0
     local f
-    f="$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu \
+    f="$(find -L /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu \
         "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/nvidia" \
         -name 'libcublasLt.so.13*' 2>/dev/null | head -1)"
     [ -n "$f" ] && dirname "$f"
 }
 
-# BIN: the programs (unpacked, or a build tree's), LD_LIBRARY_PATH set.
+# BIN: the programs (unpacked, or a build tree's); NC_LD: their library path.
 setup() {
     if [ -f "$PACK" ]; then
         mkdir -p /tmp/nc-gpu && tar -C /tmp/nc-gpu -xJf "$PACK" && BIN=/tmp/nc-gpu/nc/bin
-        export LD_LIBRARY_PATH="/tmp/nc-gpu/nc/lib:${LD_LIBRARY_PATH:-}"
+        NC_LD=/tmp/nc-gpu/nc/lib
+        echo "pack built from $(cat /tmp/nc-gpu/nc/COMMIT 2>/dev/null || echo '?')"
     elif [ -x "$ROOT/build-cuda/gpu/test_kernels" ]; then
         BIN="$ROOT/build-cuda/bin"
         for p in test_kernels test_gpu_train nc-bench-kernels; do ln -sf "$ROOT/build-cuda/gpu/$p" "$BIN/$p"; done
@@ -124,10 +131,35 @@ setup() {
     export PATH="$PATH:/usr/local/cuda/bin"
     local lt
     lt="$(cublaslt_dir)"
-    [ -n "$lt" ] && export LD_LIBRARY_PATH="$lt:${LD_LIBRARY_PATH:-}"
-    echo "programs: ${BIN:-none}  LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-    for p in $PROGRAMS; do ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"; done
-    [ -n "${BIN:-}" ] && [ -x "$BIN/test_kernels" ]
+    [ -n "$lt" ] && NC_LD="$lt${NC_LD:+:$NC_LD}"
+    NC_LD="$NC_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # a GPU is here: a backend that does not open is a failure, not a skip
+    nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && export NC_REQUIRE_GPU=1
+    export NC_DATA="$ROOT/data/tinyshakespeare.txt"
+    echo "programs: ${BIN:-none}  our LD_LIBRARY_PATH=$NC_LD  NC_REQUIRE_GPU=${NC_REQUIRE_GPU:-0}"
+    for p in $PROGRAMS; do LD_LIBRARY_PATH="$NC_LD" ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"; done
+    [ -n "${BIN:-}" ] && [ -x "$BIN/test_kernels" ] || return 1
+    # the daemon the benchmark spawns, with our libraries
+    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$NC_LD" "$BIN/nanochatd" >/tmp/nc-gpu-nanochatd
+    chmod +x /tmp/nc-gpu-nanochatd
+}
+
+# The benchmark against upstream: its scratch (checkpoints, logs) stays in /tmp,
+# its report comes to OUTDIR even when the phase is cut short.
+karpathy() {
+    local log="$1" work=/tmp/nc-karpathy
+    shift
+    rm -rf "$work" && mkdir -p "$work"
+    phase karpathy 420 "$log" env PYTHONUNBUFFERED=1 python3 "$ROOT/scripts/benchmark_karpathy.py" \
+        --baseline nanochat --nanochat-dir "$NANOCHAT_DIR" "$@" --nanochatd /tmp/nc-gpu-nanochatd \
+        --data "$NC_DATA" --out "$work" --scratch "$work/scratch"
+    cp "$work"/benchmark_karpathy_*.json "$work"/benchmark_karpathy_*.md "$work"/benchmark_karpathy_*.png \
+        "$OUTDIR/" 2>/dev/null
+    if [[ "${ROWS[-1]}" != karpathy*PASS* ]]; then # the runs' own logs explain a failure
+        for f in "$work"/scratch/*.log; do
+            [ -f "$f" ] && { echo "==== tail of $(basename "$f")"; tail -n 25 "$f"; } >>"$log"
+        done
+    fi
 }
 
 run() {
@@ -135,7 +167,7 @@ run() {
         case "$1" in
             --quick) QUICK=1 ;;
             --out) OUTDIR="$2"; shift ;;
-            --nanochat-dir) NANOCHAT_DIR="$2"; shift ;;
+            --nanochat-dir) NANOCHAT_DIR="$(cd "$2" && pwd)"; shift ;;
             --budget) BUDGET="$2"; shift ;;
             *) echo "unknown argument: $1"; exit 2 ;;
         esac
@@ -145,25 +177,23 @@ run() {
     mkdir -p "$OUTDIR"
     local sum="$OUTDIR/summary.txt" tests="$OUTDIR/tests.log" bench="$OUTDIR/bench.log" kp="$OUTDIR/karpathy.log"
     local configs="d6,d12,d20" kcfg=(--config d6 --config d12 --config d20) kq=()
-    [ $QUICK = 1 ] && configs="d6" && kcfg=(--config d6) && kq=(--quick)
+    [ $QUICK = 1 ] && configs="d6" && kcfg=(--config d6 --quick) && kq=(--quick)
     facts >"$sum"
     if ! setup >>"$sum" 2>&1; then
-        ROWS+=("setup                  FAIL      no programs (see summary.txt)")
+        ROWS+=("setup                  FAIL(1)      -  no programs (see summary.txt)")
     else
-        phase kernels 120 "$tests" "$BIN/test_kernels" "${kq[@]}"
+        phase kernels 120 "$tests" env "LD_LIBRARY_PATH=$NC_LD" "$BIN/test_kernels" "${kq[@]}"
         # A failing kernel: out-of-bounds accesses and races explain most first-run failures.
         if [[ "${ROWS[-1]}" != kernels*PASS* ]] && command -v compute-sanitizer >/dev/null; then
-            phase memcheck 60 "$tests" compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 9 \
-                "$BIN/test_kernels" --quick
-            phase racecheck 60 "$tests" compute-sanitizer --tool racecheck --print-limit 20 --error-exitcode 9 \
-                "$BIN/test_kernels" --quick --filter attention
+            phase memcheck 60 "$tests" env "LD_LIBRARY_PATH=$NC_LD" compute-sanitizer --tool memcheck --print-limit 20 \
+                --error-exitcode 9 "$BIN/test_kernels" --quick
+            phase racecheck 60 "$tests" env "LD_LIBRARY_PATH=$NC_LD" compute-sanitizer --tool racecheck --print-limit 20 \
+                --error-exitcode 9 "$BIN/test_kernels" --quick --filter attention
         fi
-        phase train 120 "$tests" "$BIN/test_gpu_train"
-        phase bench 150 "$bench" "$BIN/nc-bench-kernels" --config "$configs"
+        phase train 120 "$tests" env "LD_LIBRARY_PATH=$NC_LD" "$BIN/test_gpu_train"
+        phase bench 150 "$bench" env "LD_LIBRARY_PATH=$NC_LD" "$BIN/nc-bench-kernels" --config "$configs"
         if [ -n "$NANOCHAT_DIR" ]; then
-            phase karpathy 420 "$kp" env PYTHONUNBUFFERED=1 python3 "$ROOT/scripts/benchmark_karpathy.py" \
-                --baseline nanochat --nanochat-dir "$NANOCHAT_DIR" "${kcfg[@]}" --nanochatd "$BIN/nanochatd" \
-                --out "$OUTDIR"
+            karpathy "$kp" "${kcfg[@]}"
         else
             ROWS+=("karpathy               SKIPPED      -  no --nanochat-dir")
         fi
@@ -177,6 +207,7 @@ run() {
         echo "total $(($(date +%s) - START))s of ${BUDGET}s; logs in $OUTDIR"
     } >>"$sum"
     cat "$sum"
+    ! printf '%s\n' "${ROWS[@]}" | grep -qE ' (FAIL|TIMEOUT)'
 }
 
 if [ "${1:-}" = pack ]; then
