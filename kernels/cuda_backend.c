@@ -20,9 +20,20 @@ void nc_cuda_fail(nc_backend *be, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* Errors after which every call of the process's CUDA context fails: only a new process recovers. */
+static bool context_lost(cudaError_t e) {
+    return e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure || e == cudaErrorIllegalInstruction ||
+           e == cudaErrorMisalignedAddress || e == cudaErrorInvalidAddressSpace || e == cudaErrorInvalidPc ||
+           e == cudaErrorHardwareStackError || e == cudaErrorAssert || e == cudaErrorECCUncorrectable;
+}
+
 bool nc_cuda_ok(nc_backend *be, cudaError_t e, const char *what) {
     if (e == cudaSuccess) return true;
-    nc_cuda_fail(be, "cuda: %s: %s", what, cudaGetErrorString(e));
+    nc_cuda *cu = nc_cuda_of(be);
+    bool first = cu->error.code == NC_OK, lost = context_lost(e);
+    nc_cuda_fail(be, "cuda: %s: %s%s", what, cudaGetErrorString(e),
+                 lost ? " (the GPU context is lost: restart nanochatd)" : "");
+    if (first && lost) cu->error.code = NC_E_DEVICE_UNAVAILABLE;
     return false;
 }
 
