@@ -23,7 +23,8 @@ static void mlp_backward(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l) 
     const gpt_layer_params *lp = &m->lay.layer[l];
     gpt_acts *a = &b->layer[l];
     int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd;
-    linear_backward(m, b->dfc, b->dres, a->act, lp->mlp_proj, N, (int)C, (int)(4 * C));
+    OPS->relu2_forward(m->be, b->act, a->fc, N * 4 * C); /* the same bits as the forward's */
+    linear_backward(m, b->dfc, b->dres, b->act, lp->mlp_proj, N, (int)C, (int)(4 * C));
     OPS->relu2_backward(m->be, b->dfc, b->dfc, a->fc, N * 4 * C);
     linear_backward(m, b->dln, b->dfc, a->ln2, lp->fc, N, (int)(4 * C), (int)C);
     OPS->rmsnorm_backward(m->be, b->dres, b->dln, a->ln2, a->rstd2, N, (int)C, true);

@@ -27,7 +27,6 @@ static void carve_layer(const nc_model *m, gpt_acts *a, carver *c, int64_t N, bo
     a->ln2 = take(c, act * n * C);
     a->rstd2 = take(c, sizeof(float) * n);
     a->fc = take(c, act * n * 4 * C);
-    a->act = take(c, act * n * 4 * C);
     a->out = take(c, act * n * C);
 }
 
@@ -50,6 +49,7 @@ static void carve(const nc_model *m, gpt_buffers *b, carver *c) {
     for (int l = 0; l < m->g.n_layer; l++) carve_layer(m, &b->layer[l], c, b->capacity, m->lay.layer[l].ve >= 0);
     void **nc[] = {&b->xm, &b->xmid, &b->xf, &b->lnf};
     for (size_t i = 0; i < sizeof nc / sizeof nc[0]; i++) *nc[i] = take(c, act * n * C);
+    b->act = take(c, act * n * 4 * C);
     b->rstdf = take(c, sizeof(float) * n);
     b->logits = take(c, act * n * (size_t)m->g.padded_vocab);
     b->losses = take(c, sizeof(float) * n);

@@ -58,8 +58,8 @@ static void mlp(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l) {
     int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd;
     OPS->rmsnorm_forward(m->be, a->ln2, a->rstd2, b->xmid, N, (int)C);
     linear(m, a->fc, a->ln2, lp->fc, N, (int)(4 * C), (int)C, NULL);
-    OPS->relu2_forward(m->be, a->act, a->fc, N * 4 * C);
-    linear(m, a->out, a->act, lp->mlp_proj, N, (int)C, (int)(4 * C), b->xmid);
+    OPS->relu2_forward(m->be, b->act, a->fc, N * 4 * C);
+    linear(m, a->out, b->act, lp->mlp_proj, N, (int)C, (int)(4 * C), b->xmid);
 }
 
 static void block(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l) {

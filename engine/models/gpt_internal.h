@@ -67,8 +67,7 @@ typedef struct gpt_acts {
     float *lse;     /* (B, H, T) */
     void *ln2;      /* (N, C) */
     float *rstd2;   /* (N) */
-    void *fc;       /* (N, 4C) c_fc output */
-    void *act;      /* (N, 4C) relu(fc)^2 */
+    void *fc;       /* (N, 4C) c_fc output (relu(fc)^2 is recomputed from it: gpt_buffers.act) */
     void *out;      /* (N, C) the layer's output (residual stream) */
 } gpt_acts;
 
@@ -83,6 +82,8 @@ typedef struct gpt_buffers {
     void *x0;               /* (N, C) after smear */
     gpt_acts *layer;        /* (L), host array */
     void *xm, *xmid;        /* (N, C) scratch: block input, stream after attention */
+    void *act;              /* (N, 4C) scratch: relu(fc)^2 of the layer at hand, made again
+                             * by the backward (one buffer instead of L: d20 -6.4 GB) */
     void *xf, *lnf;         /* (N, C) stream minus backout, its rmsnorm */
     float *rstdf;           /* (N) */
     void *logits;           /* (N, Vp); the backward turns it into dlogits */
