@@ -121,7 +121,7 @@ void nc_cuda_scale_add_backward(nc_backend *be, void *dx, void *dy, float *da, f
                                 const float *b, float s, int64_t n);
 void nc_cuda_add(nc_backend *be, void *y, const void *x, int64_t n);
 void nc_cuda_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n);
-void nc_cuda_relu2_backward(nc_backend *be, void *dx, const void *dout, const void *x, int64_t n);
+void nc_cuda_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n);
 void nc_cuda_attention_forward(nc_backend *be, const nc_attn *a, void *o, float *lse, const void *q,
                                const void *k, const void *v);
 void nc_cuda_attention_backward(nc_backend *be, const nc_attn *a, void *dq, void *dk, void *dv,

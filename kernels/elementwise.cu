@@ -175,14 +175,27 @@ void nc_cuda_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n) 
           "relu2_forward");
 }
 
-// dx = 2 relu(x) dout; dx may be dout
-struct Relu2Back {
-    __device__ float operator()(float g, float x) const { return g * (x + fabsf(x)); }
+// dx = 2 relu(x) dout (dx may be dout), and y = relu(x)^2 again when y is not NULL
+struct Relu2Backward {
+    bf16 *dx, *y;
+    const bf16 *dout, *x;
+    __device__ void operator()(int64_t i, int count, bool vec) const {
+        float g[8], v[8];
+        load8(g, dout + i, count, vec);
+        load8(v, x + i, count, vec);
+#pragma unroll
+        for (int k = 0; k < 8; k++) g[k] *= v[k] + fabsf(v[k]);
+        store8(dx + i, g, count, vec);
+        if (!y) return;
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = Relu2{}(v[k]);
+        store8(y + i, v, count, vec);
+    }
 };
 
-void nc_cuda_relu2_backward(nc_backend *be, void *dx, const void *dout, const void *x, int64_t n) {
-    bool vec = nc_aligned16(dx) && nc_aligned16(dout) && nc_aligned16(x);
-    each8(be, n, vec, Map2<Relu2Back>{(bf16 *)dx, (const bf16 *)dout, (const bf16 *)x, {}}, "relu2_backward");
+void nc_cuda_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n) {
+    bool vec = nc_aligned16(dx) && nc_aligned16(dout) && nc_aligned16(x) && (!y || nc_aligned16(y));
+    each8(be, n, vec, Relu2Backward{(bf16 *)dx, (bf16 *)y, (const bf16 *)dout, (const bf16 *)x}, "relu2_backward");
 }
 
 // ---- guards -------------------------------------------------------------------------------

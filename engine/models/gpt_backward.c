@@ -4,28 +4,39 @@
 
 #define OPS (m->be->ops)
 
-/* For y = x @ W^T, W (out, in) at arena offset w: dW += dy^T @ x (f32), dx = dy @ W. */
-static void linear_backward(nc_model *m, void *dx, const void *dy, const void *x, int64_t w, int64_t N,
-                            int out, int in) {
+/* For y = x @ W^T, W (out, in) at arena offset w: dW += dy^T @ x (f32). */
+static void weight_grad(nc_model *m, const void *dy, const void *x, int64_t w, int64_t N, int out, int in) {
     nc_dtype t = m->be->act;
     float *dw = m->grads + w;
-    nc_gemm gw = {.m = out, .n = in, .k = (int)N, .batch = 1, .ta = true, .alpha = 1, .beta = 1,
-                  .a = dy, .at = t, .lda = out, .b = x, .bt = t, .ldb = in,
-                  .c = dw, .ldc = in, .d = dw, .dt = NC_F32, .ldd = in};
-    nc_gemm gx = {.m = (int)N, .n = in, .k = out, .batch = 1, .alpha = 1,
-                  .a = dy, .at = t, .lda = out, .b = gpt_at(m, m->wact, w), .bt = t, .ldb = in,
-                  .d = dx, .dt = t, .ldd = in};
-    OPS->gemm(m->be, &gw);
-    OPS->gemm(m->be, &gx);
+    nc_gemm g = {.m = out, .n = in, .k = (int)N, .batch = 1, .ta = true, .alpha = 1, .beta = 1,
+                 .a = dy, .at = t, .lda = out, .b = x, .bt = t, .ldb = in,
+                 .c = dw, .ldc = in, .d = dw, .dt = NC_F32, .ldd = in};
+    OPS->gemm(m->be, &g);
+}
+
+/* dx = dy @ W. */
+static void input_grad(nc_model *m, void *dx, const void *dy, int64_t w, int64_t N, int out, int in) {
+    nc_dtype t = m->be->act;
+    nc_gemm g = {.m = (int)N, .n = in, .k = out, .batch = 1, .alpha = 1,
+                 .a = dy, .at = t, .lda = out, .b = gpt_at(m, m->wact, w), .bt = t, .ldb = in,
+                 .d = dx, .dt = t, .ldd = in};
+    OPS->gemm(m->be, &g);
+}
+
+static void linear_backward(nc_model *m, void *dx, const void *dy, const void *x, int64_t w, int64_t N,
+                            int out, int in) {
+    weight_grad(m, dy, x, w, N, out, in);
+    input_grad(m, dx, dy, w, N, out, in);
 }
 
 static void mlp_backward(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l) {
     const gpt_layer_params *lp = &m->lay.layer[l];
     gpt_acts *a = &b->layer[l];
     int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd;
-    OPS->relu2_forward(m->be, b->act, a->fc, N * 4 * C); /* the same bits as the forward's */
-    linear_backward(m, b->dfc, b->dres, b->act, lp->mlp_proj, N, (int)C, (int)(4 * C));
-    OPS->relu2_backward(m->be, b->dfc, b->dfc, a->fc, N * 4 * C);
+    /* d act, then d fc with relu(fc)^2 made again in the same pass, then c_proj's gradient */
+    input_grad(m, b->dfc, b->dres, lp->mlp_proj, N, (int)C, (int)(4 * C));
+    OPS->relu2_backward(m->be, b->dfc, b->act, b->dfc, a->fc, N * 4 * C);
+    weight_grad(m, b->dres, b->act, lp->mlp_proj, N, (int)C, (int)(4 * C));
     linear_backward(m, b->dln, b->dfc, a->ln2, lp->fc, N, (int)(4 * C), (int)C);
     OPS->rmsnorm_backward(m->be, b->dres, b->dln, a->ln2, a->rstd2, N, (int)C, true);
 }

@@ -60,14 +60,16 @@ void nc_cpu_add(nc_backend *be, void *y, const void *x, int64_t n) {
 }
 
 /* relu(x) = (x + |x|) / 2, exactly, in a form the compiler vectorizes. */
+static inline float relu2(float x) {
+    float r = 0.5f * (x + fabsf(x));
+    return r * r;
+}
+
 static void relu2_range(void *ctx, int64_t lo, int64_t hi) {
     elem_job *j = ctx;
     float *restrict out = j->out;
     const float *restrict x = j->x;
-    for (int64_t i = lo; i < hi; i++) {
-        float r = 0.5f * (x[i] + fabsf(x[i]));
-        out[i] = r * r;
-    }
+    for (int64_t i = lo; i < hi; i++) out[i] = relu2(x[i]);
 }
 
 void nc_cpu_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n) {
@@ -75,15 +77,17 @@ void nc_cpu_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n) {
     nc_pool_for(nc_cpu_pool(be), n, ELEM_GRAIN, relu2_range, &j);
 }
 
-/* dx = 2 relu(x) dout; dx may be dout */
+/* dx = 2 relu(x) dout (dx may be dout); out = relu(x)^2 when not NULL */
 static void relu2_back_range(void *ctx, int64_t lo, int64_t hi) {
     elem_job *j = ctx;
-    float *dx = j->dx;
+    float *dx = j->dx, *out = j->out;
     const float *x = j->x, *dout = j->dout;
     for (int64_t i = lo; i < hi; i++) dx[i] = (x[i] + fabsf(x[i])) * dout[i];
+    if (out)
+        for (int64_t i = lo; i < hi; i++) out[i] = relu2(x[i]);
 }
 
-void nc_cpu_relu2_backward(nc_backend *be, void *dx, const void *dout, const void *x, int64_t n) {
-    elem_job j = {.dx = dx, .dout = dout, .x = x};
+void nc_cpu_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n) {
+    elem_job j = {.dx = dx, .out = y, .dout = dout, .x = x};
     nc_pool_for(nc_cpu_pool(be), n, ELEM_GRAIN, relu2_back_range, &j);
 }

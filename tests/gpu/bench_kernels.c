@@ -43,7 +43,7 @@ typedef struct bench {
     const config *cfg;
     int64_t N;                   /* B T */
     /* one layer's buffers at cfg (act unless noted) */
-    void *x, *y, *z, *qkv, *dqkv, *fc, *dfc, *w, *logits;
+    void *x, *y, *z, *qkv, *dqkv, *fc, *dfc, *act, *w, *logits;
     float *dw, *rstd, *lse, *work, *losses, *table, *dtable, *gate, *wve, *dwve, *smear_w, *scal, *dscal;
     float *p, *g, *m, *v, *hp;
     int32_t *ids;
@@ -98,6 +98,7 @@ static void alloc_layer(bench *b) {
     b->x = random_buf(b, N * C, BF, 1), b->y = random_buf(b, N * C, BF, 1), b->z = random_buf(b, N * C, BF, 1);
     b->qkv = random_buf(b, N * 3 * C, BF, 1), b->dqkv = random_buf(b, N * 3 * C, BF, 1);
     b->fc = random_buf(b, N * 4 * C, BF, 1), b->dfc = random_buf(b, N * 4 * C, BF, 1);
+    b->act = random_buf(b, N * 4 * C, BF, 1);
     b->w = random_buf(b, 4 * C * C, BF, 0.05f), b->logits = random_buf(b, N * VP, BF, 10);
     b->dw = random_buf(b, 4 * C * C, NC_F32, 1), b->rstd = random_buf(b, 2 * N * H, NC_F32, 1);
     b->lse = random_buf(b, N * H, NC_F32, 1), b->work = random_buf(b, N * H, NC_F32, 1);
@@ -120,7 +121,7 @@ static void alloc_layer(bench *b) {
 }
 
 static void free_layer(bench *b) {
-    void *all[] = {b->x, b->y, b->z, b->qkv, b->dqkv, b->fc, b->dfc, b->w, b->logits, b->dw, b->rstd, b->lse,
+    void *all[] = {b->x, b->y, b->z, b->qkv, b->dqkv, b->fc, b->dfc, b->act, b->w, b->logits, b->dw, b->rstd, b->lse,
                    b->work, b->losses, b->table, b->dtable, b->gate, b->wve, b->dwve, b->smear_w, b->scal,
                    b->dscal, b->p, b->g, b->m, b->v, b->hp, b->ids};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) b->be->ops->free(b->be, all[i]);
@@ -198,7 +199,7 @@ static void op_rope_bwd(bench *b) {
     OPS->rope_qknorm_backward(b->be, b->dqkv, b->qkv, b->rstd, b->table, b->table, b->cfg->B, b->cfg->T, H_, C_ / H_);
 }
 static void op_relu2_fwd(bench *b) { OPS->relu2_forward(b->be, b->dfc, b->fc, b->N * 4 * C_); }
-static void op_relu2_bwd(bench *b) { OPS->relu2_backward(b->be, b->dfc, b->dfc, b->fc, b->N * 4 * C_); }
+static void op_relu2_bwd(bench *b) { OPS->relu2_backward(b->be, b->dfc, b->act, b->dfc, b->fc, b->N * 4 * C_); }
 static void op_mix_fwd(bench *b) {
     OPS->scale_add_forward(b->be, b->z, b->x, b->scal, b->y, b->scal + 1, 1, b->N * C_);
 }
@@ -253,7 +254,7 @@ static int op_rows(const bench *b, op_row *r) {
         {"rope+qknorm fwd", op_rope_fwd, 2 * 2 * N * 2 * C + 8 * N * H, 0},
         {"rope+qknorm bwd", op_rope_bwd, 2 * 3 * N * 2 * C + 8 * N * H, 0},
         {"relu2 fwd", op_relu2_fwd, 2 * 2 * N * 4 * C, 0},
-        {"relu2 bwd", op_relu2_bwd, 2 * 3 * N * 4 * C, 0},
+        {"relu2 bwd (+ relu2 again)", op_relu2_bwd, 2 * 4 * N * 4 * C, 0},
         {"scale_add fwd", op_mix_fwd, 2 * 3 * N * C, 0},
         {"scale_add bwd", op_mix_bwd, 2 * 6 * N * C, 0},
         {"softcap_ce", op_ce, 2 * 2 * N * VP + 8 * N, 0},
