@@ -3,32 +3,28 @@
 // backend that the kernel files call (cuda_backend.c is not linked).
 #include "emu.h"
 
-#include <atomic>
-#include <barrier>
-#include <condition_variable>
+#include "fibers.h"
+
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-thread_local uint3 threadIdx, blockIdx;
+uint3 threadIdx, blockIdx;
 dim3 gridDim, blockDim;
 
 namespace {
 
 constexpr size_t DEFAULT_SMEM = 48 * 1024, MAX_SMEM = 227 * 1024; // per block, H100
-std::atomic<int> errors{0};
-std::mutex log_mu;
+int errors = 0;
 std::vector<std::string> launched; // nc_cuda_launched names, in order
 int smem_optin = 0;                // the largest cudaFuncSetAttribute limit so far
+bool descending = false;           // the order threads run in (emu_set_order)
 
 void error(const char *fmt, ...) {
-    std::lock_guard<std::mutex> lock(log_mu);
     errors++;
     va_list ap;
     va_start(ap, fmt);
@@ -41,24 +37,23 @@ void error(const char *fmt, ...) {
 constexpr uint64_t NEVER = ~0ull;
 
 struct Warp {
-    explicit Warp(int lanes) : lanes(lanes), bar(lanes) {
+    explicit Warp(int lanes) : lanes(lanes) {
         for (auto &s : stamp)
             for (auto &x : s) x = NEVER;
     }
     int lanes;
-    std::barrier<> bar;
     unsigned char slot[2][32][32]; // (parity, lane, bytes): double-buffered, one barrier per operation
     uint64_t stamp[2][32];         // the operation count each lane last contributed to
 };
 
-// One block's state; bar is null when the kernel runs thread by thread.
+// One block's state; warps and warp_ops stay empty when the kernel runs thread by thread.
 struct Block {
-    std::unique_ptr<std::barrier<>> bar;
+    bool collective = false;
     std::vector<std::unique_ptr<Warp>> warps;
-    unsigned char *dyn = nullptr; // (smem) bytes
+    std::vector<uint64_t> warp_ops; // (threads) each thread's warp operations so far
+    unsigned char *dyn = nullptr;   // (smem) bytes
     size_t dyn_bytes = 0;
     std::map<int, std::pair<void *, size_t>> statics; // site -> (array, bytes)
-    std::mutex mu;
     ~Block() {
         free(dyn);
         for (auto &s : statics) free(s.second.first);
@@ -66,7 +61,6 @@ struct Block {
 };
 
 Block *block_now;
-thread_local uint64_t warp_ops; // this thread's warp operations in its block
 
 void *poisoned(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
@@ -77,7 +71,8 @@ void *poisoned(size_t bytes) {
 std::unique_ptr<Block> new_block(unsigned threads, size_t smem, bool collective) {
     auto b = std::make_unique<Block>();
     if (collective) {
-        b->bar = std::make_unique<std::barrier<>>(threads);
+        b->collective = true;
+        b->warp_ops.assign(threads, 0);
         for (unsigned w = 0; w * 32 < threads; w++) b->warps.push_back(std::make_unique<Warp>(min(32u, threads - 32 * w)));
     }
     b->dyn = smem ? static_cast<unsigned char *>(poisoned(smem)) : nullptr;
@@ -102,84 +97,22 @@ bool launch_ok(const char *name, dim3 g, dim3 b, size_t smem) {
     return false;
 }
 
-void run_thread_by_thread(unsigned threads, uint64_t blocks, size_t smem, const std::function<void()> &kernel) {
-    for (uint64_t b = 0; b < blocks; b++) {
-        auto block = new_block(threads, smem, false);
-        block_now = block.get();
-        for (unsigned t = 0; t < threads; t++) {
-            threadIdx = {t, 0, 0};
-            blockIdx = block_index(b);
-            kernel();
-        }
+// The block's threads: as fibers when the kernel has collectives, else one after another.
+void run_threads(unsigned threads, bool collective, const std::function<void()> &kernel) {
+    if (collective) {
+        if (emu::fibers::run_block(threads, descending, kernel)) return;
+        error("deadlock: the block's live threads wait at barriers that cannot release (a __syncthreads or a "
+              "warp operation that some threads skip)");
+        abort();
     }
-}
-
-// Worker threads kept from launch to launch (creating 256 threads per launch
-// would cost more than the kernels): run(n, f) calls f(0..n-1) on n of them.
-class Pool {
-  public:
-    void run(unsigned n, const std::function<void(unsigned)> &f) {
-        std::unique_lock<std::mutex> lock(mu);
-        while (workers < n) std::thread([this, id = workers++, seen = generation] { serve(id, seen); }).detach();
-        job = &f, active = remaining = n, generation++;
-        wake.notify_all();
-        finished.wait(lock, [&] { return remaining == 0; });
+    for (unsigned i = 0; i < threads; i++) {
+        threadIdx = {emu::fibers::nth_thread(i, threads, descending), 0, 0};
+        kernel();
     }
-
-  private:
-    void serve(unsigned id, uint64_t seen) {
-        std::unique_lock<std::mutex> lock(mu);
-        for (;; seen = generation) {
-            wake.wait(lock, [&] { return generation != seen; });
-            if (id >= active) continue;
-            lock.unlock();
-            (*job)(id);
-            lock.lock();
-            if (--remaining == 0) finished.notify_one();
-        }
-    }
-    std::mutex mu;
-    std::condition_variable wake, finished;
-    const std::function<void(unsigned)> *job = nullptr;
-    unsigned workers = 0, active = 0, remaining = 0;
-    uint64_t generation = 0;
-};
-
-Pool &pool() {
-    static Pool *p = new Pool; // never destroyed: its threads live as long as the process
-    return *p;
-}
-
-// A thread that returns leaves its warp and its block, as on sm_70 and later.
-void leave(Block &b, unsigned t) {
-    b.warps[t / 32]->bar.arrive_and_drop();
-    b.bar->arrive_and_drop();
-}
-
-void run_on_threads(unsigned threads, uint64_t blocks, size_t smem, const std::function<void()> &kernel) {
-    std::unique_ptr<Block> block = new_block(threads, smem, true);
-    block_now = block.get();
-    uint64_t next = 1;
-    auto next_block = [&]() noexcept {
-        block = next < blocks ? new_block(threads, smem, true) : nullptr;
-        block_now = block.get();
-        next++;
-    };
-    std::barrier<decltype(next_block)> gate(threads, next_block);
-    pool().run(threads, [&](unsigned t) {
-        for (uint64_t b = 0; b < blocks; b++) {
-            threadIdx = {t, 0, 0};
-            blockIdx = block_index(b);
-            warp_ops = 0;
-            kernel();
-            leave(*block_now, t);
-            gate.arrive_and_wait();
-        }
-    });
 }
 
 Block &collective_block(const char *what) {
-    if (!block_now->bar) {
+    if (!block_now->collective) {
         error("%s in a kernel extract.py found collective-free: fix its call graph scan", what);
         abort();
     }
@@ -198,13 +131,14 @@ void check_smem(const unsigned char *p, size_t bytes, const char *what) {
 // ---- device side -----------------------------------------------------------------------
 
 const unsigned char *emu::warp_exchange(const void *mine, size_t bytes) {
-    Warp &w = *collective_block("a warp operation").warps[threadIdx.x / 32];
+    Block &b = collective_block("a warp operation");
+    Warp &w = *b.warps[threadIdx.x / 32];
     unsigned lane = threadIdx.x & 31;
-    uint64_t op = warp_ops++;
+    uint64_t op = b.warp_ops[threadIdx.x]++;
     int parity = (int)(op & 1);
     if (bytes) memcpy(w.slot[parity][lane], mine, bytes);
     w.stamp[parity][lane] = op;
-    w.bar.arrive_and_wait();
+    emu::fibers::arrive_and_wait(emu::fibers::Barrier::warp);
     for (int l = 0; l < 32; l++)
         if (l >= w.lanes || w.stamp[parity][l] != op) {
             error("a full-mask warp operation without lane %d (exited or elsewhere)", l);
@@ -217,7 +151,6 @@ void *emu::dynamic_smem() { return block_now->dyn; }
 
 void *emu::static_smem(int site, size_t bytes) {
     Block &b = *block_now;
-    std::lock_guard<std::mutex> lock(b.mu);
     auto it = b.statics.find(site);
     if (it == b.statics.end()) it = b.statics.emplace(site, std::make_pair(poisoned(bytes), bytes)).first;
     if (it->second.second != bytes) error("two __shared__ arrays of different sizes at line %d", site);
@@ -229,13 +162,19 @@ void emu::launch(const char *name, dim3 grid, dim3 block, size_t smem, cudaStrea
     if (!launch_ok(name, grid, block, smem)) return;
     gridDim = grid;
     blockDim = block;
-    uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
-    if (collective) run_on_threads(block.x, blocks, smem, kernel);
-    else run_thread_by_thread(block.x, blocks, smem, kernel);
+    for (uint64_t b = 0; b < (uint64_t)grid.x * grid.y * grid.z; b++) {
+        std::unique_ptr<Block> state = new_block(block.x, smem, collective);
+        block_now = state.get();
+        blockIdx = block_index(b);
+        run_threads(block.x, collective, kernel);
+    }
     block_now = nullptr;
 }
 
-void __syncthreads() { collective_block("__syncthreads").bar->arrive_and_wait(); }
+void __syncthreads() {
+    collective_block("__syncthreads");
+    emu::fibers::arrive_and_wait(emu::fibers::Barrier::block);
+}
 
 void emu_check_full_mask(unsigned mask, const char *what) {
     if (mask != 0xffffffffu) error("%s with mask %#x: only the full mask is emulated", what, mask);
@@ -361,6 +300,8 @@ nc_backend *emu_backend(void) {
 }
 
 int emu_errors(void) { return errors; }
+
+void emu_set_order(bool descending_order) { descending = descending_order; }
 
 uint16_t emu_to_bf16(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
 

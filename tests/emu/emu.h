@@ -4,22 +4,33 @@
  * device side: threadIdx and friends, __syncthreads, warp shuffles, shared
  * memory, ldmatrix and mma.sync, and launches.
  *
- * How it runs: a launch runs its blocks one after another. A kernel that
- * reaches a collective (extract.py decides, the emulator enforces) gets one
- * std::thread per CUDA thread; __syncthreads is a barrier of the block and
- * warp operations a barrier of the warp; a thread that returns drops out of
- * both, as on sm_70 and later. Other kernels run thread by thread, in order.
- * Shared memory is exactly the launch's size, fresh for every block and
- * filled with NaN. ldmatrix and mma.sync follow the PTX ISA's fragment
- * layouts (mma sums in double, then rounds once).
+ * How it runs: a launch runs its blocks one after another, on the calling
+ * thread, and a block's threads in a fixed order: ascending thread index, or
+ * descending (emu_set_order; emu_check.h reruns every case so). A kernel that
+ * reaches a collective (extract.py decides, the emulator enforces) runs them
+ * as fibers (fibers.h): a warp's lanes in step from one warp operation to the
+ * next, and each warp up to the next __syncthreads before the next warp
+ * starts. __syncthreads is a barrier of the block and warp operations a
+ * barrier of the warp; a thread that returns drops out of both, as on sm_70
+ * and later. Other kernels run thread by thread. Shared memory is exactly
+ * the launch's size, fresh for every block and filled with NaN. ldmatrix and
+ * mma.sync follow the PTX ISA's fragment layouts (mma sums in double, then
+ * rounds once).
  *
  * Limits, so that nobody reads more into a pass than it says:
  * - blocks never run at the same time: races between blocks (and missing
  *   atomics) are invisible; only races inside a block can show;
  * - math is the host's libm and the compiler's contraction, not CUDA's
  *   (expf, exp2f, tanhf differ in the last ulps; no fast-math intrinsics);
- * - no memory model: a missing __syncthreads shows only if a thread really
- *   reads before another wrote, which the scheduler makes likely, not certain;
+ * - no memory model, and two schedules only: a missing __syncthreads shows
+ *   where a thread reads shared memory that another warp writes between the
+ *   same two __syncthreads, since one order runs the reader's warp first and
+ *   the other last (NaN or a stale value, or other bits in the rerun); so
+ *   does a read of what another lane of the same warp writes with no warp
+ *   operation between. It stays hidden where a warp operation separates them
+ *   (correct after __syncwarp, a race after a mere shuffle on sm_70 and
+ *   later), and where the value read is the same either way (data that does
+ *   not change, a NaN that fmaxf drops);
  * - one-dimensional blocks; shuffles and __syncwarp with the full mask only;
  * - "device" memory is host memory: nothing catches a host pointer handed to
  *   a kernel, and out-of-bounds reads show only under a sanitizer. */
@@ -49,6 +60,9 @@ uint16_t emu_to_bf16(float f);
 float emu_from_bf16(uint16_t bits);
 /* How many launches so far ran a kernel whose name contains `part`. */
 int emu_launches(const char *part);
+/* The order a block's threads run in: ascending thread index (the default)
+ * or descending. */
+void emu_set_order(bool descending);
 
 #ifdef __cplusplus
 }
@@ -69,7 +83,7 @@ int emu_launches(const char *part);
 using std::max;
 using std::min;
 
-extern thread_local uint3 threadIdx, blockIdx;
+extern uint3 threadIdx, blockIdx; /* the running thread's (fibers.h) */
 extern dim3 gridDim, blockDim;
 
 namespace emu {

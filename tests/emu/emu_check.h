@@ -2,7 +2,8 @@
  * sides: f32 for the cpu twin, the op's dtype for the emulated device (host
  * memory, optionally one element past a 16-byte boundary). BOTH() calls an
  * op once on each side with the same arguments, P() picking each side's
- * pointer. Every case runs twice: the second run must give the same bits. */
+ * pointer. Every case runs twice, the second time with every block's threads
+ * in descending order (emu_set_order): it must give the same bits. */
 #ifndef NC_EMU_CHECK_H
 #define NC_EMU_CHECK_H
 
@@ -22,7 +23,7 @@ typedef struct ec_ctx {
     uint64_t rng;
     int shift;  /* elements every new device buffer starts past a 16-byte boundary */
     int side;   /* 0: the cpu twin's turn, 1: the emulated device's */
-    int run;    /* 0, then 1 (the determinism rerun) */
+    int run;    /* 0, then 1 (the rerun in descending thread order) */
     int checks, failures;
     uint64_t digests[EC_MAX_CHECKS]; /* (checks) the first run's device bytes, hashed */
 } ec_ctx;
@@ -56,8 +57,8 @@ void *ec_at(const ec_ctx *c, const ec_buf *b, int64_t at);
  * gc_check), and with the first run's bits on the rerun; prints failures. */
 void ec_check(ec_ctx *c, const char *op, const char *shape, const ec_buf *b, double tol);
 
-/* Runs cases(c) twice on a fresh context; returns the failures (comparisons,
- * reruns that differ, emulator errors). */
+/* Runs cases(c) twice on a fresh context, threads ascending then descending;
+ * returns the failures (comparisons, reruns that differ, emulator errors). */
 int ec_run(void (*cases)(ec_ctx *c));
 
 /* main(): the Check tests given, as one suite; exit status 1 on a failure. */
