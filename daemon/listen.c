@@ -92,7 +92,7 @@ static int bind_socket(listener_fd *l, gid_t group, nc_error *err) {
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     if (rc == 0 && group != NO_GROUP) rc = chown(l->path, (uid_t)-1, group);
-    if (rc < 0 || chmod(l->path, mode) < 0 || listen(fd, 4096) < 0) {
+    if (rc < 0 || chmod(l->path, mode) < 0 || listen(fd, NCD_LISTEN_BACKLOG) < 0) {
         int e = errno;
         close(fd);
         return nc_fail(err, NC_E_IO, "cannot listen on %s: %s", l->path, strerror(e));

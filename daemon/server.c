@@ -359,7 +359,8 @@ server *server_new(struct event_base *base, const server_opts *opts, listener_fd
     s->o = *opts;
     s->lfd = lfd;
     s->started = now_mono();
-    s->lev = evconnlistener_new(base, on_accept, s, LEV_OPT_CLOSE_ON_EXEC, -1, lfd->fd);
+    /* backlog 0: the socket listens already (listen.c, or systemd's Backlog=) */
+    s->lev = evconnlistener_new(base, on_accept, s, LEV_OPT_CLOSE_ON_EXEC, 0, lfd->fd);
     if (!s->lev) {
         free(s);
         nc_fail(err, NC_E_IO, "cannot watch the listening socket");
