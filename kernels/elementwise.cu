@@ -175,7 +175,7 @@ void nc_cuda_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n) 
           "relu2_forward");
 }
 
-// dx = 2 relu(x) dout (dx may be dout), and y = relu(x)^2 again when y is not NULL
+// dx = 2 relu(x) dout (dx may be dout), and y = relu(x)^2 again
 struct Relu2Backward {
     bf16 *dx, *y;
     const bf16 *dout, *x;
@@ -186,7 +186,6 @@ struct Relu2Backward {
 #pragma unroll
         for (int k = 0; k < 8; k++) g[k] *= v[k] + fabsf(v[k]);
         store8(dx + i, g, count, vec);
-        if (!y) return;
 #pragma unroll
         for (int k = 0; k < 8; k++) v[k] = Relu2{}(v[k]);
         store8(y + i, v, count, vec);
@@ -194,7 +193,7 @@ struct Relu2Backward {
 };
 
 void nc_cuda_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n) {
-    bool vec = nc_aligned16(dx) && nc_aligned16(dout) && nc_aligned16(x) && (!y || nc_aligned16(y));
+    bool vec = nc_aligned16(dx) && nc_aligned16(dout) && nc_aligned16(x) && nc_aligned16(y);
     each8(be, n, vec, Relu2Backward{(bf16 *)dx, (bf16 *)y, (const bf16 *)dout, (const bf16 *)x}, "relu2_backward");
 }
 

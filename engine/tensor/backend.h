@@ -213,8 +213,8 @@ struct nc_backend_ops {
 
     /* ---- MLP activation: out (n) = relu(x)^2 ---------------------------------------- */
     void (*relu2_forward)(nc_backend *be, void *out, const void *x, int64_t n);
-    /* dx (n) = dout * 2 * relu(x) (dx may equal dout), and y (n) = relu(x)^2 again when y
-     * is not NULL (the forward's out, bit for bit: the backward keeps fc, not out) */
+    /* dx (n) = dout * 2 * relu(x) (dx may equal dout), and y (n) = relu(x)^2 again (the
+     * forward's out, bit for bit: the backward keeps fc, not out) */
     void (*relu2_backward)(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n);
 
     /* ---- loss ---------------------------------------------------------------------------

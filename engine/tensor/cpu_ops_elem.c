@@ -77,14 +77,13 @@ void nc_cpu_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n) {
     nc_pool_for(nc_cpu_pool(be), n, ELEM_GRAIN, relu2_range, &j);
 }
 
-/* dx = 2 relu(x) dout (dx may be dout); out = relu(x)^2 when not NULL */
+/* dx = 2 relu(x) dout (dx may be dout); out = relu(x)^2 again */
 static void relu2_back_range(void *ctx, int64_t lo, int64_t hi) {
     elem_job *j = ctx;
     float *dx = j->dx, *out = j->out;
     const float *x = j->x, *dout = j->dout;
     for (int64_t i = lo; i < hi; i++) dx[i] = (x[i] + fabsf(x[i])) * dout[i];
-    if (out)
-        for (int64_t i = lo; i < hi; i++) out[i] = relu2(x[i]);
+    for (int64_t i = lo; i < hi; i++) out[i] = relu2(x[i]);
 }
 
 void nc_cpu_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n) {

@@ -142,6 +142,8 @@ static void elementwise(ec_ctx *c, int64_t n, bool with_a) {
     BOTH(relu2_backward, P(dy), P(again), P(dy), P(x), n);
     ec_check(c, "relu2_backward", shape, &dy, TOL_BF16);
     ec_check(c, "relu2_backward relu2 again", shape, &again, TOL_BF16);
+    ck_assert_msg(memcmp(again.d, out.d, sizeof(uint16_t) * (size_t)n) == 0, "%s: relu2 again is not the forward's bits",
+                  shape);
     ec_buf *all[] = {&f, &h, &back, &out, &x, &y, &dy, &a, &b, &da, &db, &dout, &want, &again};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ec_free(all[i]);
 }
