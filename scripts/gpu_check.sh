@@ -17,7 +17,8 @@
 #       its report after each config, so a run cut short keeps what it finished.
 #       Out (default $OUT, else ./gpu-check-out), at most 7 files: summary.txt,
 #       tests.log, bench.log, karpathy.log and the report's .json/.md/.png.
-#       Exits 1 when a phase failed or ran out of time.
+#       Exits 1 when a phase failed or timed out (a phase left out for want of
+#       budget is listed as SKIPPED).
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PACK="$ROOT/build-cuda/gpu-pack.tar.xz"
@@ -81,14 +82,22 @@ phase() {
     return 0
 }
 
-# The one line worth reading from a phase's log.
+# What phase NAME wrote into LOG (phases share logs): its last section.
+section() {
+    awk -v h="==== $1 " 'index($0, "==== ") == 1 { on = index($0, h) == 1; if (on) out = "" }
+        on { out = out $0 "\n" } END { printf "%s", out }' "$2"
+}
+
+# The one line worth reading from a phase's part of its log.
 note() {
+    local out
+    out="$(section "$1" "$2")"
     case "$1" in
-        kernels) grep -E 'checks failed|^FAIL: ' "$2" | tail -1 ;;
-        memcheck | racecheck) grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$2" | tail -1 ;;
-        train) grep -E '^[0-9]+ failures|^FAIL: ' "$2" | tail -1 ;;
-        bench*) grep -E ' step: ' "$2" | tail -3 | awk '{printf "%s %s tok/s MFU %s; ", $1, $3, $8}' ;;
-        karpathy) grep -iE 'verdict|ratio|tok/s|FR-009 overall' "$2" | tail -2 | tr '\n' ' ' | cut -c1-150 ;;
+        kernels) grep -E 'checks failed|^FAIL: ' <<<"$out" | tail -1 ;;
+        memcheck | racecheck) grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' <<<"$out" | tail -1 ;;
+        train) grep -E '^[0-9]+ failures|^FAIL: ' <<<"$out" | tail -1 ;;
+        bench*) grep -E ' step: ' <<<"$out" | tail -3 | awk '{printf "%s %s tok/s MFU %s; ", $1, $3, $8}' ;;
+        karpathy) grep -iE 'verdict|ratio|tok/s|FR-009 overall' <<<"$out" | tail -2 | tr '\n' ' ' | cut -c1-150 ;;
         *) echo "" ;;
     esac
 }
@@ -137,8 +146,8 @@ setup() {
     nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && export NC_REQUIRE_GPU=1
     export NC_DATA="$ROOT/data/tinyshakespeare.txt"
     echo "programs: ${BIN:-none}  our LD_LIBRARY_PATH=$NC_LD  NC_REQUIRE_GPU=${NC_REQUIRE_GPU:-0}"
-    for p in $PROGRAMS; do LD_LIBRARY_PATH="$NC_LD" ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"; done
     [ -n "${BIN:-}" ] && [ -x "$BIN/test_kernels" ] || return 1
+    for p in $PROGRAMS; do LD_LIBRARY_PATH="$NC_LD" ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"; done
     # the daemon the benchmark spawns, with our libraries
     printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$NC_LD" "$BIN/nanochatd" >/tmp/nc-gpu-nanochatd
     chmod +x /tmp/nc-gpu-nanochatd
@@ -150,6 +159,8 @@ karpathy() {
     local log="$1" work=/tmp/nc-karpathy
     shift
     rm -rf "$work" && mkdir -p "$work"
+    echo "==== our daemon: $BIN/nanochatd (through /tmp/nc-gpu-nanochatd, for its library path)," \
+        "built from $(cat /tmp/nc-gpu/nc/COMMIT 2>/dev/null || git -C "$ROOT" rev-parse HEAD)" >>"$log"
     phase karpathy 420 "$log" env PYTHONUNBUFFERED=1 python3 "$ROOT/scripts/benchmark_karpathy.py" \
         --baseline nanochat --nanochat-dir "$NANOCHAT_DIR" "$@" --nanochatd /tmp/nc-gpu-nanochatd \
         --data "$NC_DATA" --out "$work" --scratch "$work/scratch"
@@ -167,7 +178,9 @@ run() {
         case "$1" in
             --quick) QUICK=1 ;;
             --out) OUTDIR="$2"; shift ;;
-            --nanochat-dir) NANOCHAT_DIR="$(cd "$2" && pwd)"; shift ;;
+            --nanochat-dir)
+                NANOCHAT_DIR="$(cd "$2" 2>/dev/null && pwd)" || { echo "--nanochat-dir $2: no such folder"; exit 2; }
+                shift ;;
             --budget) BUDGET="$2"; shift ;;
             *) echo "unknown argument: $1"; exit 2 ;;
         esac
