@@ -1146,7 +1146,7 @@ def main(argv=None):
     doc["environment"]["daemon"] = (f"attached {args.socket}" if args.socket
                                     else os.path.relpath(args.nanochatd, REPO_ROOT))
     failed = False
-    for cfg in configs:
+    for done, cfg in enumerate(configs, 1):
         name = cfg["name"]
         r = doc["results"][name] = {}
         if args.sides in ("both", "upstream"):
@@ -1180,8 +1180,11 @@ def main(argv=None):
             failed = True
         print(f"benchmark_karpathy: {name}: cross-check {r['cross_check']['status']}"
               f" {r['cross_check'].get('reason', '')}", flush=True)
-        if cfg is not configs[-1]:  # a run cut short still leaves the configs it finished
-            write_partial(doc, configs[:configs.index(cfg) + 1], out_dir, stamp, gpu, probe)
+        if done < len(configs):  # a run cut short still leaves the configs it finished
+            try:
+                write_partial(doc, configs[:done], out_dir, stamp, gpu, probe)
+            except Exception as e:  # the report is a courtesy here; the run goes on
+                print(f"benchmark_karpathy: partial report not written ({e})", file=sys.stderr)
 
     doc["environment"] = environment_of(doc, gpu, probe)
     assemble(doc)

@@ -292,7 +292,7 @@ def test_partial_report_after_each_config(tmp_path):
     md = open(f"{base}.md").read()
     assert "PARTIAL REPORT" in md and "d12" in md.split("PARTIAL REPORT")[1].split("\n")[0]
     assert not os.path.exists(f"{base}.png")
-    assert "partial" not in doc and len(doc["configs"]) == 2  # the run's own document is untouched
+    assert "partial" not in doc and len(doc["configs"]) == 2  # the run's document keeps every config
 
 
 def test_cpu_report_is_labelled(tmp_path):
