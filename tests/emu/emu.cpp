@@ -153,7 +153,7 @@ void *emu::static_smem(int site, size_t bytes) {
     Block &b = *block_now;
     auto it = b.statics.find(site);
     if (it == b.statics.end()) it = b.statics.emplace(site, std::make_pair(poisoned(bytes), bytes)).first;
-    if (it->second.second != bytes) error("two __shared__ arrays of different sizes at line %d", site);
+    if (it->second.second != bytes) error("two __shared__ arrays of different sizes at site %d", site);
     return it->second.first;
 }
 

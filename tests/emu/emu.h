@@ -92,7 +92,7 @@ namespace emu {
  * operation after the one that follows. */
 const unsigned char *warp_exchange(const void *mine, size_t bytes);
 void *dynamic_smem();
-/* The block's __shared__ array declared at `site` (its line), `bytes` long. */
+/* The block's __shared__ array declared at `site` (extract.py numbers every declaration), `bytes` long. */
 void *static_smem(int site, size_t bytes);
 template <class T>
 T &shared(int site) {

@@ -4,7 +4,7 @@ host C++ for the emulator (emu.h), mechanically. Only these rewrites; every
 other character is the original's (line numbers kept, #line points back):
 
   extern __shared__ T name[];      ->  T *name = (T *)emu::dynamic_smem();
-  __shared__ T name[d]...;         ->  auto &name = emu::shared<T[d]...>(LINE);
+  __shared__ T name[d]...;         ->  auto &name = emu::shared<T[d]...>(SITE);
   kern<<<g, b[, smem[, s]]>>>(a);  ->  emu::launch("kern", g, b, smem, s, COLLECTIVE, [&] { kern(a); });
   asm volatile("<known PTX>" ...)  ->  the emulator's function for that PTX
 
@@ -12,9 +12,12 @@ COLLECTIVE says whether the kernel, or any function it calls, uses a block or
 warp collective; kernels without one run thread by thread. Anything else
 that only a GPU compiler knows (another asm, another __shared__ form, a
 launch the parser cannot read) stops the build with an error."""
+import itertools
 import os
 import re
 import sys
+
+SITES = itertools.count(1)  # one id per __shared__ declaration, unique across the files
 
 # The PTX the kernels may use (whitespace-normalized) -> the emulator's function.
 KNOWN_ASM = {
@@ -70,12 +73,13 @@ def function_bodies(texts):
 def collective_names(bodies):
     """The functions that reach a collective through any chain of calls."""
     names = {n for n, bs in bodies.items() if any(PRIMITIVES.search(b) for b in bs)}
-    while True:
+    while names:
         more = {n for n, bs in bodies.items() if n not in names
                 and any(re.search(r"\b(%s)\b" % "|".join(names), b) for b in bs)}
         if not more:
-            return names
+            break
         names |= more
+    return names
 
 
 def rewrite_shared(path, text):
@@ -83,8 +87,7 @@ def rewrite_shared(path, text):
                   r"\1 *\2 = (\1 *)emu::dynamic_smem();", text)
 
     def static(m):
-        line = text.count("\n", 0, m.start()) + 1
-        return f"auto &{m.group(2)} = emu::shared<{m.group(1)}{m.group(3)}>({line});"
+        return f"auto &{m.group(2)} = emu::shared<{m.group(1)}{m.group(3)}>({next(SITES)});"
     text = re.sub(r"__shared__\s+(\w+)\s+(\w+)\s*((?:\[[^\]]+\])+)\s*;", static, text)
     if "__shared__" in text:
         fail(path, text, text.index("__shared__"), "a __shared__ form the emulator does not know")
