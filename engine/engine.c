@@ -115,8 +115,8 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
 struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err) {
     if (strcmp(device, "auto") == 0) {
         nc_error why = {0};
-        if (!e->backends[1] && !e->gpu_absent[0] && !(e->backends[1] = nc_backend_open("cuda", e->opts.threads, &why)))
-            snprintf(e->gpu_absent, sizeof e->gpu_absent, "%s", why.message[0] ? why.message : "cuda did not open");
+        if (!e->backends[1] && !e->gpu_absent_why[0] && !(e->backends[1] = nc_backend_open("cuda", e->opts.threads, &why)))
+            snprintf(e->gpu_absent_why, sizeof e->gpu_absent_why, "%s", why.message[0] ? why.message : "cuda did not open");
         if (e->backends[1]) return e->backends[1];
         device = "cpu";
     }

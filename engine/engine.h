@@ -37,7 +37,7 @@ struct nc_engine {
     bool corpus_loaded;
     nc_resident res;
     struct nc_backend *backends[2]; /* cpu, cuda: created on first use */
-    char gpu_absent[256];           /* why "auto" found no GPU ("": not probed, or found); not probed again */
+    char gpu_absent_why[256];           /* why "auto" found no GPU ("": not probed, or found); not probed again */
     nc_guard guard;
 };
 

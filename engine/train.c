@@ -219,8 +219,8 @@ static json_t *backend_info(const trainer *t) {
     json_t *b = json_pack("{s:s, s:s, s:b}", "backend", r->backend ? r->backend->name : "cpu", "device",
                           r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu",
                           r->backend && r->backend->gpu);
-    if (strcmp(r->cfg.device, "auto") == 0 && r->backend && !r->backend->gpu && t->e->gpu_absent[0])
-        json_object_set_new(b, "gpu_unavailable", json_string(t->e->gpu_absent));
+    if (strcmp(r->cfg.device, "auto") == 0 && r->backend && !r->backend->gpu && t->e->gpu_absent_why[0])
+        json_object_set_new(b, "gpu_unavailable", json_string(t->e->gpu_absent_why));
     return b;
 }
 
