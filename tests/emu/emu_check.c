@@ -114,13 +114,6 @@ int ec_run(void (*cases)(ec_ctx *c)) {
 
 int ec_main(const char *name, const TTest *const tests[]) {
     Suite *s = suite_create(name);
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, 60);
-    for (int i = 0; tests[i]; i++) tcase_add_test(tc, tests[i]);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    tcase_set_timeout(tu_tcase_(s, name, tests), 60);
+    return tu_run(s);
 }

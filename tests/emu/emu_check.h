@@ -9,7 +9,7 @@
 
 #include "emu.h"
 
-#include <check.h>
+#include "suite.h"
 
 /* Tolerances of tests/gpu/gpu_check.h: bf16 outputs, f32 elementwise, f32 sums. */
 #define TOL_BF16 1e-2

@@ -4,6 +4,7 @@
 #define NC_TESTUTIL_H
 
 #include "ncclient.h"
+#include "suite.h"
 
 #include <check.h>
 #include <limits.h>
@@ -48,18 +49,10 @@ const char *tu_call_error(nc_client *c, const char *cmd, json_t *args, nc_code c
 /* Reads a whole file (NUL-terminated, malloc'd); NULL when missing. */
 char *tu_read_file(const char *path, size_t *len);
 
-/* Adds to s a test case named `name` holding the tests (START_TEST names,
- * in order); returns it for fixtures and timeouts. */
-#define tu_tcase(s, name, ...) tu_tcase_((s), (name), (const TTest *const[]){__VA_ARGS__, NULL})
-TCase *tu_tcase_(Suite *s, const char *name, const TTest *const tests[]);
-
 /* The next draw of a fixed pseudo-random stream for test data (an LCG; 24 bits). */
 static inline uint32_t tu_lcg(uint32_t *state) {
     *state = *state * 1664525u + 1013904223u;
     return *state >> 8;
 }
-
-/* Runs a suite with CK_NORMAL output; returns the process exit status. */
-int tu_run(Suite *s);
 
 #endif
