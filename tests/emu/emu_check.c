@@ -76,16 +76,19 @@ static void row(ec_ctx *c, const char *op, const char *shape, double rel, double
     fflush(stdout);
 }
 
+/* The device side as f32. */
+static float *device_values(const ec_buf *b) {
+    float *g = malloc(sizeof(float) * (size_t)(b->n ? b->n : 1));
+    for (int64_t i = 0; i < b->n; i++)
+        g[i] = b->dt == NC_F32 ? ((const float *)b->d)[i] : emu_from_bf16(((const uint16_t *)b->d)[i]);
+    return g;
+}
+
 void ec_check(ec_ctx *c, const char *op, const char *shape, const ec_buf *b, double tol) {
-    double diff = 0, ref = 0;
-    int64_t unwritten = 0;
-    for (int64_t i = 0; i < b->n; i++) {
-        double g = b->dt == NC_F32 ? ((const float *)b->d)[i] : emu_from_bf16(((const uint16_t *)b->d)[i]);
-        unwritten += isnan(g) && !isnan(b->h[i]);
-        diff += (g - b->h[i]) * (g - b->h[i]);
-        ref += (double)b->h[i] * b->h[i];
-    }
-    double rel = ref > 0 ? sqrt(diff / ref) : sqrt(diff);
+    int64_t unwritten;
+    float *g = device_values(b);
+    double rel = twin_rel_error(g, b->h, b->n, &unwritten);
+    free(g);
     uint64_t digest = fnv1a(b->d, nc_dtype_size(b->dt) * (size_t)b->n);
     int k = c->checks++;
     if (k >= EC_MAX_CHECKS) row(c, op, shape, rel, tol, "more checks than EC_MAX_CHECKS");

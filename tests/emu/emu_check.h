@@ -8,13 +8,9 @@
 #define NC_EMU_CHECK_H
 
 #include "emu.h"
+#include "twin_check.h"
 
 #include "suite.h"
-
-/* Tolerances of tests/gpu/gpu_check.h: bf16 outputs, f32 elementwise, f32 sums. */
-#define TOL_BF16 1e-2
-#define TOL_F32 1e-5
-#define TOL_SUM 1e-4
 
 #define EC_MAX_CHECKS 256
 

@@ -153,14 +153,8 @@ void gc_check(gc_ctx *c, const char *op, const char *shape, const gc_buf *b, dou
         free(g);
         return;
     }
-    double diff = 0, ref = 0;
-    int64_t unwritten = 0;
-    for (int64_t i = 0; i < b->n; i++) {
-        unwritten += isnan(g[i]) && !isnan(b->h[i]);
-        diff += ((double)g[i] - b->h[i]) * ((double)g[i] - b->h[i]);
-        ref += (double)b->h[i] * b->h[i];
-    }
-    double rel = ref > 0 ? sqrt(diff / ref) : sqrt(diff);
+    int64_t unwritten;
+    double rel = twin_rel_error(g, b->h, b->n, &unwritten);
     char note[96] = "";
     if (unwritten) snprintf(note, sizeof note, "%lld elements NaN (unwritten?)", (long long)unwritten);
     row(c, op, shape, rel, tol, rel <= tol, ms, unwritten ? note : NULL);

@@ -5,18 +5,12 @@
 #ifndef NC_GPU_CHECK_H
 #define NC_GPU_CHECK_H
 
+#include "../util/twin_check.h"
 #include "cuda_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Relative-norm tolerances: bf16 outputs carry 2^-9 rounding; f32 outputs of
- * elementwise math agree to a few ulps; f32 sums over thousands of terms in
- * another order than the twin's (which itself sums sequentially) to ~1e-5. */
-#define TOL_BF16 1e-2
-#define TOL_F32 1e-5
-#define TOL_SUM 1e-4
 
 /* The exit status when the cuda backend does not open: 77 (skipped) on a
  * machine without a GPU, 1 where NC_REQUIRE_GPU is set, as gpu_check.sh sets
