@@ -6,6 +6,7 @@
 #include "models/gpt.h"
 #include "tensor/backend.h"
 #include "testutil.h"
+#include "twin_check.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,16 +46,6 @@ static inline void gpt_fixture_close(gpt_fixture *f) {
 /* n token ids in [0, V) from the fixed stream of `seed`. */
 static inline void gpt_random_ids(int32_t *ids, int n, uint32_t seed, int V) {
     for (int i = 0; i < n; i++) ids[i] = (int32_t)(tu_lcg(&seed) % (uint32_t)V);
-}
-
-/* |a - b| / |b| over n floats (|.| the Euclidean norm; b = 0 gives |a|). */
-static inline double rel_err(const float *a, const float *b, int64_t n) {
-    double diff = 0, ref = 0;
-    for (int64_t i = 0; i < n; i++) {
-        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        ref += (double)b[i] * b[i];
-    }
-    return ref > 0 ? sqrt(diff / ref) : sqrt(diff);
 }
 
 #endif

@@ -1,5 +1,7 @@
-/* twin_check.h: how a kernel's output is held against its cpu twin's, the
- * same in the GPU kernel test (tests/gpu) and the emulated one (tests/emu). */
+/* twin_check.h: how a result is held against its reference: the relative
+ * error, and the tolerances a kernel's output meets against its cpu twin's,
+ * the same in the GPU kernel test (tests/gpu), the emulated one (tests/emu)
+ * and the GPT's suites. */
 #ifndef NC_TEST_TWIN_CHECK_H
 #define NC_TEST_TWIN_CHECK_H
 
@@ -13,17 +15,22 @@
 #define TOL_F32 1e-5
 #define TOL_SUM 1e-4
 
-/* |got - want| / |want| over n values (the absolute norm when want is all
- * zero); *unwritten: values NaN in got where want has a number. */
-static inline double twin_rel_error(const float *got, const float *want, int64_t n, int64_t *unwritten) {
+/* |a - b| / |b| over n floats (|.| the Euclidean norm; b = 0 gives |a|). */
+static inline double rel_err(const float *a, const float *b, int64_t n) {
     double diff = 0, ref = 0;
-    *unwritten = 0;
     for (int64_t i = 0; i < n; i++) {
-        *unwritten += isnan(got[i]) && !isnan(want[i]);
-        diff += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        ref += (double)want[i] * want[i];
+        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        ref += (double)b[i] * b[i];
     }
     return ref > 0 ? sqrt(diff / ref) : sqrt(diff);
+}
+
+/* rel_err of a kernel's output got against its twin's want; *unwritten:
+ * values NaN in got where want has a number. */
+static inline double twin_rel_error(const float *got, const float *want, int64_t n, int64_t *unwritten) {
+    *unwritten = 0;
+    for (int64_t i = 0; i < n; i++) *unwritten += isnan(got[i]) && !isnan(want[i]);
+    return rel_err(got, want, n);
 }
 
 #endif
