@@ -60,6 +60,8 @@ double gc_stop(gc_ctx *c);
 /* Compares b's gpu side with its host side (the twin's result) and prints a
  * row: op, shape, relative error, tolerance, PASS/FAIL, gpu milliseconds. */
 void gc_check(gc_ctx *c, const char *op, const char *shape, const gc_buf *b, double tol, double ms);
+/* Checks that a's and b's gpu sides hold the same bits (one row). */
+void gc_check_same(gc_ctx *c, const char *op, const char *shape, const gc_buf *a, const gc_buf *b);
 /* A row for a failure found before any comparison. */
 void gc_fail(gc_ctx *c, const char *op, const char *shape, const char *why);
 
