@@ -11,10 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fill(float *x, int64_t n, uint32_t seed) {
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(tu_lcg(&seed) % 2001) / 1000.0f - 1.0f;
-}
-
 static double max_abs_diff(const float *a, const float *b, int64_t n) {
     double m = 0;
     for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
@@ -51,9 +47,9 @@ START_TEST(gemm_matches_naive) {
         float *a = malloc(sizeof(float) * batch * sa), *b = malloc(sizeof(float) * batch * sb);
         float *c = malloc(sizeof(float) * batch * sd), *d = malloc(sizeof(float) * batch * sd);
         float *want = malloc(sizeof(float) * batch * sd);
-        fill(a, batch * sa, 1);
-        fill(b, batch * sb, 2);
-        fill(c, batch * sd, 3);
+        tu_random_floats(a, batch * sa, 1);
+        tu_random_floats(b, batch * sb, 2);
+        tu_random_floats(c, batch * sd, 3);
         memcpy(d, c, sizeof(float) * batch * sd);
         memcpy(want, c, sizeof(float) * batch * sd);
         nc_gemm g = {.m = m, .n = n, .k = k, .batch = batch, .ta = ta, .tb = tb, .alpha = 0.5f, .beta = 2.0f,
@@ -77,7 +73,7 @@ START_TEST(symmetric_gemm_matches_naive) {
         int64_t sx = (int64_t)R * C, ss = (int64_t)s * s;
         float *x = malloc(sizeof(float) * batch * sx), *c = malloc(sizeof(float) * batch * ss);
         float *d = malloc(sizeof(float) * batch * ss), *want = malloc(sizeof(float) * batch * ss);
-        fill(x, batch * sx, 5);
+        tu_random_floats(x, batch * sx, 5);
         for (int i = 0; i < batch; i++) /* a symmetric C */
             for (int r = 0; r < s; r++)
                 for (int q = 0; q < s; q++) c[i * ss + r * s + q] = (float)((r + 1) * (q + 1) % 7) - 3.0f;
@@ -131,7 +127,7 @@ static void check_attention(int B, int Tq, int Tk, int window) {
     int64_t n = (int64_t)B * Tk * 3 * C, no = (int64_t)B * Tq * C, nl = (int64_t)B * H * Tq;
     float *qkv = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * no), *want = malloc(sizeof(float) * no);
     float *lse = malloc(sizeof(float) * nl), *want_lse = malloc(sizeof(float) * nl);
-    fill(qkv, n, 7);
+    tu_random_floats(qkv, n, 7);
     const float *q = qkv + (int64_t)(Tk - Tq) * 3 * C;
     nc_backend *be = open_cpu(2);
     be->ops->attention_forward(be, &a, o, lse, q, qkv + C, qkv + 2 * C);
@@ -159,8 +155,8 @@ START_TEST(attention_backward_matches_differences) {
     int64_t n = (int64_t)T * 3 * C, no = (int64_t)T * C;
     float *qkv = malloc(sizeof(float) * n), *dqkv = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * no);
     float *o = malloc(sizeof(float) * no), *lse = malloc(sizeof(float) * H * T), *work = malloc(sizeof(float) * H * T);
-    fill(qkv, n, 11);
-    fill(w, no, 12); /* loss = sum(w * o): dout = w */
+    tu_random_floats(qkv, n, 11);
+    tu_random_floats(w, no, 12); /* loss = sum(w * o): dout = w */
     nc_backend *be = open_cpu(2);
     be->ops->attention_forward(be, &a, o, lse, qkv, qkv + C, qkv + 2 * C);
     be->ops->attention_backward(be, &a, dqkv, dqkv + C, dqkv + 2 * C, w, qkv, qkv + C, qkv + 2 * C, o, lse, work);

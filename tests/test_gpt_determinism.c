@@ -1,16 +1,26 @@
 /* test_gpt_determinism.c: same seed, same batches: bit-identical losses and
- * weights, run to run and whatever the thread count; an exported state
- * resumes exactly; a non-finite loss leaves the weights at their last good
- * state. */
+ * weights, run to run and whatever the thread count (1, 2 or 3), under the
+ * detected OpenBLAS core type and two others this CPU can run (each in a
+ * process of its own: OpenBLAS picks its kernels when it loads); an exported
+ * state resumes exactly; a non-finite loss leaves the weights at their last
+ * good state. */
 #include "test_gpt_common.h"
 
+#include <cblas.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define V 65
 #define B 4
-#define T 64
+#define T 128
 #define STEPS 4
-#define ARGS "{\"depth\": 2, \"aspect_ratio\": 32, \"head_dim\": 16, \"seq_len\": 64, \"batch_size\": 4, " \
+/* n_embd 128 and 512 tokens: every matrix product of a step is big enough to
+ * be cut into slices (cpu_gemm.c), so a slicing that followed the thread
+ * count would show. */
+#define ARGS "{\"depth\": 2, \"aspect_ratio\": 64, \"head_dim\": 32, \"seq_len\": 128, \"batch_size\": 4, " \
              "\"window_pattern\": \"SL\", \"seed\": 11, \"device\": \"cpu\"}"
 
 /* STEPS training steps on a fixed batch with a backend of `threads` threads:
@@ -43,19 +53,55 @@ static void assert_same(const nc_tensor_list *a, const nc_tensor_list *b) {
 }
 
 START_TEST(bit_identical_runs) {
-    double l1[STEPS], l2[STEPS], l3[STEPS];
-    nc_tensor_list w1 = {0}, w2 = {0}, w3 = {0};
-    run(0, l1, &w1);
-    run(0, l2, &w2);
-    run(1, l3, &w3);
-    ck_assert_msg(memcmp(l1, l2, sizeof l1) == 0, "losses differ between identical runs");
-    ck_assert_msg(memcmp(l1, l3, sizeof l1) == 0, "losses differ between thread counts");
-    ck_assert_msg(l1[STEPS - 1] < l1[0], "the loss did not fall: %f -> %f", l1[0], l1[STEPS - 1]);
-    assert_same(&w1, &w2);
-    assert_same(&w1, &w3);
-    nc_tensors_free(&w1);
-    nc_tensors_free(&w2);
-    nc_tensors_free(&w3);
+    enum { RUNS = 4 };
+    const int threads[RUNS] = {1, 2, 3, 2}; /* the last: run to run */
+    double losses[RUNS][STEPS];
+    nc_tensor_list w[RUNS] = {0};
+    for (int r = 0; r < RUNS; r++) run(threads[r], losses[r], &w[r]);
+    ck_assert_msg(losses[0][STEPS - 1] < losses[0][0], "the loss did not fall: %f -> %f", losses[0][0],
+                  losses[0][STEPS - 1]);
+    for (int r = 1; r < RUNS; r++) {
+        ck_assert_msg(memcmp(losses[0], losses[r], sizeof losses[0]) == 0, "losses differ: %d threads vs 1", threads[r]);
+        assert_same(&w[0], &w[r]);
+    }
+    for (int r = 0; r < RUNS; r++) nc_tensors_free(&w[r]);
+}
+END_TEST
+
+/* The cpu backend's products on their own, at shapes cut into 1 to 16 slices
+ * of rows or columns (uneven ones too), batched and transposed: the same bits
+ * at 1, 2 and 3 threads. */
+START_TEST(gemm_bits_do_not_follow_threads) {
+    static const struct { int m, n, k, batch; bool ta, tb; } shapes[] = {
+        {2048, 256, 256, 1, false, false}, {8192, 64, 64, 1, false, true}, {300, 1030, 200, 1, true, true},
+        {256, 256, 2048, 3, true, false},  {96, 80, 24, 5, false, false},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s].m, n = shapes[s].n, k = shapes[s].k, batch = shapes[s].batch;
+        int64_t sa = (int64_t)m * k, sb = (int64_t)k * n, sd = (int64_t)m * n;
+        float *a = malloc(sizeof(float) * (size_t)(sa * batch)), *b = malloc(sizeof(float) * (size_t)(sb * batch));
+        float *d[3];
+        tu_random_floats(a, sa * batch, 1 + (uint32_t)s);
+        tu_random_floats(b, sb * batch, 100 + (uint32_t)s);
+        for (int t = 0; t < 3; t++) {
+            nc_error err = {0};
+            nc_backend *be = nc_backend_cpu_new(t + 1, &err);
+            ck_assert_msg(be, "%s", err.message);
+            d[t] = malloc(sizeof(float) * (size_t)(sd * batch));
+            nc_gemm g = {.m = m, .n = n, .k = k, .batch = batch, .ta = shapes[s].ta, .tb = shapes[s].tb,
+                         .alpha = 1.0f, .a = a, .at = NC_F32, .lda = shapes[s].ta ? m : k, .sa = sa,
+                         .b = b, .bt = NC_F32, .ldb = shapes[s].tb ? k : n, .sb = sb,
+                         .d = d[t], .dt = NC_F32, .ldd = n, .sd = sd};
+            be->ops->gemm(be, &g);
+            nc_backend_free(be);
+        }
+        for (int t = 1; t < 3; t++)
+            ck_assert_msg(memcmp(d[0], d[t], sizeof(float) * (size_t)(sd * batch)) == 0,
+                          "(%d, %d, %d) x %d differs at %d threads", m, n, k, batch, t + 1);
+        for (int t = 0; t < 3; t++) free(d[t]);
+        free(a);
+        free(b);
+    }
 }
 END_TEST
 
@@ -96,7 +142,7 @@ END_TEST
  * state that produced the last finite loss (those before the previous step). */
 START_TEST(non_finite_loss_keeps_last_good_state) {
     gpt_fixture f;
-    gpt_fixture_open(&f, "{\"depth\": 2, \"aspect_ratio\": 32, \"head_dim\": 16, \"seq_len\": 64, \"batch_size\": 4, "
+    gpt_fixture_open(&f, "{\"depth\": 2, \"aspect_ratio\": 32, \"head_dim\": 16, \"seq_len\": 128, \"batch_size\": 4, "
                          "\"seed\": 11, \"device\": \"cpu\", \"batch_scaling\": \"none\", \"matrix_lr\": 1e6, "
                          "\"scalar_lr\": 1e6, \"warmup_steps\": 0}", V);
     int32_t x[B * T], y[B * T];
@@ -125,8 +171,69 @@ START_TEST(non_finite_loss_keeps_last_good_state) {
 }
 END_TEST
 
-int main(void) {
+/* Core types besides the detected one (which the "cpu" case runs in this
+ * process): the first two of Haswell, Sandybridge and Prescott kernels that
+ * this CPU can run. */
+static int other_core_types(const char *out[2]) {
+    __builtin_cpu_init();
+    const char *cands[] = {"Haswell", "Sandybridge", "Prescott"};
+    bool runs[] = {__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), __builtin_cpu_supports("avx"),
+                   __builtin_cpu_supports("sse3")};
+    int n = 0;
+    for (int i = 0; i < 3 && n < 2; i++)
+        if (runs[i] && strcasecmp(cands[i], openblas_get_corename()) != 0) out[n++] = cands[i];
+    return n;
+}
+
+static const char *self_path;
+
+/* This suite's thread cases again, in a process of their own under each other
+ * core type: it must run them under the kernels asked for, and pass. */
+START_TEST(same_bits_under_each_core_type) {
+    const char *types[2];
+    int n = other_core_types(types);
+    ck_assert_msg(n >= 1, "no OpenBLAS core type but %s runs here", openblas_get_corename());
+    for (int i = 0; i < n; i++) {
+        int fds[2];
+        ck_assert_int_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            dup2(fds[1], STDOUT_FILENO);
+            close(fds[0]);
+            setenv("OPENBLAS_CORETYPE", types[i], 1);
+            unsetenv("CK_RUN_CASE"); /* the child's cases are its own */
+            execl(self_path, self_path, "--threads-only", (char *)NULL);
+            _exit(127);
+        }
+        close(fds[1]);
+        char out[4096] = "";
+        size_t len = 0;
+        ssize_t got;
+        while ((got = read(fds[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)got;
+        out[len] = 0;
+        close(fds[0]);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        char core[64] = "";
+        ck_assert_msg(sscanf(out, "core type: %63s", core) == 1, "%s: no core type reported:\n%s", types[i], out);
+        ck_assert_msg(strcasecmp(core, types[i]) == 0, "asked for %s, ran %s", types[i], core);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "under %s:\n%s", types[i], out);
+    }
+}
+END_TEST
+
+int main(int argc, char **argv) {
+    self_path = argv[0];
     Suite *s = suite_create("gpt_determinism");
-    tu_tcase(s, "cpu", bit_identical_runs, resume_from_exported_state, non_finite_loss_keeps_last_good_state);
+    if (argc > 1 && strcmp(argv[1], "--threads-only") == 0) {
+        printf("core type: %s\n", openblas_get_corename());
+        fflush(stdout);
+        tu_tcase(s, "threads", bit_identical_runs, gemm_bits_do_not_follow_threads);
+        return tu_run(s);
+    }
+    tu_tcase(s, "cpu", bit_identical_runs, gemm_bits_do_not_follow_threads, resume_from_exported_state,
+             non_finite_loss_keeps_last_good_state);
+    tu_tcase(s, "core_types", same_bits_under_each_core_type);
     return tu_run(s);
 }

@@ -55,4 +55,9 @@ static inline uint32_t tu_lcg(uint32_t *state) {
     return *state >> 8;
 }
 
+/* n floats in [-1, 1] (steps of 0.001) from the fixed stream of `seed`. */
+static inline void tu_random_floats(float *x, int64_t n, uint32_t seed) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(tu_lcg(&seed) % 2001) / 1000.0f - 1.0f;
+}
+
 #endif
