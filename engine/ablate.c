@@ -61,12 +61,12 @@ static void csv_cell(FILE *f, json_t *v) {
 }
 
 static int write_tables(const char *stem, json_t *rows, nc_error *err) {
-    char path[PATH_MAX];
+    char path[PATH_MAX + 8];
     snprintf(path, sizeof path, "%s.csv", stem);
-    FILE *csv = fopen(path, "w");
+    FILE *csv = nc_create_file(path, err);
     snprintf(path, sizeof path, "%s.jsonl", stem);
-    FILE *jl = fopen(path, "w");
-    int rc = csv && jl ? 0 : nc_fail(err, NC_E_IO, "cannot write %s.csv/.jsonl", stem);
+    FILE *jl = csv ? nc_create_file(path, err) : NULL;
+    int rc = csv && jl ? 0 : -1;
     size_t ncol = sizeof columns / sizeof columns[0], i;
     for (size_t c = 0; csv && c < ncol; c++) fprintf(csv, "%s%s", columns[c], c + 1 < ncol ? "," : "\n");
     json_t *r;
@@ -85,26 +85,39 @@ static int write_tables(const char *stem, json_t *rows, nc_error *err) {
     return rc;
 }
 
+static const char *const names[4] = {"untied", "untied+rmsnorm", "tied", "tied+rmsnorm"};
+
+/* The train request of variant v. */
+static void variant_cfg(const nc_ablate_cfg *cfg, int v, const char *stem, nc_train_cfg *t) {
+    nc_error ignored;
+    nc_args_parse(nc_command_find("train"), NULL, t, &ignored);
+    snprintf(t->mode, sizeof t->mode, "%s", cfg->mode);
+    snprintf(t->model_kind, sizeof t->model_kind, "%s", cfg->model_kind);
+    snprintf(t->style, sizeof t->style, "%s", cfg->style);
+    snprintf(t->optimizer, sizeof t->optimizer, "%s", cfg->optimizer);
+    snprintf(t->run_id, sizeof t->run_id, "%s_%s", stem, names[v]);
+    snprintf(t->device, sizeof t->device, "cpu");
+    t->steps = cfg->steps;
+    t->seed = cfg->seed;
+    t->batch_size = cfg->batch_size;
+    t->lr = cfg->lr;
+    t->eval_windows = cfg->eval_windows;
+    t->tie_lm_head = v >= 2;
+    t->input_rmsnorm = v % 2;
+    t->log_every = 1;
+}
+
+int nc_ablate_check(const nc_ablate_cfg *req, nc_error *err) {
+    nc_train_cfg t;
+    variant_cfg(req, 0, "ablate", &t);
+    return nc_train_check(&t, err);
+}
+
 static int run_variant(nc_engine *e, const nc_ablate_cfg *cfg, int v, const char *stem, json_t *rows,
                        const nc_sink *sink, nc_error *err) {
-    static const char *const names[4] = {"untied", "untied+rmsnorm", "tied", "tied+rmsnorm"};
     bool tie = v >= 2, norm = v % 2;
     nc_train_cfg t;
-    nc_args_parse(nc_command_find("train"), NULL, &t, err);
-    snprintf(t.mode, sizeof t.mode, "%s", cfg->mode);
-    snprintf(t.model_kind, sizeof t.model_kind, "%s", cfg->model_kind);
-    snprintf(t.style, sizeof t.style, "%s", cfg->style);
-    snprintf(t.optimizer, sizeof t.optimizer, "%s", cfg->optimizer);
-    snprintf(t.run_id, sizeof t.run_id, "%s_%s", stem, names[v]);
-    snprintf(t.device, sizeof t.device, "cpu");
-    t.steps = cfg->steps;
-    t.seed = cfg->seed;
-    t.batch_size = cfg->batch_size;
-    t.lr = cfg->lr;
-    t.eval_windows = cfg->eval_windows;
-    t.tie_lm_head = tie;
-    t.input_rmsnorm = norm;
-    t.log_every = 1;
+    variant_cfg(cfg, v, stem, &t);
     variant_watch w = {.outer = sink, .variant = names[v]};
     nc_sink tagged = {on_event, &w, sink ? sink->cancel : NULL, sink ? sink->beats : NULL};
     json_t *res = nc_cmd_train(e, &t, &tagged, err);
@@ -115,13 +128,15 @@ static int run_variant(nc_engine *e, const nc_ablate_cfg *cfg, int v, const char
 }
 
 json_t *nc_cmd_ablate(nc_engine *e, const nc_ablate_cfg *cfg, const nc_sink *sink, nc_error *err) {
-    char stamp[32], name[160], stem[PATH_MAX];
+    if (nc_ablate_check(cfg, err)) return NULL;
+    char stamp[32], name[160], root[PATH_MAX], stem[PATH_MAX + 160];
     nc_utc_stamp(stamp, sizeof stamp);
     snprintf(name, sizeof name, "ablate_style-%s_seed-%lld_steps-%lld_%s", cfg->style, (long long)cfg->seed,
              (long long)cfg->steps, stamp);
-    snprintf(stem, sizeof stem, "%s/%s", e->results_dir, name);
+    if (nc_resolve(&e->folders, e->results_dir, NULL, NC_ACCESS_WRITE, "the results folder", root, err)) return NULL;
+    snprintf(stem, sizeof stem, "%s/%s", root, name);
     json_t *rows = json_array();
-    int rc = nc_mkdirs(e->results_dir, err);
+    int rc = nc_make_folder(root, false, err);
     for (int v = 0; v < 4 && rc == 0; v++) rc = run_variant(e, cfg, v, name, rows, sink, err);
     if (rc == 0) rc = write_tables(stem, rows, err);
     if (rc) {

@@ -267,3 +267,11 @@ json_t *nc_args_to_json(const nc_command_spec *cmd, const void *cfg) {
     }
     return o;
 }
+
+bool nc_args_equal(const nc_command_spec *cmd, const void *a, const void *b) {
+    json_t *ja = nc_args_to_json(cmd, a), *jb = nc_args_to_json(cmd, b);
+    bool same = json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
+}

@@ -1,5 +1,7 @@
-/* checkpoint.h: full checkpoints (format in checkpoint.c) and weight
- * interchange with upstream nanochat (safetensors, upstream names). */
+/* checkpoint.h: full checkpoints (format in checkpoint_file.c), the
+ * checkpoint command (checkpoint.c) and weight interchange with upstream
+ * nanochat (safetensors, upstream names; weights.c). Paths here are
+ * resolved and confined already (nc_engine_checkpoint_path). */
 #ifndef NC_CHECKPOINT_H
 #define NC_CHECKPOINT_H
 
@@ -8,15 +10,36 @@
 #define NC_CHECKPOINT_VERSION 1
 
 int nc_checkpoint_write(const nc_resident *r, const char *path, nc_error *err);
-/* Builds a new resident model from the file; `out` is untouched on failure. */
+/* Builds a new resident model from the file, every field checked first;
+ * `out` is cleared on failure. */
 int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_error *err);
 /* Loads r's own checkpoint file (r->checkpoint) back into its model: weights,
  * optimizer state, data stream and step. The file must hold the same model. */
-int nc_checkpoint_reload(nc_resident *r, nc_error *err);
-/* Writes the resident model to path and makes it its default checkpoint. */
-int nc_resident_save(nc_resident *r, const char *path, nc_error *err);
+int nc_checkpoint_reload(nc_engine *e, nc_resident *r, nc_error *err);
+/* Everything a checkpoint's bytes say, checked (checksum, every header field,
+ * the tensors against the model the header describes; checkpoint_file.c):
+ * the header into r (no model built: r->model stays NULL) and the tensors
+ * into tl (nc_tensors_free it; nc_resident_clear r). */
+int nc_checkpoint_parse(const uint8_t *buf, size_t len, const char *path, nc_resident *r, nc_tensor_list *tl,
+                        nc_error *err);
+/* The checksum the prefix of a file of len bytes should hold (bytes 32..39). */
+uint64_t nc_checkpoint_checksum(const uint8_t *buf, size_t len);
+/* path, bytes, step, mode, kind and run_id from a checkpoint's header alone. */
+json_t *nc_checkpoint_describe(const char *path, nc_error *err);
+/* The tensors `in` are exactly those a model of cfg and vocabulary V exports
+ * (ops->state_spec: names and shapes, with the optimizer's state when
+ * `optimizer`), each once, all finite, counts as counts (*count: the
+ * optimizer's, -1 when none); CheckpointCorrupt otherwise. Nothing is built
+ * or changed, so a file can be refused before it costs anything. */
+int nc_state_check(const nc_model_ops *ops, const nc_train_cfg *cfg, int V, const nc_tensor_list *in, bool optimizer,
+                   int64_t *count, nc_error *err);
 
-/* The resident model's weights as safetensors with upstream's names, and back. */
+/* Writes r to path (resolved and confined for writing again, now) and makes
+ * it r's default checkpoint. */
+int nc_resident_save(nc_engine *e, nc_resident *r, const char *path, nc_error *err);
+
+/* The resident model's weights as safetensors with upstream's names, and back
+ * (the file's tensors checked whole before the model changes). */
 json_t *nc_weights_export(nc_engine *e, const char *path, nc_error *err);
 json_t *nc_weights_import(nc_engine *e, const char *path, nc_error *err);
 

@@ -2,10 +2,8 @@
  * and the resident model. */
 #define _GNU_SOURCE
 #include "engine.h"
-#include "confine.h"
 #include "tensor/backend.h"
 
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +36,17 @@ bool nc_cancelled(const nc_sink *sink) {
     return sink && sink->cancel && atomic_load(sink->cancel);
 }
 
+/* Clients may write the checkpoint and results folders and the --allow-dir
+ * ones, and read those and the default corpus's folder. */
+static void set_folders(nc_engine *e) {
+    nc_folders *f = &e->folders;
+    f->confined = e->opts.allow_dirs != NULL;
+    nc_folders_add(f, e->checkpoint_dir, true);
+    nc_folders_add(f, e->results_dir, true);
+    for (const char *const *d = e->opts.allow_dirs; d && *d; d++) nc_folders_add(f, *d, true);
+    nc_folders_add(f, e->data_dir, false);
+}
+
 nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
     nc_engine *e = calloc(1, sizeof *e);
     if (!e) {
@@ -48,6 +57,12 @@ nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
     snprintf(e->data_path, sizeof e->data_path, "%s", opts->data_path ? opts->data_path : NC_DEFAULT_DATA);
     snprintf(e->results_dir, sizeof e->results_dir, "%s", opts->results_dir ? opts->results_dir : "results");
     snprintf(e->checkpoint_dir, sizeof e->checkpoint_dir, "%s", opts->checkpoint_dir ? opts->checkpoint_dir : "checkpoints");
+    char *slash = strrchr(e->data_path, '/');
+    snprintf(e->data_dir, sizeof e->data_dir, "%.*s", slash ? (int)(slash - e->data_path) + (slash == e->data_path) : 1,
+             slash ? e->data_path : ".");
+    set_folders(e);
+    e->limits = (nc_limits){opts->max_memory_bytes > 0 ? opts->max_memory_bytes : nc_default_host_limit(),
+                            opts->max_device_memory_bytes};
     nc_guard_init(&e->guard, opts->guard_window > 0 ? opts->guard_window : 8,
                   opts->guard_max_growth > 1 ? opts->guard_max_growth : 1.5);
     if (opts->preload_device && !nc_engine_backend(e, opts->preload_device, err)) {
@@ -86,24 +101,19 @@ void nc_engine_free(nc_engine *e) {
     free(e);
 }
 
-/* Request paths stay within the allowed folders, when the engine has a list. */
-static int confine(const nc_engine *e, const char *path, const char *what, nc_error *err) {
-    if (!e->opts.allow_dirs) return 0;
-    char data_dir[PATH_MAX];
-    snprintf(data_dir, sizeof data_dir, "%s", e->data_path);
-    const char *dirs[NC_MAX_ALLOW_DIRS + 3] = {e->checkpoint_dir, e->results_dir, dirname(data_dir)};
-    size_t n = 3;
-    for (const char *const *d = e->opts.allow_dirs; *d && n < sizeof dirs / sizeof dirs[0]; d++) dirs[n++] = *d;
-    return nc_path_confine(path, dirs, n, what, err);
-}
-
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
     /* a cached corpus was confined when it was read */
     if (e->corpus_loaded && strcmp(e->corpus.path, p) == 0 && strcmp(e->corpus.style, style) == 0) return &e->corpus;
-    if (confine(e, p, "data", err)) return NULL;
+    char real[PATH_MAX], *text;
+    size_t len;
+    if (nc_resolve(&e->folders, p, NULL, NC_ACCESS_READ, "data", real, err) ||
+        nc_read_file(real, nc_corpus_max_bytes(&e->limits), "corpus", &text, &len, err))
+        return NULL;
     nc_corpus fresh;
-    if (nc_corpus_load(&fresh, p, style, err)) return NULL;
+    int rc = nc_corpus_load(&fresh, text, len, p, style, err);
+    free(text);
+    if (rc) return NULL;
     if (e->corpus_loaded) nc_corpus_free(&e->corpus);
     e->corpus = fresh;
     e->corpus_loaded = true;
@@ -125,11 +135,33 @@ struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error 
     return *slot;
 }
 
-int nc_engine_checkpoint_path(const nc_engine *e, const char *path, char *out, size_t n, nc_error *err) {
-    if (!*path) return nc_fail(err, NC_E_BAD_REQUEST, "args.path must not be empty");
-    int len = path[0] == '/' ? snprintf(out, n, "%s", path) : snprintf(out, n, "%s/%s", e->checkpoint_dir, path);
-    if (len < 0 || (size_t)len >= n) return nc_fail(err, NC_E_BAD_REQUEST, "args.path is too long");
-    return confine(e, out, "checkpoint path", err);
+int nc_engine_fits(const nc_engine *e, const nc_backend *be, const nc_footprint *fp, nc_code code, const char *what,
+                   nc_error *err) {
+    int64_t device = be && be->gpu ? (e->limits.device_bytes > 0 ? e->limits.device_bytes : be->memory_bytes / 10 * 9) : 0;
+    return nc_footprint_check(&e->limits, device, fp, code, what, err);
+}
+
+static void footprint_of(const nc_resident *r, nc_footprint *fp) {
+    *fp = (nc_footprint){0};
+    if (nc_resident_loaded(r)) r->ops->footprint(&r->cfg, r->vocab.size, r->backend, fp);
+}
+
+int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err) {
+    nc_footprint mine, resident, both;
+    r->ops->footprint(&r->cfg, r->vocab.size, r->backend, &mine);
+    footprint_of(&e->res, &resident);
+    both = (nc_footprint){mine.device + (resident.device > 0 && e->res.backend == r->backend ? resident.device : 0),
+                          mine.host + resident.host, mine.host_transient};
+    if (nc_engine_fits(e, r->backend, replaces ? &mine : &both, code, what, err)) return -1;
+    nc_error ignored;
+    if (replaces && nc_engine_fits(e, r->backend, &both, code, what, &ignored)) nc_resident_clear(&e->res);
+    r->model = r->ops->create(&r->cfg, &r->vocab, r->backend, err);
+    return r->model ? 0 : -1;
+}
+
+int nc_engine_checkpoint_path(const nc_engine *e, const char *path, nc_access access, char out[PATH_MAX],
+                              nc_error *err) {
+    return nc_resolve(&e->folders, path, e->checkpoint_dir, access, "checkpoint path", out, err);
 }
 
 json_t *nc_engine_describe(nc_engine *e) {
@@ -143,6 +175,15 @@ json_t *nc_engine_describe(nc_engine *e) {
     json_object_set_new(d, "device", json_string(r->backend ? r->backend->device : "cpu (scalar autograd)"));
     if (r->ops->describe) json_object_update_new(d, r->ops->describe(r->model));
     return d;
+}
+
+int nc_request_check(const nc_command_spec *cmd, const void *cfg, nc_error *err) {
+    if (!strcmp(cmd->name, "train")) return nc_train_check(cfg, err);
+    if (!strcmp(cmd->name, "sample")) return nc_sample_check(cfg, err);
+    if (!strcmp(cmd->name, "eval")) return nc_eval_check(cfg, err);
+    if (!strcmp(cmd->name, "checkpoint")) return nc_checkpoint_check(cfg, err);
+    if (!strcmp(cmd->name, "ablate")) return nc_ablate_check(cfg, err);
+    return 0;
 }
 
 json_t *nc_engine_run(nc_engine *e, const char *cmd, json_t *args, const nc_sink *sink, nc_error *err) {

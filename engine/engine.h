@@ -4,7 +4,9 @@
 #define NC_ENGINE_H
 
 #include "config.h"
+#include "files.h"
 #include "guards.h"
+#include "memory.h"
 #include "models/model.h"
 #include "rng.h"
 #include "text.h"
@@ -33,13 +35,34 @@ struct nc_engine {
     char data_path[PATH_MAX];
     char results_dir[PATH_MAX];
     char checkpoint_dir[PATH_MAX];
+    char data_dir[PATH_MAX];      /* the default corpus's folder: readable */
+    nc_folders folders;           /* what request paths may reach (files.h) */
     nc_corpus corpus;             /* cached: reloaded when path or style change */
     bool corpus_loaded;
     nc_resident res;
     struct nc_backend *backends[2]; /* cpu, cuda: created on first use */
     char gpu_absent_why[256];           /* why "auto" found no GPU ("": not probed, or found); not probed again */
     nc_guard guard;
+    nc_limits limits;
 };
+
+#define NC_MAX_BATCH_TOKENS (1 << 22) /* tokens per step a request may ask for */
+
+/* The checks of a request that need no engine state (train.c, sample.c, ...),
+ * made by the daemon before it queues the request and again by the command. */
+int nc_train_check(const nc_train_cfg *req, nc_error *err);
+int nc_sample_check(const nc_sample_cfg *req, nc_error *err);
+int nc_eval_check(const nc_eval_cfg *req, nc_error *err);
+int nc_checkpoint_check(const nc_checkpoint_cfg *req, nc_error *err);
+int nc_ablate_check(const nc_ablate_cfg *req, nc_error *err);
+/* BadRequest when a resolved config's batch holds more than NC_MAX_BATCH_TOKENS. */
+int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
+
+/* Creates r's model (cfg, vocab and backend set) once its footprint fits the
+ * memory limits (else `code` naming `what`). `replaces`: it will replace the
+ * resident model, which is released first when the two would not fit at once;
+ * otherwise the two must fit together. */
+int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err);
 
 /* Commands. */
 json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *cfg, const nc_sink *sink, nc_error *err);
@@ -53,9 +76,14 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
 /* The backend for cfg->device ("auto" | "cpu" | "cuda"); DeviceUnavailable
  * when cuda is asked for and absent. */
 struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err);
-/* Resolves a checkpoint path: absolute paths stay, others go under checkpoint_dir;
- * PermissionDenied when it lies outside the allowed folders (nc_engine_opts). */
-int nc_engine_checkpoint_path(const nc_engine *e, const char *path, char *out, size_t n, nc_error *err);
+/* 0 when a model of footprint fp fits the memory limits for backend be (NULL:
+ * host only); else `code` naming `what` with the estimate and the limit. */
+int nc_engine_fits(const nc_engine *e, const struct nc_backend *be, const nc_footprint *fp, nc_code code,
+                   const char *what, nc_error *err);
+/* Resolves a checkpoint path from a request (relative paths: in checkpoint_dir)
+ * for reading or writing (files.h); PermissionDenied outside the folders. */
+int nc_engine_checkpoint_path(const nc_engine *e, const char *path, nc_access access, char out[PATH_MAX],
+                              nc_error *err);
 
 /* Replaces the resident model (frees the old one). */
 void nc_resident_set(nc_resident *r, nc_resident *incoming);

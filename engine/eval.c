@@ -59,11 +59,23 @@ int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, 
     return 0;
 }
 
+/* The job's own memory: the model's host bytes and what its backend holds
+ * (host memory on the cpu); not the process's, which other clients' requests
+ * also use. */
+static void job_bytes(const nc_resident *r, int64_t *host, int64_t *device) {
+    *host = r->ops->memory_bytes ? r->ops->memory_bytes(r->model) : 0;
+    *device = -1;
+    if (!r->backend) return;
+    int64_t held = nc_backend_device_bytes(r->backend, false);
+    if (r->backend->gpu) *device = held;
+    else *host += held;
+}
+
 int nc_eval_guarded(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, nc_eval_result *out, nc_error *err) {
     if (nc_eval_model(e, r, W, sink, out, err)) return -1;
-    /* observed with the eval's working set in place, as every eval has it */
-    int64_t dev = r->backend && r->backend->gpu ? nc_backend_device_bytes(r->backend, false) : -1;
-    return nc_guard_observe(&e->guard, nc_live_rss_bytes(), dev, err);
+    int64_t host, device; /* observed with the eval's working set in place, as every eval has it */
+    job_bytes(r, &host, &device);
+    return nc_guard_observe(&e->guard, host, device, err);
 }
 
 json_t *nc_eval_json(const nc_eval_result *ev, int64_t step) {
@@ -83,20 +95,25 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     twin->cfg = r->cfg;
     snprintf(twin->cfg.device, sizeof twin->cfg.device, "cpu");
     if (twin->cfg.batch_size > NC_TWIN_BATCH) twin->cfg.batch_size = NC_TWIN_BATCH; /* the windows do not depend on it */
-    nc_vocab_copy(&twin->vocab, &r->vocab);
+    if (nc_vocab_copy(&twin->vocab, &r->vocab)) return nc_fail(err, NC_E_INTERNAL, "out of memory");
     nc_tensor_list tl = {0};
     int rc = -1;
     if ((twin->backend = nc_engine_backend(e, "cpu", err)) &&
-        (twin->model = twin->ops->create(&twin->cfg, &twin->vocab, twin->backend, err)) &&
+        nc_engine_build(e, twin, false, NC_E_BAD_REQUEST, "a cpu copy of the resident model", err) == 0 &&
         r->ops->export_state(r->model, false, &tl, err) == 0)
         rc = twin->ops->import_state(twin->model, &tl, false, err);
     nc_tensors_free(&tl);
     return rc;
 }
 
+int nc_eval_check(const nc_eval_cfg *req, nc_error *err) {
+    if (req->windows != 1) return 0;
+    return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be 0 (the model's default) or at least 2");
+}
+
 json_t *nc_cmd_eval(nc_engine *e, const nc_eval_cfg *cfg, const nc_sink *sink, nc_error *err) {
     nc_resident *r = &e->res, twin = {0};
-    if (nc_require_model(r, err)) return NULL;
+    if (nc_eval_check(cfg, err) || nc_require_model(r, err)) return NULL;
     bool on_cpu = strcmp(cfg->device, "cpu") == 0 && r->backend && r->backend->gpu;
     nc_eval_result ev;
     int rc = on_cpu ? cpu_twin(e, &twin, err) : 0;

@@ -1,9 +1,6 @@
-/* guards.c: rolling-minimum memory guard over real measurements. */
+/* guards.c: rolling-minimum memory guard over the job's counted memory. */
 #include "guards.h"
 
-#include <malloc.h>
-#include <stdio.h>
-#include <unistd.h>
 
 void nc_guard_init(nc_guard *g, int window, double max_growth) {
     *g = (nc_guard){0};
@@ -13,17 +10,6 @@ void nc_guard_init(nc_guard *g, int window, double max_growth) {
 
 void nc_guard_reset(nc_guard *g) {
     g->host = g->device = (nc_guard_series){0};
-}
-
-int64_t nc_live_rss_bytes(void) {
-    malloc_trim(0); /* freed heap pages leave the resident set: it measures live memory */
-    FILE *f = fopen("/proc/self/statm", "r");
-    long long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%lld %lld", &size, &resident) != 2) resident = 0;
-        fclose(f);
-    }
-    return resident * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
 static double series_min(const nc_guard_series *s) {

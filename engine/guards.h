@@ -1,8 +1,10 @@
-/* guards.h: the memory-drift guard. At each eval it observes the process's
- * real memory (resident set from /proc/self/statm, and device memory in use
- * when a GPU backend is active). The baseline is the minimum of a rolling
- * window of accepted observations; growth beyond max_growth over it fails the
- * eval with MemoryDrift. The guard watches a working set in its steady
+/* guards.h: the memory-drift guard. At each eval it observes the job's own
+ * memory, counted where it is allocated: the resident model's host bytes
+ * (its arrays, its autograd arena as grown, its optimizer) plus what its
+ * backend holds (host memory on the cpu backend, device memory on a GPU),
+ * never the whole process's, which other clients' requests also move. The
+ * baseline is the minimum of a rolling window of accepted observations;
+ * growth beyond max_growth over it fails the eval with MemoryDrift. The guard watches a working set in its steady
  * state: the window restarts when a model becomes resident (train, checkpoint
  * load) and after a run's first step has allocated what training needs, so
  * a bigger model or a new corpus is not taken for a leak. */
@@ -28,8 +30,6 @@ void nc_guard_init(nc_guard *g, int window, double max_growth);
 /* Forgets every observation: a new working set (a training run past its
  * first step, a loaded checkpoint) starts a new baseline. */
 void nc_guard_reset(nc_guard *g);
-/* The resident set, after handing freed heap pages back to the system. */
-int64_t nc_live_rss_bytes(void);
 /* device_bytes < 0: no device. Fails (and does not record) on drift. */
 int nc_guard_observe(nc_guard *g, int64_t host_bytes, int64_t device_bytes, nc_error *err);
 

@@ -1,27 +1,42 @@
 /* host_optim.c: SGD and AdamW on host arrays. */
 #include "host_optim.h"
+#include "memory.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+static bool is_adamw(const nc_train_cfg *cfg) { return strcmp(cfg->optimizer, "adamw") == 0; }
+
 void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
     memset(o, 0, sizeof *o);
-    o->adamw = strcmp(cfg->optimizer, "adamw") == 0;
+    o->adamw = is_adamw(cfg);
     o->lr = cfg->lr;
     o->wd = cfg->weight_decay;
     o->beta1 = cfg->beta1;
     o->beta2 = cfg->beta2;
     o->eps = cfg->eps;
     o->n = n;
-    o->undo_w = calloc((size_t)n, sizeof *o->undo_w);
+    o->undo_w = nc_xcalloc((size_t)n, sizeof *o->undo_w);
     if (o->adamw) {
-        o->m = calloc((size_t)n, sizeof *o->m);
-        o->v = calloc((size_t)n, sizeof *o->v);
-        o->undo_m = calloc((size_t)n, sizeof *o->undo_m);
-        o->undo_v = calloc((size_t)n, sizeof *o->undo_v);
+        o->m = nc_xcalloc((size_t)n, sizeof *o->m);
+        o->v = nc_xcalloc((size_t)n, sizeof *o->v);
+        o->undo_m = nc_xcalloc((size_t)n, sizeof *o->undo_m);
+        o->undo_v = nc_xcalloc((size_t)n, sizeof *o->undo_v);
     }
+}
+
+double nc_host_optim_bytes(const nc_train_cfg *cfg, int64_t n) {
+    return (double)n * sizeof(float) * (is_adamw(cfg) ? 5 : 1);
+}
+
+int nc_host_optim_spec(const nc_train_cfg *cfg, int64_t n, nc_tensor_list *out) {
+    int64_t one = 1;
+    if (nc_tensors_declare(out, "optimizer.step", 1, &one, true)) return -1;
+    if (!is_adamw(cfg)) return 0;
+    return nc_tensors_declare(out, "optimizer.exp_avg", 1, &n, false) ||
+           nc_tensors_declare(out, "optimizer.exp_avg_sq", 1, &n, false) ? -1 : 0;
 }
 
 void nc_host_optim_free(nc_host_optim *o) {
@@ -48,7 +63,7 @@ static void copy_range(const nc_host_optim *o, float *dw, float *dm, float *dv, 
 static void log_range(nc_host_optim *o, const float *w, int64_t from, int64_t to) {
     if (o->undo_count == o->undo_cap) {
         o->undo_cap = o->undo_cap ? 2 * o->undo_cap : 64;
-        o->undo = realloc(o->undo, (size_t)o->undo_cap * sizeof *o->undo);
+        o->undo = nc_xrealloc(o->undo, (size_t)o->undo_cap * sizeof *o->undo);
     }
     o->undo[o->undo_count][0] = from;
     o->undo[o->undo_count++][1] = to;
@@ -110,20 +125,21 @@ void nc_host_optim_step(nc_host_optim *o, float *w, const float *g) {
 
 bool nc_host_optim_sparse(const nc_host_optim *o) { return !o->adamw && o->wd == 0; }
 
-void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out) {
+int nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out, nc_error *err) {
     int64_t one = 1;
-    nc_tensors_add(out, "optimizer.step", 1, &one)->data[0] = (float)o->t;
-    if (!o->adamw) return;
-    memcpy(nc_tensors_add(out, "optimizer.exp_avg", 1, &o->n)->data, o->m, (size_t)o->n * sizeof(float));
-    memcpy(nc_tensors_add(out, "optimizer.exp_avg_sq", 1, &o->n)->data, o->v, (size_t)o->n * sizeof(float));
+    float t = (float)o->t;
+    if (nc_tensors_put(out, "optimizer.step", 1, &one, &t, err)) return -1;
+    if (!o->adamw) return 0;
+    return nc_tensors_put(out, "optimizer.exp_avg", 1, &o->n, o->m, err) ||
+           nc_tensors_put(out, "optimizer.exp_avg_sq", 1, &o->n, o->v, err) ? -1 : 0;
 }
 
 int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, nc_error *err) {
-    int64_t one = 1;
-    float t;
-    if (nc_tensors_take(in, "optimizer.step", 1, &one, &t, err)) return -1;
-    o->t = (int64_t)t;
-    if (!o->adamw) return 0;
-    if (nc_tensors_take(in, "optimizer.exp_avg", 1, &o->n, o->m, err)) return -1;
-    return nc_tensors_take(in, "optimizer.exp_avg_sq", 1, &o->n, o->v, err);
+    int64_t t;
+    if (nc_tensors_take_count(in, "optimizer.step", &t, err)) return -1;
+    if (o->adamw && (nc_tensors_take(in, "optimizer.exp_avg", 1, &o->n, o->m, err) ||
+                     nc_tensors_take(in, "optimizer.exp_avg_sq", 1, &o->n, o->v, err)))
+        return -1;
+    o->t = t;
+    return 0;
 }

@@ -39,8 +39,13 @@ bool nc_host_optim_sparse(const nc_host_optim *o);
  * gave the last finite loss) and fails with NonFiniteLoss, so the model is
  * never left with weights whose loss was not finite. */
 int nc_host_optim_guard(nc_host_optim *o, float *w, double loss, nc_error *err);
-/* State as tensors "optimizer.step", "optimizer.exp_avg", "optimizer.exp_avg_sq". */
-void nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out);
+/* State as tensors "optimizer.step", "optimizer.exp_avg", "optimizer.exp_avg_sq"
+ * (AdamW); import checks them first (a count, the shapes). */
+int nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out, nc_error *err);
 int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, nc_error *err);
+/* The names and shapes of that state (state_spec), and the bytes the
+ * optimizer of n parameters holds (moments and the undo log). */
+int nc_host_optim_spec(const nc_train_cfg *cfg, int64_t n, nc_tensor_list *out);
+double nc_host_optim_bytes(const nc_train_cfg *cfg, int64_t n);
 
 #endif

@@ -95,6 +95,8 @@ const nc_arg_spec *nc_arg_find(const nc_command_spec *cmd, const char *name);
 int nc_args_parse(const nc_command_spec *cmd, json_t *args, void *cfg, nc_error *err);
 /* Every argument of cfg as a JSON object (new reference). */
 json_t *nc_args_to_json(const nc_command_spec *cmd, const void *cfg);
+/* Whether two configs of cmd hold the same arguments. */
+bool nc_args_equal(const nc_command_spec *cmd, const void *a, const void *b);
 /* JSON cannot hold NaN or infinities: they travel as the strings "nan",
  * "inf" and "-inf", which float arguments accept. */
 json_t *nc_json_number(double v);
@@ -122,6 +124,9 @@ typedef struct nc_engine_opts {
     /* Backend opened by nc_engine_new (auto|cpu|cuda), so that a GPU context
      * exists before the engine is reported ready; NULL: on first use. */
     const char *preload_device;
+    /* Memory a request or a file may claim (memory.h); 0: the defaults (80% of
+     * the host's memory, 90% of the GPU's). */
+    int64_t max_memory_bytes, max_device_memory_bytes;
 } nc_engine_opts;
 
 #define NC_MAX_ALLOW_DIRS 32
@@ -143,6 +148,11 @@ void nc_engine_free(nc_engine *engine);
  * thread (the daemon's worker) owns the engine. */
 json_t *nc_engine_run(nc_engine *engine, const char *cmd, json_t *args,
                       const nc_sink *sink, nc_error *err);
+/* The checks of a parsed request (cfg from nc_args_parse) that need no
+ * engine state: cross-field rules, a model's own (seq_len for the GPT, ...),
+ * names and limits. The daemon runs them before it queues a request, so a
+ * bad request is refused the same way whether a job runs or not. */
+int nc_request_check(const nc_command_spec *cmd, const void *cfg, nc_error *err);
 /* A summary of the resident model (null fields when none), for `status`. */
 json_t *nc_engine_describe(nc_engine *engine);
 /* Saves the resident model to its default checkpoint, if one is loaded and

@@ -45,21 +45,41 @@ void nc_muonadamw_free(nc_muonadamw *o) {
     free(o);
 }
 
+/* The sizes of the state and the Polar Express buffers, from the setup. */
+typedef struct muon_sizes {
+    int64_t adamw_base, v2, mat, sq;
+    int64_t v2_offset[NC_OPT_MAX_GROUPS];
+} muon_sizes;
+
+static muon_sizes sizes_of(const nc_muon_setup *s, int64_t n_params) {
+    muon_sizes z = {.adamw_base = n_params};
+    for (int i = 0; i < s->n_adamw; i++)
+        if (s->adamw[i].offset < z.adamw_base) z.adamw_base = s->adamw[i].offset;
+    for (int i = 0; i < s->n_muon; i++) {
+        const nc_muon_group *g = &s->muon[i];
+        z.v2_offset[i] = z.v2;
+        z.v2 += g->K * muon_side(g);
+        if ((int64_t)g->K * g->R * g->C > z.mat) z.mat = (int64_t)g->K * g->R * g->C;
+        if (g->K * muon_small(g) * muon_small(g) > z.sq) z.sq = g->K * muon_small(g) * muon_small(g);
+    }
+    return z;
+}
+
+double nc_muonadamw_bytes(const nc_muon_setup *s, int64_t n_params, size_t act) {
+    muon_sizes z = sizes_of(s, n_params);
+    double state = sizeof(float) * (double)(2 * n_params - z.adamw_base + z.v2);
+    return 2 * state + (double)act * (2.0 * (double)z.mat + 2.0 * (double)z.sq) +
+           sizeof(nc_adamw_hp) * (double)s->n_adamw + sizeof(nc_muon_hp) * (double)s->n_muon;
+}
+
 nc_muonadamw *nc_muonadamw_new(nc_backend *be, const nc_muon_setup *s, int64_t n_params, nc_error *err) {
     nc_muonadamw *o = calloc(1, sizeof *o);
     if (!o) return nc_fail(err, NC_E_INTERNAL, "out of memory"), NULL;
-    *o = (nc_muonadamw){.be = be, .s = *s, .n_params = n_params, .adamw_base = n_params};
-    int64_t v2 = 0, mat = 0, sq = 0;
-    for (int i = 0; i < s->n_adamw; i++)
-        if (s->adamw[i].offset < o->adamw_base) o->adamw_base = s->adamw[i].offset;
-    for (int i = 0; i < s->n_muon; i++) {
-        const nc_muon_group *g = &s->muon[i];
-        o->v2_offset[i] = v2;
-        v2 += g->K * muon_side(g);
-        if ((int64_t)g->K * g->R * g->C > mat) mat = (int64_t)g->K * g->R * g->C;
-        if (g->K * muon_small(g) * muon_small(g) > sq) sq = g->K * muon_small(g) * muon_small(g);
-    }
-    o->state_bytes = sizeof(float) * (size_t)(2 * n_params - o->adamw_base + v2);
+    muon_sizes z = sizes_of(s, n_params);
+    *o = (nc_muonadamw){.be = be, .s = *s, .n_params = n_params, .adamw_base = z.adamw_base};
+    memcpy(o->v2_offset, z.v2_offset, sizeof o->v2_offset);
+    int64_t mat = z.mat, sq = z.sq;
+    o->state_bytes = sizeof(float) * (size_t)(2 * n_params - o->adamw_base + z.v2);
     size_t act = nc_dtype_size(be->act);
     o->state = be->ops->alloc(be, o->state_bytes);
     o->backup = be->ops->alloc(be, o->state_bytes);

@@ -41,6 +41,8 @@ typedef struct nc_muonadamw nc_muonadamw;
 
 /* The adamw regions must follow every muon region in the arena of n_params. */
 nc_muonadamw *nc_muonadamw_new(nc_backend *be, const nc_muon_setup *s, int64_t n_params, nc_error *err);
+/* The bytes nc_muonadamw_new allocates for such a setup (act: bytes of an activation). */
+double nc_muonadamw_bytes(const nc_muon_setup *s, int64_t n_params, size_t act);
 void nc_muonadamw_free(nc_muonadamw *o);
 
 /* One update of params from grads ((n_params) f32 arenas) at step it (from 0)

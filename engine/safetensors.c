@@ -1,5 +1,6 @@
 /* safetensors.c: the safetensors reader and writer. */
 #include "safetensors.h"
+#include "files.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #define MAX_HEADER (100u << 20) /* the format's own limit */
+#define MAX_TENSORS 65536
 
 typedef struct dtype_info {
     const char *name;
@@ -39,34 +41,35 @@ static void put_u64(unsigned char *b, uint64_t v) {
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
 
-static int write_all(FILE *f, const nc_tensor_list *l, const char *header, size_t len) {
-    size_t padded = (len + 7) / 8 * 8;
+typedef struct st_out {
+    const nc_tensor_list *l;
+    const char *header;
+    size_t len;
+} st_out;
+
+/* The length, the header padded with spaces to 8 bytes, then the data. */
+static int write_safetensors(int fd, void *ctx) {
+    const st_out *o = ctx;
+    size_t padded = (o->len + 7) / 8 * 8;
     unsigned char n[8];
     put_u64(n, padded);
-    int bad = fwrite(n, 1, 8, f) != 8 || fwrite(header, 1, len, f) != len;
-    for (size_t i = len; !bad && i < padded; i++) bad = fputc(' ', f) == EOF;
-    for (int i = 0; !bad && i < l->count; i++) {
-        size_t count = (size_t)nc_tensor_numel(&l->items[i]);
-        bad = fwrite(l->items[i].data, sizeof(float), count, f) != count;
-    }
-    return bad || fflush(f) != 0 || fsync(fileno(f)) != 0 ? -1 : 0;
+    int e = nc_write_fully(fd, n, 8);
+    if (!e) e = nc_write_fully(fd, o->header, o->len);
+    if (!e) e = nc_write_fully(fd, "        ", padded - o->len);
+    for (int i = 0; !e && i < o->l->count; i++)
+        e = nc_write_fully(fd, o->l->items[i].data, sizeof(float) * (size_t)nc_tensor_numel(&o->l->items[i]));
+    return e;
 }
 
 int nc_safetensors_save(const char *path, const nc_tensor_list *l, json_t *metadata, nc_error *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return nc_fail(err, NC_E_IO, "path too long: %s", path);
     json_t *h = header_json(l, metadata);
-    char *text = json_dumps(h, JSON_COMPACT);
+    char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
-    FILE *f = text ? fopen(tmp, "wb") : NULL;
-    int rc = f ? write_all(f, l, text, strlen(text)) : -1;
-    int saved = errno;
-    if (f && fclose(f) != 0) rc = -1;
+    if (!text) return nc_fail(err, NC_E_INTERNAL, "out of memory writing %s", path);
+    st_out o = {l, text, strlen(text)};
+    int rc = nc_write_file(path, write_safetensors, &o, err);
     free(text);
-    if (rc == 0 && rename(tmp, path) == 0) return 0;
-    unlink(tmp);
-    return nc_fail(err, NC_E_IO, "cannot write %s: %s", path, strerror(saved ? saved : errno));
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -113,10 +116,10 @@ static int take_entry(nc_tensor_list *out, const char *name, json_t *e, const un
     int64_t dims[4], numel = 1;
     for (size_t d = 0; d < json_array_size(shape); d++) {
         dims[d] = json_integer_value(json_array_get(shape, d));
-        if (!json_is_integer(json_array_get(shape, d)) || dims[d] < 0 || dims[d] > (int64_t)size)
+        if (!json_is_integer(json_array_get(shape, d)) || dims[d] < 0 || dims[d] > (int64_t)size ||
+            (dims[d] > 0 && numel > (int64_t)size / dims[d]))
             return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s: bad shape", name);
         numel *= dims[d];
-        if (numel > (int64_t)size) return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s: bad shape", name);
     }
     json_int_t b = json_integer_value(json_array_get(offs, 0)), end = json_integer_value(json_array_get(offs, 1));
     if (b < 0 || end < b || (uint64_t)end > size || (uint64_t)(end - b) != (uint64_t)numel * dt->size)
@@ -133,10 +136,14 @@ static int parse(const unsigned char *buf, uint64_t len, nc_tensor_list *out, js
     if (len < 8 || n > MAX_HEADER || n > len - 8)
         return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "bad safetensors header length");
     json_error_t je;
-    json_t *h = json_loadb((const char *)buf + 8, (size_t)n, 0, &je);
+    json_t *h = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(h)) {
         json_decref(h);
         return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "bad safetensors header: %s", je.text);
+    }
+    if (json_object_size(h) > MAX_TENSORS + 1) {
+        json_decref(h);
+        return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "more than %d tensors", MAX_TENSORS);
     }
     const char *name;
     json_t *e;
@@ -151,40 +158,25 @@ static int parse(const unsigned char *buf, uint64_t len, nc_tensor_list *out, js
     return rc;
 }
 
-static unsigned char *read_file(const char *path, uint64_t *len, nc_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nc_fail(err, errno == ENOENT ? NC_E_NOT_FOUND : NC_E_IO, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) &&
-        fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (!buf) nc_fail(err, NC_E_IO, "cannot read %s", path);
-    *len = (uint64_t)size;
-    return buf;
-}
-
 /* Drops the tensors appended after the first `keep`. */
 static void truncate_list(nc_tensor_list *l, int keep) {
     for (int i = keep; i < l->count; i++) free(l->items[i].data);
     l->count = keep;
 }
 
-int nc_safetensors_load(const char *path, nc_tensor_list *out, json_t **metadata, nc_error *err) {
-    uint64_t len;
-    unsigned char *buf = read_file(path, &len, err);
-    if (!buf) return -1;
+int nc_safetensors_parse(const unsigned char *buf, size_t len, nc_tensor_list *out, json_t **metadata, nc_error *err) {
     int keep = out->count;
-    nc_error why = {0};
-    int rc = parse(buf, len, out, metadata, &why);
-    free(buf);
-    if (rc == 0) return 0;
+    if (parse(buf, len, out, metadata, err) == 0) return 0;
     truncate_list(out, keep);
-    return nc_fail(err, why.code, "%s: %s", path, why.message);
+    return -1;
+}
+
+int nc_safetensors_load(const char *path, int64_t max_bytes, nc_tensor_list *out, json_t **metadata, nc_error *err) {
+    char *buf;
+    size_t len;
+    if (nc_read_file(path, max_bytes, "safetensors file", &buf, &len, err)) return -1;
+    nc_error why = {0};
+    int rc = nc_safetensors_parse((const unsigned char *)buf, len, out, metadata, &why);
+    free(buf);
+    return rc ? nc_fail(err, why.code, "%s: %s", path, why.message) : 0;
 }

@@ -16,10 +16,15 @@ static int64_t prompt_limit(const nc_resident *r) {
     return ctx > 1 ? ctx - 1 : NC_PROMPT_CAP;
 }
 
+int nc_sample_check(const nc_sample_cfg *req, nc_error *err) {
+    if (!isfinite(req->temperature) || req->temperature <= 0)
+        return nc_fail(err, NC_E_INVALID_TEMPERATURE, "temperature must be a finite number above 0 (got %g)", req->temperature);
+    if (!req->prompt[0]) return nc_fail(err, NC_E_BAD_REQUEST, "args.prompt must not be empty");
+    return 0;
+}
+
 static int check_request(const nc_resident *r, const nc_sample_cfg *cfg, int64_t *limit, nc_error *err) {
-    if (!isfinite(cfg->temperature) || cfg->temperature <= 0)
-        return nc_fail(err, NC_E_INVALID_TEMPERATURE, "temperature must be a finite number above 0 (got %g)", cfg->temperature);
-    if (!cfg->prompt[0]) return nc_fail(err, NC_E_BAD_REQUEST, "args.prompt must not be empty");
+    if (nc_sample_check(cfg, err)) return -1;
     *limit = prompt_limit(r);
     if (cfg->max_prompt_tokens > *limit)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.max_prompt_tokens (%lld) exceeds the model's context limit (%lld)",

@@ -1,5 +1,6 @@
 /* text.c: corpus loading, UTF-8, vocabulary, split, styles. */
 #include "text.h"
+#include "memory.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,44 +142,15 @@ char *nc_decode(const nc_vocab *v, const int32_t *ids, size_t n) {
     return s;
 }
 
-static char *read_file(const char *path, size_t *len, nc_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nc_fail(err, NC_E_NOT_FOUND, "cannot open corpus %s", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap && !(buf = realloc(buf, cap = cap ? 2 * cap : 1 << 20))) break;
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        nc_fail(err, NC_E_IO, "cannot read corpus %s", path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static void map_ids(const nc_vocab *v, const uint32_t *cps, size_t n, int32_t *ids) {
     for (size_t i = 0; i < n; i++) ids[i] = nc_vocab_id(v, cps[i]);
 }
 
-int nc_corpus_load(nc_corpus *c, const char *path, const char *style, nc_error *err) {
+int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, const char *style, nc_error *err) {
     memset(c, 0, sizeof *c);
-    size_t len, n, n_extra;
-    char *buf = read_file(path, &len, err);
-    if (!buf) return -1;
+    size_t n, n_extra;
     uint32_t *cps, *extra;
-    int rc = nc_utf8_decode(buf, len, &cps, &n, err);
-    free(buf);
-    if (rc) return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s: %s", path, err->message);
+    if (nc_utf8_decode(text, len, &cps, &n, err)) return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s: %s", path, err->message);
     const char *st = nc_style_text(style);
     if (nc_utf8_decode(st, strlen(st), &extra, &n_extra, err)) {
         free(cps);
@@ -189,21 +161,31 @@ int nc_corpus_load(nc_corpus *c, const char *path, const char *style, nc_error *
         free(extra);
         return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu characters)", path, n);
     }
+    /* every allocation below is within the corpus's bound (NC_CORPUS_BYTES_PER_BYTE) */
     nc_vocab base;
-    nc_vocab_init(&base, cps, n);
-    uint32_t *all = malloc((n + n_extra + 1) * sizeof *all);
+    uint32_t *all = nc_xmalloc((n + n_extra + 1) * sizeof *all);
     memcpy(all, cps, n * sizeof *all);
     memcpy(all + n, extra, n_extra * sizeof *all);
-    nc_vocab_init(&c->vocab, all, n + n_extra);
+    bool ok = nc_vocab_init(&base, cps, n) == 0 && nc_vocab_init(&c->vocab, all, n + n_extra) == 0;
     free(all);
-    c->style_only = calloc((size_t)c->vocab.size, 1);
+    if (!ok || c->vocab.size > NC_MAX_VOCAB) {
+        int distinct = c->vocab.size;
+        nc_vocab_free(&base);
+        nc_corpus_free(c);
+        free(cps);
+        free(extra);
+        if (!ok) return nc_fail(err, NC_E_INTERNAL, "out of memory for the vocabulary of corpus %s", path);
+        return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s has %d distinct characters, more than the %d a vocabulary may hold",
+                       path, distinct, NC_MAX_VOCAB);
+    }
+    c->style_only = nc_xcalloc((size_t)c->vocab.size, 1);
     for (int i = 0; i < c->vocab.size; i++) c->style_only[i] = nc_vocab_id(&base, c->vocab.cps[i]) < 0;
     nc_vocab_free(&base);
     size_t n_train_base = n * 9 / 10;
     c->n_train = n_train_base + n_extra;
     c->n_val = n - n_train_base;
-    c->train = malloc(c->n_train * sizeof *c->train);
-    c->val = malloc(c->n_val * sizeof *c->val);
+    c->train = nc_xmalloc(c->n_train * sizeof *c->train);
+    c->val = nc_xmalloc(c->n_val * sizeof *c->val);
     map_ids(&c->vocab, cps, n_train_base, c->train);
     map_ids(&c->vocab, extra, n_extra, c->train + n_train_base);
     map_ids(&c->vocab, cps + n_train_base, c->n_val, c->val);

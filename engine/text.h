@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most distinct characters a corpus (or a checkpoint's vocabulary) may have. */
+#define NC_MAX_VOCAB 65536
+
 typedef struct nc_vocab {
     int size;
     uint32_t *cps; /* (size) code points, ascending */
@@ -32,7 +35,8 @@ typedef struct nc_corpus {
 /* The futuristic style's built-in corpus: code points tiny Shakespeare lacks. */
 const char *nc_style_text(const char *style);
 
-int nc_corpus_load(nc_corpus *c, const char *path, const char *style, nc_error *err);
+/* The corpus of UTF-8 `text` (len bytes) read from `path` (kept as its name). */
+int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, const char *style, nc_error *err);
 void nc_corpus_free(nc_corpus *c);
 
 /* Decodes UTF-8 into code points; fails with BadRequest on invalid UTF-8. */

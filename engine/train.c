@@ -9,14 +9,13 @@
 #include "artifacts.h"
 #include "checkpoint.h"
 #include "eval.h"
+#include "step_times.h"
 #include "tensor/backend.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define NC_MAX_BATCH_TOKENS (1 << 22) /* tokens per step a request may ask for */
 
 typedef struct trainer {
     nc_engine *e;
@@ -25,7 +24,7 @@ typedef struct trainer {
     const nc_corpus *corpus;
     nc_run run;
     int32_t *x, *y;          /* (B, T) */
-    double *step_s;          /* (steps) seconds of each step */
+    nc_step_times times;     /* of this run's steps */
     int64_t start;           /* step the run started from */
     double t_cmd, t_log;     /* command start; last progress event */
     int64_t log_step;        /* step of the last progress event */
@@ -58,24 +57,21 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
     /* resolve may pin the device: the tensor bigram computes on the cpu */
     if (r->backend && strcmp(r->cfg.device, cfg->device) != 0 && !(r->backend = nc_engine_backend(e, r->cfg.device, err)))
         return -1;
-    if (r->cfg.batch_size * r->cfg.seq_len > NC_MAX_BATCH_TOKENS)
-        return nc_fail(err, NC_E_BAD_REQUEST, "args.batch_size x args.seq_len (%lld tokens) exceeds %d per step",
-                       (long long)(r->cfg.batch_size * r->cfg.seq_len), NC_MAX_BATCH_TOKENS);
+    if (nc_batch_check(&r->cfg, err)) return -1;
     if ((size_t)r->cfg.seq_len + 1 >= c->n_train || (size_t)r->cfg.seq_len + 1 >= c->n_val)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.seq_len);
-    nc_vocab_copy(&r->vocab, &c->vocab);
-    r->style_only = malloc((size_t)c->vocab.size);
+    if (nc_vocab_copy(&r->vocab, &c->vocab) || !(r->style_only = malloc((size_t)c->vocab.size)))
+        return nc_fail(err, NC_E_INTERNAL, "out of memory for a vocabulary of %d", c->vocab.size);
     memcpy(r->style_only, c->style_only, (size_t)c->vocab.size);
     nc_rng_seed(&r->data_rng, (uint64_t)r->cfg.seed, NC_STREAM_DATA);
-    r->model = r->ops->create(&r->cfg, &r->vocab, r->backend, err);
-    return r->model ? 0 : -1;
+    return nc_engine_build(e, r, true, NC_E_BAD_REQUEST, "the model asked for", err);
 }
 
 /* Continues from a checkpoint: its model config wins; the run's knobs come from the request. */
 static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
     char path[PATH_MAX];
     memset(r, 0, sizeof *r); /* the caller clears it on failure, even before the read */
-    if (nc_engine_checkpoint_path(e, cfg->resume, path, sizeof path, err) || nc_checkpoint_read(e, path, r, err))
+    if (nc_engine_checkpoint_path(e, cfg->resume, NC_ACCESS_READ, path, err) || nc_checkpoint_read(e, path, r, err))
         return -1;
     if (cfg->steps < r->step)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
@@ -101,7 +97,7 @@ static void log_progress(trainer *t, int64_t step) {
     double tps = dt > 0 ? tokens_per_step(t->r) * (double)(step - t->log_step) / dt : 0;
     json_t *d = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "type", "train", "step", (json_int_t)step, "steps",
                           (json_int_t)t->r->cfg.steps, "loss", t->last_loss, "tok_per_s", tps, "elapsed_s",
-                          now - t->t_cmd, "step_ms", t->step_s[step - 1] * 1e3);
+                          now - t->t_cmd, "step_ms", t->times.last_s * 1e3);
     nc_run_metric(&t->run, d);
     nc_emit(t->sink, "progress", d);
     t->t_log = now;
@@ -123,7 +119,7 @@ static int run_eval(trainer *t, int64_t step, nc_error *err) {
 /* Save, load back into the model, then evaluate what was loaded. */
 static int persist_then_eval(trainer *t, int64_t step, nc_error *err) {
     nc_resident *r = t->r;
-    if (nc_resident_save(r, r->checkpoint, err) || nc_checkpoint_reload(r, err)) return -1;
+    if (nc_resident_save(t->e, r, r->checkpoint, err) || nc_checkpoint_reload(t->e, r, err)) return -1;
     nc_emit(t->sink, "checkpoint", json_pack("{s:s, s:I}", "path", r->checkpoint, "step", (json_int_t)step));
     return run_eval(t, step, err);
 }
@@ -169,7 +165,7 @@ static int train_steps(trainer *t, nc_error *err) {
         nc_batch batch = {t->x, t->y, B, T};
         double t0 = nc_now();
         int rc = ops->train_step(r->model, &batch, step, r->cfg.steps, &loss, err);
-        t->step_s[step] = nc_now() - t0;
+        double dt = nc_now() - t0;
         if (step == t->start) { /* the working set now exists: the memory guard's baseline starts here */
             t->first_step_s = nc_now() - t->t_cmd;
             nc_guard_reset(&t->e->guard);
@@ -177,37 +173,29 @@ static int train_steps(trainer *t, nc_error *err) {
         r->step = ops->updates(r->model); /* after a non-finite loss: the steps the kept weights saw */
         r->dirty = true;
         if (rc || (pending && finish_step(t, step, loss, err))) return -1;
-        if ((pending = lag) && !settles(&r->cfg, step + 1)) continue;
+        if ((pending = lag) && !settles(&r->cfg, step + 1)) {
+            nc_step_times_add(&t->times, dt);
+            continue;
+        }
         if (pending) {
             t0 = nc_now();
             pending = false;
             rc = ops->drain(r->model, &loss, err);
-            t->step_s[step] += nc_now() - t0;
+            dt += nc_now() - t0;
             if (rc) return -1;
         }
+        nc_step_times_add(&t->times, dt);
         if (finish_step(t, step + 1, loss, err)) return -1;
     }
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* tok/s as the anchors define it: tokens of steps 11..N over their summed time
  * (all steps when there are 10 or fewer), and the median step's rate. */
 static void throughput(const trainer *t, double *mean, double *median) {
-    int64_t from = t->start, to = t->r->step;
-    if (to - from > 10) from += 10;
-    int64_t n = to - from;
-    *mean = *median = 0;
-    if (n <= 0) return;
-    double sum = 0, *s = malloc((size_t)n * sizeof *s);
-    for (int64_t i = 0; i < n; i++) sum += s[i] = t->step_s[from + i];
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    double med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    free(s);
+    double sum, med;
+    int64_t n;
+    nc_step_times_summary(&t->times, &sum, &n, &med);
     *mean = sum > 0 ? tokens_per_step(t->r) * (double)n / sum : 0;
     *median = med > 0 ? tokens_per_step(t->r) / med : 0;
 }
@@ -234,9 +222,7 @@ static json_t *summary(trainer *t) {
                           "steps", (json_int_t)r->step, "start_step", (json_int_t)t->start, "tok_per_s", mean,
                           "tok_per_s_median", median, "time_to_first_step_s", t->first_step_s,
                           "flops_per_token", flops, "peak_host_rss_bytes", (json_int_t)nc_peak_rss_bytes());
-    double train_s = 0;
-    for (int64_t i = t->start; i < r->step; i++) train_s += t->step_s[i];
-    json_object_set_new(s, "train_s", json_real(train_s));
+    json_object_set_new(s, "train_s", json_real(t->times.total_s));
     json_object_set_new(s, "mfu", peak > 0 ? json_real(flops * mean / peak) : json_null());
     json_object_set_new(s, "peak_device_bytes", r->backend && r->backend->gpu ? json_integer(nc_backend_device_bytes(r->backend, true)) : json_null());
     json_object_set_new(s, "final_train_loss", t->r->step > t->start ? json_real(t->last_loss) : json_null());
@@ -270,49 +256,93 @@ static int open_run(trainer *t, const nc_train_cfg *req, nc_error *err) {
              (long long)r->cfg.seed);
     json_t *info = run_info(t);
     if (req->resume[0]) json_object_set_new(info, "resumed_from", json_string(r->checkpoint));
-    if (nc_run_open(&t->run, t->e->results_dir, r->cfg.run_id, stem, info, err)) return -1;
+    if (nc_run_open(&t->run, &t->e->folders, t->e->results_dir, r->cfg.run_id, stem, info, err)) return -1;
     snprintf(r->run_id, sizeof r->run_id, "%s", t->run.id);
-    if (r->cfg.checkpoint[0]) return nc_engine_checkpoint_path(t->e, r->cfg.checkpoint, r->checkpoint, sizeof r->checkpoint, err);
-    snprintf(r->checkpoint, sizeof r->checkpoint, "%s/%s.ckpt", t->e->checkpoint_dir, t->run.id);
     return 0;
+}
+
+/* The run's checkpoint: the one asked for, or <run-id>.ckpt in the checkpoint folder. */
+static int checkpoint_path(nc_engine *e, const nc_train_cfg *req, const nc_run *run, char out[PATH_MAX], nc_error *err) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.ckpt", run->id);
+    return nc_engine_checkpoint_path(e, req->checkpoint[0] ? req->checkpoint : name, NC_ACCESS_WRITE, out, err);
+}
+
+/* The checkpoint path a request names, or else the checkpoint folder, is writable. */
+static int check_checkpoint_path(nc_engine *e, const nc_train_cfg *req, nc_error *err) {
+    char probe[PATH_MAX];
+    if (req->checkpoint[0]) return nc_engine_checkpoint_path(e, req->checkpoint, NC_ACCESS_WRITE, probe, err);
+    return nc_resolve(&e->folders, e->checkpoint_dir, NULL, NC_ACCESS_WRITE, "the checkpoint folder", probe, err);
+}
+
+/* Everything the request needs, checked and built, before the resident model
+ * changes: a refused request leaves it as it was. */
+static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_error *err) {
+    nc_engine *e = t->e;
+    if (nc_train_check(req, err) || check_checkpoint_path(e, req, err)) return -1;
+    int rc = req->resume[0] ? resumed_model(e, req, fresh, err) : fresh_model(e, req, fresh, err);
+    t->r = fresh;
+    t->start = t->log_step = fresh->step;
+    if (rc == 0) t->corpus = nc_engine_corpus(e, fresh->cfg.data, fresh->cfg.style, err);
+    if (rc || !t->corpus) return -1;
+    size_t bt = (size_t)fresh->cfg.batch_size * (size_t)fresh->cfg.seq_len;
+    t->x = malloc(bt * sizeof *t->x); /* (B, T) */
+    t->y = malloc(bt * sizeof *t->y); /* (B, T) */
+    if (!t->x || !t->y || nc_step_times_init(&t->times))
+        return nc_fail(err, NC_E_INTERNAL, "out of memory for a batch of %zu tokens", bt);
+    return open_run(t, req, err) || checkpoint_path(e, req, &t->run, fresh->checkpoint, err) ? -1 : 0;
+}
+
+int nc_batch_check(const nc_train_cfg *cfg, nc_error *err) {
+    if (cfg->batch_size * cfg->seq_len <= NC_MAX_BATCH_TOKENS) return 0;
+    return nc_fail(err, NC_E_BAD_REQUEST, "args.batch_size x args.seq_len (%lld tokens) exceeds %d per step",
+                   (long long)(cfg->batch_size * cfg->seq_len), NC_MAX_BATCH_TOKENS);
+}
+
+int nc_train_check(const nc_train_cfg *req, nc_error *err) {
+    if (nc_run_id_check(req->run_id, err)) return -1;
+    if (req->eval_windows == 1)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.eval_windows must be 0 (the model's default) or at least 2");
+    if (req->resume[0]) return 0; /* the model's config comes from the checkpoint */
+    const nc_model_ops *ops = nc_model_find(req->mode, req->model_kind);
+    if (!ops)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.model_kind '%s' cannot be trained in args.mode '%s'",
+                       req->model_kind, req->mode);
+    nc_train_cfg resolved = *req; /* as a cpu would resolve it: the device is not known yet */
+    return ops->resolve(&resolved, NULL, err) || nc_batch_check(&resolved, err) ? -1 : 0;
+}
+
+static void trainer_free(trainer *t) {
+    json_decref(t->first_eval);
+    json_decref(t->last_eval);
+    free(t->x);
+    free(t->y);
+    nc_step_times_free(&t->times);
 }
 
 json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *req, const nc_sink *sink, nc_error *err) {
     trainer t = {.e = e, .sink = sink, .t_cmd = nc_now(), .last_loss = NAN};
-    nc_resident fresh;
-    int rc = req->resume[0] ? resumed_model(e, req, &fresh, err) : fresh_model(e, req, &fresh, err);
-    if (rc) {
+    nc_resident fresh = {0};
+    if (prepare(&t, req, &fresh, err)) {
+        if (t.run.dir[0]) nc_run_close(&t.run, "refused", json_pack("{s:{s:s, s:s}}", "error", "code",
+                                       nc_code_name(err->code), "message", err->message), NULL);
+        else json_decref(t.run.info);
         nc_resident_clear(&fresh);
+        trainer_free(&t);
         return NULL;
     }
     nc_resident_set(&e->res, &fresh);
     nc_guard_reset(&e->guard); /* a new model: a new baseline */
     t.r = &e->res;
-    t.start = t.log_step = t.r->step;
-    t.corpus = nc_engine_corpus(e, t.r->cfg.data, t.r->cfg.style, err);
-    if (!t.corpus || open_run(&t, req, err)) {
-        nc_run_close(&t.run, "failed", NULL, NULL);
-        return NULL;
-    }
-    size_t bt = (size_t)t.r->cfg.batch_size * (size_t)t.r->cfg.seq_len;
-    t.x = malloc(bt * sizeof *t.x);                                      /* (B, T) */
-    t.y = malloc(bt * sizeof *t.y);                                      /* (B, T) */
-    t.step_s = calloc((size_t)t.r->cfg.steps + 1, sizeof *t.step_s); /* (steps + 1) */
     t.t_log = nc_now();
-    rc = t.x && t.y && t.step_s ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory for a run of %lld steps of %zu tokens",
-                                               (long long)t.r->cfg.steps, bt);
-    if (rc == 0 && t.start == 0) rc = run_eval(&t, 0, err);
+    int rc = t.start == 0 ? run_eval(&t, 0, err) : 0;
     if (rc == 0) rc = train_steps(&t, err);
     if (rc == 0 && t.r->step > t.start) rc = persist_then_eval(&t, t.r->step, err);
     json_t *res = summary(&t);
     if (rc) json_object_set_new(res, "error", json_pack("{s:s, s:s}", "code", nc_code_name(err->code), "message", err->message));
     nc_run_close(&t.run, rc == 0 ? "completed" : err->code == NC_E_CANCELLED ? "cancelled" : "failed",
                  json_incref(res), NULL);
-    json_decref(t.first_eval);
-    json_decref(t.last_eval);
-    free(t.x);
-    free(t.y);
-    free(t.step_s);
+    trainer_free(&t);
     if (rc == 0) return res;
     json_decref(res);
     return NULL;

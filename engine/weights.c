@@ -6,12 +6,15 @@
 json_t *nc_weights_export(nc_engine *e, const char *path, nc_error *err) {
     nc_resident *r = &e->res;
     nc_tensor_list tl = {0};
-    if (r->ops->export_state(r->model, false, &tl, err)) return NULL;
+    if (r->ops->export_state(r->model, false, &tl, err)) {
+        nc_tensors_free(&tl);
+        return NULL;
+    }
     json_t *cfg = nc_args_to_json(nc_command_find("train"), &r->cfg);
     char *config = json_dumps(cfg, JSON_COMPACT);
     json_decref(cfg);
     json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "format", "nanochat-c weights", "mode", r->ops->mode, "kind",
-                             r->ops->kind, "config", config);
+                             r->ops->kind, "config", config ? config : "{}");
     free(config);
     int rc = nc_safetensors_save(path, &tl, meta, err);
     int count = tl.count;
@@ -22,12 +25,16 @@ json_t *nc_weights_export(nc_engine *e, const char *path, nc_error *err) {
                      (json_int_t)r->ops->num_params(r->model), "step", (json_int_t)r->step);
 }
 
+/* The file's tensors must be exactly the model's weights, all finite, before
+ * any of them replaces one: a refused import leaves the model as it was. */
 json_t *nc_weights_import(nc_engine *e, const char *path, nc_error *err) {
     nc_resident *r = &e->res;
     nc_tensor_list tl = {0};
-    if (nc_safetensors_load(path, &tl, NULL, err)) return NULL;
+    if (nc_safetensors_load(path, e->limits.host_bytes, &tl, NULL, err)) return NULL;
     nc_error why;
-    int rc = r->ops->import_state(r->model, &tl, false, &why);
+    int64_t no_count;
+    int rc = nc_state_check(r->ops, &r->cfg, r->vocab.size, &tl, false, &no_count, &why) ||
+                     r->ops->import_state(r->model, &tl, false, &why) ? -1 : 0;
     int count = tl.count;
     nc_tensors_free(&tl);
     if (rc) {

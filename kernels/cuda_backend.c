@@ -249,6 +249,7 @@ static bool setup(nc_backend *be, nc_cuda *cu) {
         !nc_cuda_ok(be, cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking), "stream"))
         return false;
     cu->sms = prop.multiProcessorCount;
+    be->memory_bytes = (int64_t)prop.totalGlobalMem;
     describe(be, &prop);
     for (int i = 0; i < NC_CUDA_STAGES; i++)
         if (!nc_cuda_ok(be, cudaMallocHost(&cu->stages[i].host, NC_CUDA_STAGE_BYTES), "pinned staging") ||

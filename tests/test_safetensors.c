@@ -1,6 +1,7 @@
 /* test_safetensors.c: the safetensors reader and writer: round trips with
  * metadata, reduced-precision dtypes, stable errors for malformed files, and
  * the GPT's weights file (upstream's names) moving a model exactly. */
+#include "checkpoint.h"
 #include "safetensors.h"
 
 #include "test_gpt_common.h"
@@ -35,7 +36,7 @@ START_TEST(round_trip) {
     nc_error err = {0};
     ck_assert_int_eq(nc_safetensors_save(path, &l, meta, &err), 0);
     json_t *got = NULL;
-    ck_assert_int_eq(nc_safetensors_load(path, &back, &got, &err), 0);
+    ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &back, &got, &err), 0);
     ck_assert_str_eq(json_string_value(json_object_get(got, "note")), "hello");
     ck_assert_int_eq(back.count, 2);
     const nc_tensor *b = nc_tensors_get(&back, "layer.weight");
@@ -57,7 +58,7 @@ START_TEST(reduced_precision) {
                     "\"y\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]}}", data, sizeof data);
     nc_tensor_list l = {0};
     nc_error err = {0};
-    ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), 0);
+    ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &l, NULL, &err), 0);
     const nc_tensor *x = nc_tensors_get(&l, "x"), *y = nc_tensors_get(&l, "y");
     ck_assert(x->data[0] == 1.0f && x->data[1] == -3.0f && y->data[0] == 1.0f && y->data[1] == -3.0f);
     nc_tensors_free(&l);
@@ -81,17 +82,17 @@ START_TEST(malformed_files) {
     nc_error err = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_raw(path, bad[i].header, zeros, bad[i].bytes);
-        ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), -1);
+        ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &l, NULL, &err), -1);
         ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
         ck_assert_int_eq(l.count, 1);
     }
     FILE *f = fopen(path, "wb"); /* a header length beyond the file */
     fwrite("\xff\xff\xff\x00\x00\x00\x00\x00{}", 1, 10, f);
     fclose(f);
-    ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), -1);
+    ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &l, NULL, &err), -1);
     ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
     path_of(path, sizeof path, "missing.safetensors");
-    ck_assert_int_eq(nc_safetensors_load(path, &l, NULL, &err), -1);
+    ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &l, NULL, &err), -1);
     ck_assert_int_eq(err.code, NC_E_NOT_FOUND);
     nc_tensors_free(&l);
 }
@@ -118,7 +119,7 @@ START_TEST(gpt_weights_move_a_model) {
     ck_assert_mem_eq(la, lb, sizeof la);
     nc_tensor_list l = {0};
     json_t *meta = NULL;
-    ck_assert_int_eq(nc_safetensors_load(path, &l, &meta, &err), 0);
+    ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &l, &meta, &err), 0);
     ck_assert(nc_tensors_get(&l, "transformer.h.1.attn.ve_gate.weight") && nc_tensors_get(&l, "value_embeds.1.weight"));
     ck_assert_int_eq(nc_tensors_get(&l, "lm_head.weight")->shape[0], 128); /* padded, as upstream */
     ck_assert_ptr_nonnull(json_object_get(meta, "model_config"));
@@ -127,8 +128,11 @@ START_TEST(gpt_weights_move_a_model) {
     ck_assert_int_eq(nc_tensor_gpt_ops.import_state(b.m, &l, false, &err), -1);
     ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
     ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 128;
-    nc_tensors_add(&l, "transformer.h.9.attn.c_q.weight", 2, (int64_t[]){32, 32});
-    ck_assert_int_eq(nc_tensor_gpt_ops.import_state(b.m, &l, false, &err), -1);
+    int64_t count;
+    ck_assert_int_eq(nc_state_check(&nc_tensor_gpt_ops, &b.cfg, 65, &l, false, &count, &err), 0);
+    nc_tensors_add(&l, "transformer.h.9.attn.c_q.weight", 2, (int64_t[]){32, 32}); /* checked before any import */
+    ck_assert_int_eq(nc_state_check(&nc_tensor_gpt_ops, &b.cfg, 65, &l, false, &count, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "not part of the gpt model"));
     ck_assert_int_eq(nc_gpt_logits(b.m, &batch, lb, &err), 0);
     ck_assert_mem_eq(la, lb, sizeof la);
     json_decref(meta);

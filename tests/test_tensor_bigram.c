@@ -6,12 +6,14 @@
  * it learns, and its result and run.json carry backend "cpu", a device and
  * using_gpu false. */
 #include "trainutil.h"
+#include "files.h"
 #include "models/bigram_tensor.h"
 #include "scalar/bigram.h"
 #include "text.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static nc_corpus corpus;
@@ -23,7 +25,11 @@ static void load_corpus(void) {
     tu_tmpdir(dir, sizeof dir, "tbigram");
     snprintf(path, sizeof path, "%s/corpus.txt", dir);
     tu_write_text(path, "To be, or not to be: that is the question. 0123456789 {[(<>)]}\n", 20);
-    ck_assert_msg(nc_corpus_load(&corpus, path, "classic", &err) == 0, "%s", err.message);
+    char *text;
+    size_t len;
+    ck_assert_msg(nc_read_file(path, INT64_MAX, "corpus", &text, &len, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, "classic", &err) == 0, "%s", err.message);
+    free(text);
 }
 
 static void free_corpus(void) {

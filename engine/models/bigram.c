@@ -15,11 +15,13 @@ int nc_bigram_resolve(nc_train_cfg *cfg, nc_error *err) {
     return 0;
 }
 
+static int64_t params_of(const nc_train_cfg *cfg, int V) { return (cfg->tie_lm_head ? 1 : 2) * (int64_t)V * V; }
+
 void nc_bigram_init(nc_bigram *b, const nc_train_cfg *cfg, int V) {
     b->cfg = *cfg;
     b->V = V;
-    b->P = (cfg->tie_lm_head ? 1 : 2) * (int64_t)V * V;
-    b->w = malloc((size_t)b->P * sizeof *b->w);
+    b->P = params_of(cfg, V);
+    b->w = nc_xmalloc((size_t)b->P * sizeof *b->w);
     nc_rng rng;
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_INIT);
     for (int64_t i = 0; i < b->P; i++) b->w[i] = (float)(0.1 * nc_rng_normal(&rng));
@@ -34,21 +36,34 @@ void nc_bigram_free(nc_bigram *b) {
 int64_t nc_bigram_head_offset(const nc_bigram *b) { return b->cfg.tie_lm_head ? 0 : (int64_t)b->V * b->V; }
 
 int nc_bigram_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err) {
-    (void)err;
     const nc_bigram *b = (const nc_bigram *)m;
     int64_t shape[2] = {b->V, b->V}, n = (int64_t)b->V * b->V;
-    memcpy(nc_tensors_add(out, "wte.weight", 2, shape)->data, b->w, (size_t)n * sizeof(float));
-    if (!b->cfg.tie_lm_head) memcpy(nc_tensors_add(out, "lm_head.weight", 2, shape)->data, b->w + n, (size_t)n * sizeof(float));
-    if (optimizer) nc_host_optim_export(&b->opt, out);
+    if (nc_tensors_put(out, "wte.weight", 2, shape, b->w, err) ||
+        (!b->cfg.tie_lm_head && nc_tensors_put(out, "lm_head.weight", 2, shape, b->w + n, err)))
+        return -1;
+    return optimizer ? nc_host_optim_export(&b->opt, out, err) : 0;
+}
+
+int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
+    int64_t shape[2] = {V, V};
+    if (nc_tensors_declare(out, "wte.weight", 2, shape, false) ||
+        (!cfg->tie_lm_head && nc_tensors_declare(out, "lm_head.weight", 2, shape, false)) ||
+        (optimizer && nc_host_optim_spec(cfg, params_of(cfg, V), out)))
+        return nc_fail(err, NC_E_INTERNAL, "out of memory");
     return 0;
+}
+
+double nc_bigram_bytes(const nc_train_cfg *cfg, int V) {
+    int64_t P = params_of(cfg, V);
+    return 2.0 * sizeof(float) * (double)P + nc_host_optim_bytes(cfg, P); /* weights, gradient, optimizer */
 }
 
 int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
     nc_bigram *b = (nc_bigram *)m;
     int64_t shape[2] = {b->V, b->V}, n = (int64_t)b->V * b->V;
+    if (optimizer && nc_host_optim_import(&b->opt, in, err)) return -1; /* it checks its state first */
     if (nc_tensors_take(in, "wte.weight", 2, shape, b->w, err)) return -1;
-    if (!b->cfg.tie_lm_head && nc_tensors_take(in, "lm_head.weight", 2, shape, b->w + n, err)) return -1;
-    return optimizer ? nc_host_optim_import(&b->opt, in, err) : 0;
+    return !b->cfg.tie_lm_head && nc_tensors_take(in, "lm_head.weight", 2, shape, b->w + n, err) ? -1 : 0;
 }
 
 int64_t nc_bigram_num_params(const nc_model *m) { return ((const nc_bigram *)m)->P; }

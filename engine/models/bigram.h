@@ -32,6 +32,10 @@ int64_t nc_bigram_head_offset(const nc_bigram *b);
  * optimizer's. Decoding a bigram needs no state: its decoder is the model. */
 int nc_bigram_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
 int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
+int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
+/* Bytes of the weights, their gradient and the optimizer (each
+ * implementation adds its own working memory). */
+double nc_bigram_bytes(const nc_train_cfg *cfg, int V);
 int64_t nc_bigram_num_params(const nc_model *m);
 int64_t nc_bigram_updates(const nc_model *m);
 int nc_bigram_context_len(const nc_model *m);
@@ -41,6 +45,7 @@ void nc_bigram_decoder_free(nc_decoder *d);
 #define NC_BIGRAM_SHARED_OPS                                                                        \
     .context_len = nc_bigram_context_len, .decoder_new = nc_bigram_decoder_new,                     \
     .decoder_free = nc_bigram_decoder_free, .export_state = nc_bigram_export_state,                 \
-    .import_state = nc_bigram_import_state, .num_params = nc_bigram_num_params, .updates = nc_bigram_updates
+    .import_state = nc_bigram_import_state, .state_spec = nc_bigram_state_spec, .num_params = nc_bigram_num_params, \
+    .updates = nc_bigram_updates
 
 #endif

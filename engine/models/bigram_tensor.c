@@ -53,24 +53,40 @@ static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err
     return nc_bigram_resolve(cfg, err);
 }
 
+/* Buffers for B pairs (B is the run's batch: within the footprint). */
 static void reserve(nc_model *m, int B) {
     if (B <= m->cap) return;
     size_t V = (size_t)m->b.V, n = (size_t)B;
-    m->h = realloc(m->h, n * V * sizeof *m->h);
-    m->rstd = realloc(m->rstd, n * sizeof *m->rstd);
-    m->logits = realloc(m->logits, n * V * sizeof *m->logits);
-    m->dh = realloc(m->dh, n * V * sizeof *m->dh);
-    m->rows = realloc(m->rows, n * sizeof *m->rows);
+    m->h = nc_xrealloc(m->h, n * V * sizeof *m->h);
+    m->rstd = nc_xrealloc(m->rstd, n * sizeof *m->rstd);
+    m->logits = nc_xrealloc(m->logits, n * V * sizeof *m->logits);
+    m->dh = nc_xrealloc(m->dh, n * V * sizeof *m->dh);
+    m->rows = nc_xrealloc(m->rows, n * sizeof *m->rows);
     m->cap = B;
+}
+
+/* Host: the shared part, E's row marks, and (B, V) x 3 + (B) x 2 of batch
+ * arrays; with --device cuda the device holds the weights, their gradient and
+ * act copy (P x 12 bytes at most) and (B, V) x 5 act buffers, and the host
+ * the same batch arrays. */
+static void footprint(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
+    double B = (double)cfg->batch_size * (double)cfg->seq_len, P = (cfg->tie_lm_head ? 1.0 : 2.0) * V * V;
+    double batch = sizeof(float) * (3 * B * V + 2 * B);
+    *out = (nc_footprint){.host = nc_bigram_bytes(cfg, V) + V + batch, .host_transient = 2 * sizeof(float) * P};
+    if (be && be->gpu) out->device = 12 * P + sizeof(float) * (5 * B * V + 4 * B + V);
 }
 
 static void destroy(nc_model *m);
 
+static int64_t memory_bytes(const nc_model *m) {
+    return (int64_t)nc_bigram_bytes(&m->b.cfg, m->b.V) + m->b.V + (int64_t)m->cap * (3 * m->b.V + 2) * (int64_t)sizeof(float);
+}
+
 static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
-    nc_model *m = calloc(1, sizeof *m);
+    nc_model *m = nc_xcalloc(1, sizeof *m);
     nc_bigram_init(&m->b, cfg, vocab->size);
-    m->grad = calloc((size_t)m->b.P, sizeof *m->grad);
-    m->seen = calloc((size_t)m->b.V, 1);
+    m->grad = nc_xcalloc((size_t)m->b.P, sizeof *m->grad);
+    m->seen = nc_xcalloc((size_t)m->b.V, 1);
     reserve(m, (int)cfg->batch_size);
     if (be && be->gpu && !(m->dev = nc_bigram_device_new(be, &m->b, err))) {
         destroy(m);
@@ -233,6 +249,8 @@ const nc_model_ops nc_tensor_bigram_ops = {
     .mode = "tensor",
     .kind = "bigram",
     .resolve = resolve,
+    .footprint = footprint,
+    .memory_bytes = memory_bytes,
     .create = create,
     .destroy = destroy,
     .train_step = train_step,

@@ -11,6 +11,34 @@
 #define DEFAULT_SEQ_LEN 256
 #define EVAL_BATCHES 20 /* default eval: 20 batches' worth of windows, as the reference runs */
 
+/* The device (or, on the cpu, host) bytes of gpt_create and a training step:
+ * parameters, gradients and the backup (f32), their act copy, the rotary
+ * tables, Muon+AdamW's state and buffers, and the activations of a batch.
+ * While it saves or loads, the host holds the state's copy (weights and two
+ * moments) twice (the file's bytes and the tensors). A config no GPT can
+ * have needs infinitely much. */
+static void gpt_footprint(const nc_train_cfg *cfg, int V, const nc_backend *be, nc_footprint *out) {
+    *out = (nc_footprint){.host = INFINITY};
+    nc_model *m = calloc(1, sizeof *m);
+    nc_error ignored;
+    if (!m) return;
+    m->cfg = *cfg;
+    if (nc_gpt_config_init(&m->g, cfg, V, &ignored) == 0 && gpt_layout_init(&m->lay, &m->g, &ignored) == 0) {
+        size_t act = be ? nc_dtype_size(be->act) : sizeof(float);
+        double P = (double)m->lay.total, rotary = 2.0 * sizeof(float) * GPT_ROPE_SPAN * m->g.seq_len * (m->g.head_dim / 2);
+        nc_muon_setup s;
+        gpt_optimizer_setup(m, &s);
+        double bytes = 3 * sizeof(float) * P + (act != sizeof(float) ? (double)act * P : 0) + rotary +
+                       nc_muonadamw_bytes(&s, m->lay.total, act) +
+                       (double)gpt_buffers_bytes(m, act, cfg->batch_size * cfg->seq_len, true);
+        bool device = be && be->gpu;
+        *out = (nc_footprint){.device = device ? bytes : 0, .host = device ? 0 : bytes,
+                              .host_transient = 2 * 3 * sizeof(float) * P};
+        gpt_layout_free(&m->lay);
+    }
+    free(m);
+}
+
 static int gpt_resolve(nc_train_cfg *cfg, const nc_backend *be, nc_error *err) {
     if (cfg->tie_lm_head || cfg->input_rmsnorm)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.%s: gpt never ties lm_head and always normalizes its input",
@@ -232,6 +260,7 @@ const nc_model_ops nc_tensor_gpt_ops = {
     .mode = "tensor",
     .kind = "gpt",
     .resolve = gpt_resolve,
+    .footprint = gpt_footprint,
     .create = gpt_create,
     .destroy = gpt_destroy,
     .train_step = gpt_train_step,
@@ -244,6 +273,7 @@ const nc_model_ops nc_tensor_gpt_ops = {
     .decoder_free = gpt_decoder_free,
     .export_state = gpt_export_state,
     .import_state = gpt_import_state,
+    .state_spec = gpt_state_spec,
     .max_positions = gpt_max_positions,
     .num_params = gpt_num_params,
     .updates = gpt_updates,

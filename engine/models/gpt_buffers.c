@@ -7,6 +7,7 @@
 typedef struct carver {
     char *base; /* NULL while measuring */
     size_t used;
+    size_t act; /* bytes of an activation */
 } carver;
 
 static void *take(carver *c, size_t bytes) {
@@ -16,7 +17,7 @@ static void *take(carver *c, size_t bytes) {
 }
 
 static void carve_layer(const nc_model *m, gpt_acts *a, carver *c, int64_t N, bool ve) {
-    size_t act = nc_dtype_size(m->be->act), C = (size_t)m->g.n_embd, H = (size_t)m->g.n_head, n = (size_t)N;
+    size_t act = c->act, C = (size_t)m->g.n_embd, H = (size_t)m->g.n_head, n = (size_t)N;
     a->ln1 = take(c, act * n * C);
     a->rstd1 = take(c, sizeof(float) * n);
     a->qkv = take(c, act * n * 3 * C);
@@ -31,7 +32,7 @@ static void carve_layer(const nc_model *m, gpt_acts *a, carver *c, int64_t N, bo
 }
 
 static void carve_backward(const nc_model *m, gpt_buffers *b, carver *c) {
-    size_t act = nc_dtype_size(m->be->act), C = (size_t)m->g.n_embd, n = (size_t)b->capacity;
+    size_t act = c->act, C = (size_t)m->g.n_embd, n = (size_t)b->capacity;
     void **nc[] = {&b->dres, &b->dxf, &b->dx0, &b->dln, &b->datt, &b->dve};
     for (size_t i = 0; i < sizeof nc / sizeof nc[0]; i++) *nc[i] = take(c, act * n * C);
     b->dqkv = take(c, act * n * 3 * C);
@@ -40,7 +41,7 @@ static void carve_backward(const nc_model *m, gpt_buffers *b, carver *c) {
 }
 
 static void carve(const nc_model *m, gpt_buffers *b, carver *c) {
-    size_t act = nc_dtype_size(m->be->act), C = (size_t)m->g.n_embd, n = (size_t)b->capacity;
+    size_t act = c->act, C = (size_t)m->g.n_embd, n = (size_t)b->capacity;
     b->ids = take(c, sizeof(int32_t) * n);
     b->targets = take(c, sizeof(int32_t) * n);
     b->emb = take(c, act * n * C);
@@ -57,10 +58,18 @@ static void carve(const nc_model *m, gpt_buffers *b, carver *c) {
     if (b->train) carve_backward(m, b, c);
 }
 
+size_t gpt_buffers_bytes(const nc_model *m, size_t act, int64_t capacity, bool train) {
+    gpt_acts layers[NC_GPT_MAX_LAYERS];
+    gpt_buffers b = {.capacity = capacity, .train = train, .layer = layers};
+    carver c = {.act = act};
+    carve(m, &b, &c);
+    return c.used;
+}
+
 int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, bool train, nc_error *err) {
     *buf = (gpt_buffers){.capacity = capacity, .train = train};
     buf->layer = calloc((size_t)m->g.n_layer, sizeof *buf->layer);
-    carver c = {0};
+    carver c = {.act = nc_dtype_size(m->be->act)};
     if (buf->layer) carve(m, buf, &c);
     buf->arena = buf->layer ? m->be->ops->alloc(m->be, c.used) : NULL;
     if (!buf->arena) {
@@ -68,7 +77,7 @@ int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, bool train
         return nc_fail(err, NC_E_INTERNAL, "out of %s memory for %lld tokens of activations (%.1f MiB)",
                        m->be->name, (long long)capacity, (double)c.used / (1 << 20));
     }
-    c = (carver){.base = buf->arena};
+    c = (carver){.base = buf->arena, .act = c.act};
     carve(m, buf, &c);
     return 0;
 }

@@ -113,6 +113,8 @@ struct nc_model {
 };
 
 int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, bool train, nc_error *err);
+/* The bytes gpt_buffers_init allocates (m: its config and layout; act: bytes of an activation). */
+size_t gpt_buffers_bytes(const nc_model *m, size_t act, int64_t capacity, bool train);
 void gpt_buffers_free(nc_model *m, gpt_buffers *buf);
 
 /* One forward (and backward) pass over B sequences of T tokens. */
@@ -162,5 +164,6 @@ static inline void *gpt_at(const nc_model *m, const void *base, int64_t i) {
 int gpt_export(nc_model *m, const float *arena, const char *prefix, nc_tensor_list *out, nc_error *err);
 int gpt_export_optimizer(nc_model *m, nc_tensor_list *out, nc_error *err);
 int gpt_import(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
+int gpt_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
 
 #endif

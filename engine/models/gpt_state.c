@@ -11,7 +11,7 @@
 #define OPS (m->be->ops)
 
 static int64_t numel(const gpt_tensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1]; }
-static bool is_muon(const nc_model *m, const gpt_tensor *t) { return t->offset < m->lay.lm_head; }
+static bool is_muon(const gpt_layout *lay, const gpt_tensor *t) { return t->offset < lay->lm_head; }
 
 /* One optimizer state tensor of parameter t: its name, shape and device data. */
 typedef struct state_ref {
@@ -22,17 +22,13 @@ typedef struct state_ref {
     int64_t n;
 } state_ref;
 
-static state_ref state_of(nc_model *m, const gpt_tensor *t, bool second) {
+/* Its name and shape (no data). */
+static state_ref state_shape(const gpt_layout *lay, const gpt_tensor *t, bool second) {
     state_ref r = {.ndim = t->ndim, .shape = {t->shape[0], t->shape[1]}, .n = numel(t)};
-    bool muon = is_muon(m, t);
+    bool muon = is_muon(lay, t);
     const char *what = second ? (muon ? "second_momentum_buffer" : "exp_avg_sq") : (muon ? "momentum_buffer" : "exp_avg");
     snprintf(r.name, sizeof r.name, "optim.%s.%s", t->name, what);
-    if (!second) {
-        r.dev = nc_muonadamw_first(m->opt, t->offset);
-        return r;
-    }
-    r.dev = nc_muonadamw_second(m->opt, t->offset, numel(t), &r.n);
-    if (muon) {
+    if (second && muon) {
         bool rows = t->shape[0] >= t->shape[1];
         r.shape[0] = rows ? t->shape[0] : 1;
         r.shape[1] = rows ? 1 : t->shape[1];
@@ -40,10 +36,35 @@ static state_ref state_of(nc_model *m, const gpt_tensor *t, bool second) {
     return r;
 }
 
+static state_ref state_of(nc_model *m, const gpt_tensor *t, bool second) {
+    state_ref r = state_shape(&m->lay, t, second);
+    if (second) r.dev = nc_muonadamw_second(m->opt, t->offset, numel(t), &r.n);
+    else r.dev = nc_muonadamw_first(m->opt, t->offset);
+    return r;
+}
+
+int gpt_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
+    nc_gpt_config g;
+    gpt_layout lay;
+    if (nc_gpt_config_init(&g, cfg, V, err) || gpt_layout_init(&lay, &g, err)) return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < lay.count; i++) {
+        const gpt_tensor *t = &lay.tensors[i];
+        rc = nc_tensors_declare(out, t->name, t->ndim, t->shape, false);
+        for (int second = 0; rc == 0 && optimizer && second < 2; second++) {
+            state_ref r = state_shape(&lay, t, second);
+            rc = nc_tensors_declare(out, r.name, r.ndim, r.shape, false);
+        }
+    }
+    if (rc == 0 && optimizer) rc = nc_tensors_declare(out, "optim.step", 1, (int64_t[]){1}, true);
+    gpt_layout_free(&lay);
+    return rc ? nc_fail(err, NC_E_INTERNAL, "out of memory") : 0;
+}
+
 static int add_download(nc_model *m, nc_tensor_list *out, const char *name, int ndim, const int64_t *shape,
                         const float *dev, int64_t n, nc_error *err) {
     nc_tensor *t = nc_tensors_add(out, name, ndim, shape);
-    if (!t || !t->data) return nc_fail(err, NC_E_INTERNAL, "out of memory exporting %s", name);
+    if (!t) return nc_fail(err, NC_E_INTERNAL, "out of memory exporting %s", name);
     OPS->download(m->be, t->data, dev, sizeof(float) * (size_t)n);
     return 0;
 }
@@ -64,10 +85,8 @@ int gpt_export_optimizer(nc_model *m, nc_tensor_list *out, nc_error *err) {
             state_ref r = state_of(m, &m->lay.tensors[i], second);
             if (add_download(m, out, r.name, r.ndim, r.shape, r.dev, r.n, err)) return -1;
         }
-    nc_tensor *step = nc_tensors_add(out, "optim.step", 1, (int64_t[]){1});
-    if (!step || !step->data) return nc_fail(err, NC_E_INTERNAL, "out of memory exporting optim.step");
-    step->data[0] = (float)nc_muonadamw_count(m->opt);
-    return 0;
+    float step = (float)nc_muonadamw_count(m->opt);
+    return nc_tensors_put(out, "optim.step", 1, (int64_t[]){1}, &step, err);
 }
 
 /* The tensor of `in` named `name`, checked against the shape; NULL with err set. */
@@ -81,26 +100,9 @@ static const nc_tensor *find(const nc_tensor_list *in, const char *name, int ndi
     return t;
 }
 
-static const gpt_tensor *param_named(const nc_model *m, const char *name, size_t len) {
-    for (int i = 0; i < m->lay.count; i++)
-        if (strlen(m->lay.tensors[i].name) == len && strncmp(m->lay.tensors[i].name, name, len) == 0)
-            return &m->lay.tensors[i];
-    return NULL;
-}
-
-/* A parameter's name, or (with optimizer) one of its state tensors' names. */
-static bool known(const nc_model *m, const char *name, bool optimizer) {
-    if (strncmp(name, "optim.", 6) != 0) return param_named(m, name, strlen(name)) != NULL;
-    if (!optimizer || strcmp(name, "optim.step") == 0) return true; /* ignored, or checked apart */
-    const char *dot = strrchr(name, '.');
-    const gpt_tensor *t = dot > name + 6 ? param_named(m, name + 6, (size_t)(dot - name - 6)) : NULL;
-    if (!t) return false;
-    bool muon = is_muon(m, t);
-    return strcmp(dot + 1, muon ? "momentum_buffer" : "exp_avg") == 0 ||
-           strcmp(dot + 1, muon ? "second_momentum_buffer" : "exp_avg_sq") == 0;
-}
-
-/* Checks every name and shape before anything changes; pass 2 uploads. */
+/* Checks every name and shape before anything changes; pass 2 uploads.
+ * (Tensors `in` holds beyond these are refused by nc_state_check, which the
+ * engine runs on every file before it imports.) */
 static int import_pass(nc_model *m, const nc_tensor_list *in, bool optimizer, bool upload, nc_error *err) {
     for (int i = 0; i < m->lay.count; i++) {
         const gpt_tensor *t = &m->lay.tensors[i];
@@ -117,15 +119,10 @@ static int import_pass(nc_model *m, const nc_tensor_list *in, bool optimizer, bo
 }
 
 int gpt_import(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
-    for (int i = 0; i < in->count; i++)
-        if (!known(m, in->items[i].name, optimizer))
-            return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is not part of this gpt", in->items[i].name);
-    const nc_tensor *step = optimizer ? find(in, "optim.step", 1, (int64_t[]){1}, err) : NULL;
-    if (optimizer && !step) return -1;
-    if (step && !(step->data[0] >= 0 && step->data[0] <= 1e12f && step->data[0] == floorf(step->data[0])))
-        return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "optim.step must be a count");
-    if (import_pass(m, in, optimizer, false, err)) return -1;
+    int64_t step = 0;
+    if ((optimizer && nc_tensors_take_count(in, "optim.step", &step, err)) || import_pass(m, in, optimizer, false, err))
+        return -1;
     import_pass(m, in, optimizer, true, err);
-    if (step) nc_muonadamw_set_count(m->opt, (int64_t)step->data[0]);
+    if (optimizer) nc_muonadamw_set_count(m->opt, step);
     return 0;
 }

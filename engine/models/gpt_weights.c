@@ -31,7 +31,7 @@ int nc_gpt_save_weights(nc_model *m, const char *path, nc_error *err) {
 
 int nc_gpt_load_weights(nc_model *m, const char *path, nc_error *err) {
     nc_tensor_list l = {0};
-    int rc = nc_safetensors_load(path, &l, NULL, err);
+    int rc = nc_safetensors_load(path, INT64_MAX, &l, NULL, err);
     if (rc == 0) rc = nc_tensor_gpt_ops.import_state(m, &l, false, err);
     nc_tensors_free(&l);
     return rc;

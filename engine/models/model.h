@@ -7,6 +7,7 @@
 #define NC_MODEL_H
 
 #include "../config.h"
+#include "../memory.h"
 #include "../text.h"
 
 #include <stdint.h>
@@ -27,12 +28,13 @@ typedef struct nc_tensor {
     char name[128];
     int ndim;
     int64_t shape[4];
-    float *data; /* owned by the list */
+    float *data; /* owned by the list; NULL in a spec (state_spec) */
+    bool count;  /* a spec's mark: it holds a count (an integer from 0 to 2^24) */
 } nc_tensor;
 
 typedef struct nc_tensor_list {
     nc_tensor *items;
-    int count;
+    int count, cap;
 } nc_tensor_list;
 
 /* A decoding session over a trained model (KV cache or sliding context). */
@@ -79,10 +81,22 @@ typedef struct nc_model_ops {
      * state, as host copies. import_state checks every name and shape. */
     int (*export_state)(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
     int (*import_state)(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
+    /* The names and shapes export_state gives for a model of a resolved cfg
+     * and vocabulary V, without building one (data NULL; counts marked), so
+     * that a file can be checked before anything is allocated for it. */
+    int (*state_spec)(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
+    /* The memory a model of a resolved cfg and vocabulary V holds while it
+     * trains on backend be (NULL: host only): parameters, gradients,
+     * optimizer state, a batch's activations, tables; an upper bound. */
+    void (*footprint)(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out);
 
     /* Optimizer updates the current weights have seen (the resident step;
      * after a non-finite loss, the steps of the state that was kept). */
     int64_t (*updates)(const nc_model *m);
+    /* Host bytes the model holds now outside its backend (its arrays, its
+     * autograd arena as grown, its optimizer): what the memory guard adds to
+     * the backend's own count. NULL: none. */
+    int64_t (*memory_bytes)(const nc_model *m);
     int64_t (*num_params)(const nc_model *m);
     /* Training FLOPs per token (upstream's estimate_flops); 0 if not defined. */
     double (*flops_per_token)(const nc_model *m);
@@ -92,8 +106,17 @@ typedef struct nc_model_ops {
 
 const nc_model_ops *nc_model_find(const char *mode, const char *kind);
 
-/* Tensor list helpers. */
+/* Tensor list helpers. nc_tensors_add allocates the (zeroed) data; NULL when
+ * out of memory (the list is unchanged). */
 nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape);
+/* A spec entry: name and shape, no data. */
+int nc_tensors_declare(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, bool count);
+/* nc_tensors_add with a copy of src; Internal when out of memory. */
+int nc_tensors_put(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, const float *src,
+                   nc_error *err);
+/* A count kept as a float tensor of shape (1): exact up to 2^24. */
+#define NC_MAX_COUNT (1 << 24)
+int nc_tensors_take_count(const nc_tensor_list *l, const char *name, int64_t *count, nc_error *err);
 const nc_tensor *nc_tensors_get(const nc_tensor_list *l, const char *name);
 int64_t nc_tensor_numel(const nc_tensor *t);
 void nc_tensors_free(nc_tensor_list *l);

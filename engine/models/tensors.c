@@ -1,6 +1,7 @@
 /* tensors.c: the named host tensors models exchange with checkpoints. */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +12,36 @@ int64_t nc_tensor_numel(const nc_tensor *t) {
     return n;
 }
 
-nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape) {
-    l->items = realloc(l->items, (size_t)(l->count + 1) * sizeof *l->items);
-    nc_tensor *t = &l->items[l->count++];
+/* A new entry at the end (geometric growth); NULL when out of memory. */
+static nc_tensor *append(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape) {
+    if (l->count == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        nc_tensor *items = realloc(l->items, (size_t)cap * sizeof *items);
+        if (!items) return NULL;
+        l->items = items;
+        l->cap = cap;
+    }
+    nc_tensor *t = &l->items[l->count];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    t->data = calloc((size_t)nc_tensor_numel(t) + 1, sizeof(float));
     return t;
+}
+
+nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape) {
+    nc_tensor *t = append(l, name, ndim, shape);
+    if (!t || !(t->data = calloc((size_t)nc_tensor_numel(t) + 1, sizeof(float)))) return NULL;
+    l->count++;
+    return t;
+}
+
+int nc_tensors_declare(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, bool count) {
+    nc_tensor *t = append(l, name, ndim, shape);
+    if (!t) return -1;
+    t->count = count;
+    l->count++;
+    return 0;
 }
 
 const nc_tensor *nc_tensors_get(const nc_tensor_list *l, const char *name) {
@@ -31,8 +53,7 @@ const nc_tensor *nc_tensors_get(const nc_tensor_list *l, const char *name) {
 void nc_tensors_free(nc_tensor_list *l) {
     for (int i = 0; i < l->count; i++) free(l->items[i].data);
     free(l->items);
-    l->items = NULL;
-    l->count = 0;
+    *l = (nc_tensor_list){0};
 }
 
 int nc_tensors_take(const nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, float *dst,
@@ -43,5 +64,22 @@ int nc_tensors_take(const nc_tensor_list *l, const char *name, int ndim, const i
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s has the wrong shape", name);
     memcpy(dst, t->data, (size_t)nc_tensor_numel(t) * sizeof(float));
+    return 0;
+}
+
+int nc_tensors_put(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, const float *src,
+                   nc_error *err) {
+    nc_tensor *t = nc_tensors_add(l, name, ndim, shape);
+    if (!t) return nc_fail(err, NC_E_INTERNAL, "out of memory for tensor %s", name);
+    memcpy(t->data, src, (size_t)nc_tensor_numel(t) * sizeof(float));
+    return 0;
+}
+
+int nc_tensors_take_count(const nc_tensor_list *l, const char *name, int64_t *count, nc_error *err) {
+    float v;
+    if (nc_tensors_take(l, name, 1, (const int64_t[]){1}, &v, err)) return -1;
+    if (!(v >= 0 && v <= NC_MAX_COUNT && v == floorf(v)))
+        return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s must hold a count from 0 to %d", name, NC_MAX_COUNT);
+    *count = (int64_t)v;
     return 0;
 }

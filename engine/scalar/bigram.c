@@ -21,13 +21,30 @@ static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err
     return nc_bigram_resolve(cfg, err);
 }
 
+/* Graph nodes per pair: the linear head (2 V^2), the RMSNorm and the
+ * cross-entropy (under 8 V), the running sum. */
+static double nodes_per_pair(double V) { return 2 * V * V + 8 * V + 16; }
+
+static void footprint(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
+    (void)be;
+    double P = (cfg->tie_lm_head ? 1.0 : 2.0) * V * V, pairs = (double)cfg->batch_size * (double)cfg->seq_len;
+    *out = (nc_footprint){.host = nc_bigram_bytes(cfg, V) + 2.0 * V * sizeof(sv_id) +
+                                  sv_graph_bytes(P + pairs * nodes_per_pair(V)),
+                          .host_transient = 2 * sizeof(float) * P};
+}
+
+static int64_t memory_bytes(const nc_model *m) {
+    return (int64_t)nc_bigram_bytes(&m->b.cfg, m->b.V) + 2 * (int64_t)m->b.V * (int64_t)sizeof(sv_id) +
+           (int64_t)m->g.cap * (int64_t)sizeof(sv_node);
+}
+
 static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
-    nc_model *m = calloc(1, sizeof *m);
+    nc_model *m = nc_xcalloc(1, sizeof *m);
     nc_bigram_init(&m->b, cfg, vocab->size);
-    m->grad = calloc((size_t)m->b.P, sizeof *m->grad);
-    m->h = malloc((size_t)m->b.V * sizeof *m->h);
-    m->logits = malloc((size_t)m->b.V * sizeof *m->logits);
+    m->grad = nc_xcalloc((size_t)m->b.P, sizeof *m->grad);
+    m->h = nc_xmalloc((size_t)m->b.V * sizeof *m->h);
+    m->logits = nc_xmalloc((size_t)m->b.V * sizeof *m->logits);
     sv_init(&m->g);
     return m;
 }
@@ -106,6 +123,8 @@ const nc_model_ops nc_scalar_bigram_ops = {
     .mode = "scalar",
     .kind = "bigram",
     .resolve = resolve,
+    .footprint = footprint,
+    .memory_bytes = memory_bytes,
     .create = create,
     .destroy = destroy,
     .train_step = train_step,

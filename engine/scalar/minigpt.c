@@ -71,15 +71,37 @@ static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err
     return 0;
 }
 
+/* Graph nodes per position (an upper bound): the linear layers (2 x 12 C^2),
+ * attention over at most BLOCK positions, the norms and activations, the
+ * head (2 V C) and its cross-entropy (under 8 V). */
+static double nodes_per_position(double V) {
+    return 24.0 * C * C + HEADS * BLOCK * (4.0 * HD + 8) + 32.0 * C + 2 * V * C + 8 * V + 16;
+}
+
+static void footprint(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
+    (void)be;
+    nc_model m = {.V = V};
+    layout(&m, cfg->tie_lm_head);
+    double positions = (double)cfg->batch_size * (double)cfg->seq_len, P = (double)m.P;
+    *out = (nc_footprint){.host = (2 * sizeof(float) + sizeof(sv_id)) * P + nc_host_optim_bytes(cfg, m.P) +
+                                  sv_graph_bytes(P + positions * nodes_per_position(V)),
+                          .host_transient = 2 * sizeof(float) * P};
+}
+
+static int64_t memory_bytes(const nc_model *m) {
+    return (int64_t)((2 * sizeof(float) + sizeof(sv_id)) * (double)m->P + nc_host_optim_bytes(&m->cfg, m->P)) +
+           (int64_t)m->g.cap * (int64_t)sizeof(sv_node);
+}
+
 static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
-    nc_model *m = calloc(1, sizeof *m);
+    nc_model *m = nc_xcalloc(1, sizeof *m);
     m->cfg = *cfg;
     m->V = vocab->size;
     layout(m, cfg->tie_lm_head);
-    m->w = malloc((size_t)m->P * sizeof *m->w);
-    m->grad = calloc((size_t)m->P, sizeof *m->grad);
-    m->logits = malloc((size_t)m->V * sizeof *m->logits);
+    m->w = nc_xmalloc((size_t)m->P * sizeof *m->w);
+    m->grad = nc_xcalloc((size_t)m->P, sizeof *m->grad);
+    m->logits = nc_xmalloc((size_t)m->V * sizeof *m->logits);
     nc_rng rng;
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_INIT);
     for (int64_t i = 0; i < m->P; i++) m->w[i] = (float)(INIT_STD * nc_rng_normal(&rng));
@@ -227,7 +249,7 @@ struct nc_decoder {
 
 static nc_decoder *decoder_new(nc_model *m, nc_error *err) {
     (void)err;
-    nc_decoder *d = calloc(1, sizeof *d);
+    nc_decoder *d = nc_xcalloc(1, sizeof *d);
     d->m = m;
     return d;
 }
@@ -251,24 +273,33 @@ static void decoder_free(nc_decoder *d) { free(d); }
 /* ---- state -------------------------------------------------------------------------------- */
 
 static int export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err) {
-    (void)err;
     for (int i = 0; i < W_COUNT; i++) {
         const weight *w = &m->wt[i];
         int64_t shape[2] = {w->rows, w->cols};
-        if (w->rows) memcpy(nc_tensors_add(out, weight_names[i], 2, shape)->data, m->w + w->off,
-                            (size_t)(w->rows * w->cols) * sizeof(float));
+        if (w->rows && nc_tensors_put(out, weight_names[i], 2, shape, m->w + w->off, err)) return -1;
     }
-    if (optimizer) nc_host_optim_export(&m->opt, out);
-    return 0;
+    return optimizer ? nc_host_optim_export(&m->opt, out, err) : 0;
+}
+
+static int state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
+    nc_model m = {.V = V};
+    layout(&m, cfg->tie_lm_head);
+    for (int i = 0; i < W_COUNT; i++) {
+        int64_t shape[2] = {m.wt[i].rows, m.wt[i].cols};
+        if (m.wt[i].rows && nc_tensors_declare(out, weight_names[i], 2, shape, false))
+            return nc_fail(err, NC_E_INTERNAL, "out of memory");
+    }
+    return optimizer && nc_host_optim_spec(cfg, m.P, out) ? nc_fail(err, NC_E_INTERNAL, "out of memory") : 0;
 }
 
 static int import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
+    if (optimizer && nc_host_optim_import(&m->opt, in, err)) return -1; /* it checks its state first */
     for (int i = 0; i < W_COUNT; i++) {
         const weight *w = &m->wt[i];
         int64_t shape[2] = {w->rows, w->cols};
         if (w->rows && nc_tensors_take(in, weight_names[i], 2, shape, m->w + w->off, err)) return -1;
     }
-    return optimizer ? nc_host_optim_import(&m->opt, in, err) : 0;
+    return 0;
 }
 
 static int64_t updates(const nc_model *m) { return m->opt.t; }
@@ -284,6 +315,8 @@ const nc_model_ops nc_scalar_minigpt_ops = {
     .mode = "scalar",
     .kind = "mini-gpt",
     .resolve = resolve,
+    .footprint = footprint,
+    .memory_bytes = memory_bytes,
     .create = create,
     .destroy = destroy,
     .train_step = train_step,
@@ -294,6 +327,7 @@ const nc_model_ops nc_scalar_minigpt_ops = {
     .decoder_free = decoder_free,
     .export_state = export_state,
     .import_state = import_state,
+    .state_spec = state_spec,
     .num_params = num_params,
     .updates = updates,
     .describe = describe,

@@ -1,5 +1,6 @@
 /* value.c: the scalar autograd arena. */
 #include "value.h"
+#include "../memory.h"
 
 #include <float.h>
 #include <math.h>
@@ -11,6 +12,8 @@ _Static_assert(sizeof(sv_node) == 32, "a node is 32 bytes");
 
 void sv_init(sv_graph *g) { *g = (sv_graph){0}; }
 
+double sv_graph_bytes(double nodes) { return nodes > INT32_MAX ? INFINITY : 2 * nodes * sizeof(sv_node); }
+
 void sv_free(sv_graph *g) {
     free(g->n);
     *g = (sv_graph){0};
@@ -21,7 +24,7 @@ void sv_reset(sv_graph *g) { g->len = 0; }
 static sv_node *push(sv_graph *g, uint8_t op, double v, sv_id a) {
     if (g->len == g->cap) {
         g->cap = g->cap ? 2 * g->cap : 1 << 16;
-        g->n = realloc(g->n, (size_t)g->cap * sizeof *g->n);
+        g->n = nc_xrealloc(g->n, (size_t)g->cap * sizeof *g->n); /* within the model's footprint */
     }
     sv_node *n = &g->n[g->len++];
     n->v = v;

@@ -29,6 +29,9 @@ typedef struct sv_graph {
 } sv_graph;
 
 void sv_init(sv_graph *g);
+/* Bytes a graph of `nodes` nodes may hold (its arena doubles as it grows);
+ * infinite when the count exceeds what a node id can name. */
+double sv_graph_bytes(double nodes);
 void sv_free(sv_graph *g);
 void sv_reset(sv_graph *g);
 

@@ -53,6 +53,7 @@ typedef struct nc_backend {
     bool gpu;
     nc_dtype act;        /* activation dtype: NC_F32 on cpu */
     int threads;         /* host threads the backend computes with (cpu) */
+    int64_t memory_bytes; /* the device's memory (gpu); 0: its buffers are host memory */
     const nc_backend_ops *ops;
     void *impl;
 } nc_backend;

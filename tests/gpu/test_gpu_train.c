@@ -8,6 +8,7 @@
  *   - the tensor bigram with --device cuda tracks its host path and learns.
  * Exits 77 without a CUDA device (1 with NC_REQUIRE_GPU set); NC_DATA names
  * the corpus (default: the source tree's data/tinyshakespeare.txt). */
+#include "files.h"
 #include "gpu_check.h"
 #include "models/bigram_tensor.h"
 #include "models/gpt.h"
@@ -224,7 +225,12 @@ int main(void) {
     nc_backend *cpu = nc_backend_cpu_new(0, &err);
     nc_corpus c;
     const char *data = getenv("NC_DATA") ? getenv("NC_DATA") : NC_SOURCE_DIR "/data/tinyshakespeare.txt";
-    if (!cpu || nc_corpus_load(&c, data, "classic", &err)) die("setup", &err);
+    char *text = NULL;
+    size_t len;
+    if (!cpu || nc_read_file(data, INT64_MAX, "corpus", &text, &len, &err) ||
+        nc_corpus_load(&c, text, len, data, "classic", &err))
+        die("setup", &err);
+    free(text);
     printf("device: %s\n", gpu->device);
     double lc[STEPS], lg[STEPS], lg2[STEPS];
     nc_model *mc = train(cpu, &c, lc), *mg = train(gpu, &c, lg), *mg2 = train(gpu, &c, lg2);
