@@ -9,19 +9,25 @@
 #include "proto.h"
 #include "server.h"
 #include "worker.h"
+#include "guards.h" /* NC_GUARD_MAX_WINDOW: the engine's largest --guard-window */
 
+#include <errno.h>
 #include <event2/thread.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 typedef struct daemon_opts {
-    char socket[108];
+    char socket[PATH_MAX]; /* roomy: a default too long for a socket address is refused, never truncated */
     nc_engine_opts engine;
     server_opts server;
     double stall_timeout_s;
@@ -29,71 +35,196 @@ typedef struct daemon_opts {
     int n_allow_dirs;
 } daemon_opts;
 
+/* Every default, in one place (usage() prints them from here). The socket's
+ * comes from the environment at run time (nc_default_socket). */
+static const daemon_opts DEFAULTS = {
+    .engine = {.data_path = NULL, .results_dir = "results", .checkpoint_dir = "checkpoints", .threads = 0,
+               .guard_window = 8, .guard_max_growth = 1.5, .preload_device = "auto"},
+    .server = {.max_frame = NC_FRAME_MAX_DEFAULT, .max_connections = 256, .idle_timeout_s = 600,
+               .frame_timeout_s = 10, .max_output = 8u << 20, .allowed_gid = (gid_t)-1},
+    .stall_timeout_s = 300,
+};
+
+/* The accepted ranges. */
+#define MAX_THREADS 1024
+#define MIN_FRAME 64u
+#define MAX_FRAME (1u << 30)
+#define MAX_CONNECTIONS 1000000
+#define MIN_TIMEOUT_S 0.001
+#define MAX_TIMEOUT_S 31536000.0 /* a year */
+#define MAX_GROWTH 1e9
+#define MAX_MEMORY ((long long)1 << 52) /* bytes: 4 PiB */
+#define SOCKET_PATH_MAX ((int)sizeof ((struct sockaddr_un *)0)->sun_path - 1) /* bytes, without the NUL */
+
 static void usage(FILE *f) {
+    const daemon_opts *d = &DEFAULTS;
     fprintf(f,
             "usage: nanochatd [options]\n"
-            "  --socket PATH          Unix socket (default: $NANOCHAT_SOCKET, $XDG_RUNTIME_DIR/nanochat/nanochatd.sock,\n"
-            "                         /tmp/nanochat-$UID/nanochatd.sock); systemd socket activation wins\n"
+            "  --socket PATH          Unix socket, at most %d bytes (default: $NANOCHAT_SOCKET,\n"
+            "                         $XDG_RUNTIME_DIR/nanochat/nanochatd.sock, /tmp/nanochat-$UID/nanochatd.sock);\n"
+            "                         systemd socket activation wins\n"
             "  --data PATH            default corpus (default: the bundled tiny Shakespeare)\n"
-            "  --results-dir DIR      run artifacts (default: results)\n"
-            "  --checkpoint-dir DIR   checkpoints (default: checkpoints)\n"
+            "  --results-dir DIR      run artifacts (default: %s)\n"
+            "  --checkpoint-dir DIR   checkpoints (default: %s)\n"
             "  --allow-dir DIR        paths in requests may also lie here (repeatable, up to %d); they are always\n"
             "                         confined to these, the results and checkpoint dirs and the default corpus's dir\n"
-            "  --preload-device DEV   open this backend before reporting ready: auto|cpu|cuda|none (default: auto)\n"
-            "  --threads N            CPU threads for the engine (default: all cores)\n"
-            "  --max-frame BYTES      largest request frame (default: 16 MiB)\n"
-            "  --max-connections N    simultaneous connections (default: 256)\n"
-            "  --idle-timeout S       close connections idle this long (default: 600)\n"
-            "  --frame-timeout S      a frame must arrive whole within S seconds (default: 10)\n"
+            "  --preload-device DEV   open this backend before reporting ready: auto|cpu|cuda|none (default: %s)\n"
+            "  --threads N            CPU threads for the engine, 0 to %d; 0: one per core (default: %d)\n"
+            "  --max-frame BYTES      largest request frame, %u to %u (default: %u, %u MiB)\n"
+            "  --max-connections N    simultaneous connections, 1 to %d (default: %d)\n"
+            "  --idle-timeout S       close connections idle this long (default: %g)\n"
+            "  --frame-timeout S      a frame must arrive whole within S seconds (default: %g)\n"
             "  --allowed-group NAME   also serve members of this group; the socket is made group-accessible\n"
             "                         (default: own uid and root only)\n"
-            "  --stall-timeout S      stop feeding the systemd watchdog when a job makes no progress for S (default: 300)\n"
-            "  --guard-window N       memory guard: observations in the rolling window (default: 8)\n"
-            "  --guard-max-growth X   memory guard: allowed growth ratio over the window minimum (default: 1.5)\n"
+            "  --stall-timeout S      stop feeding the systemd watchdog when a job makes no progress for S\n"
+            "                         seconds (default: %g)\n"
+            "  --guard-window N       memory guard: observations in the rolling window, 1 to %d (default: %d)\n"
+            "  --guard-max-growth X   memory guard: allowed growth ratio over the window minimum, above 1\n"
+            "                         and at most %.15g (default: %g)\n"
+            "  --max-memory BYTES     host memory a request or a file may claim, estimated before anything is\n"
+            "                         allocated; 0: 80%% of the machine's (or its cgroup's) (default: 0)\n"
+            "  --max-device-memory BYTES  GPU memory the same may claim; 0: 90%% of the GPU's (default: 0)\n"
             "  --log-level L          error|warn|info|debug (default: info)\n"
-            "  --version, --help\n",
-            NC_MAX_ALLOW_DIRS);
+            "  --version, --help\n"
+            "Timeouts S are seconds, %g to %.0f. Paths have at most %d bytes. A malformed or out of\n"
+            "range value is refused, never truncated or clamped: nanochatd exits 2.\n",
+            SOCKET_PATH_MAX, d->engine.results_dir, d->engine.checkpoint_dir, NC_MAX_ALLOW_DIRS,
+            d->engine.preload_device, MAX_THREADS, d->engine.threads, MIN_FRAME, MAX_FRAME, d->server.max_frame,
+            d->server.max_frame >> 20, MAX_CONNECTIONS, d->server.max_connections, d->server.idle_timeout_s,
+            d->server.frame_timeout_s, d->stall_timeout_s, NC_GUARD_MAX_WINDOW, d->engine.guard_window, MAX_GROWTH,
+            d->engine.guard_max_growth, MIN_TIMEOUT_S, MAX_TIMEOUT_S, PATH_MAX - 1);
 }
 
-static int parse_group(const char *name, gid_t *gid) {
-    struct group *g = getgrnam(name);
-    if (!g) return -1;
-    *gid = g->gr_gid;
+/* ---- option values: one parser per kind; each prints why it refuses ------------- */
+
+/* "invalid value 'V' for --NAME: expected WHAT" (a long value is shown cut). */
+static int refuse(const char *name, const char *arg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(const char *name, const char *arg, const char *fmt, ...) {
+    int shown = (int)strnlen(arg, 160);
+    fprintf(stderr, "nanochatd: invalid value '%.*s%s' for --%s: expected ", shown, arg, arg[shown] ? "..." : "",
+            name);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+/* A decimal integer in [lo, hi]: digits with an optional '-', nothing else. */
+static int opt_int(const char *name, const char *arg, long long lo, long long hi, const char *note, long long *out) {
+    const char *digits = arg + (arg[0] == '-');
+    bool plain = *digits && strspn(digits, "0123456789") == strlen(digits);
+    char *end = NULL;
+    errno = 0;
+    long long v = plain ? strtoll(arg, &end, 10) : 0;
+    if (!plain || errno || *end || v < lo || v > hi)
+        return refuse(name, arg, "an integer from %lld to %lld%s%s", lo, hi, note ? " " : "", note ? note : "");
+    *out = v;
     return 0;
 }
 
-/* Options whose value needs checking; returns 0 or prints why and returns 1. */
-static int parse_checked(int c, const char *arg, daemon_opts *o) {
+/* A finite decimal number in [lo, hi], or (lo, hi] when lo_open: digits,
+ * '.', an exponent; no whitespace, hex, inf or nan. */
+static int opt_number(const char *name, const char *arg, double lo, bool lo_open, double hi, const char *unit,
+                      double *out) {
+    bool plain = *arg && strspn(arg, "0123456789.eE+-") == strlen(arg);
+    char *end = NULL;
+    errno = 0;
+    double v = plain ? strtod(arg, &end) : 0;
+    if (!plain || errno || *end || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi)
+        return refuse(name, arg, "a number %s %.15g %s %.15g%s%s", lo_open ? "above" : "from", lo,
+                      lo_open ? "and at most" : "to", hi, unit ? " " : "", unit ? unit : "");
+    *out = v;
+    return 0;
+}
+
+/* A non-empty path shorter than cap bytes, taken as given (never truncated). */
+static int opt_path(const char *name, const char *arg, size_t cap, const char *what) {
+    size_t n = strlen(arg);
+    if (n > 0 && n < cap) return 0;
+    if (n == 0) return refuse(name, arg, "%s of 1 to %zu bytes", what, cap - 1);
+    return refuse(name, arg, "%s of at most %zu bytes, not %zu", what, cap - 1, n);
+}
+
+static int opt_timeout(const char *name, const char *arg, double *out) {
+    return opt_number(name, arg, MIN_TIMEOUT_S, false, MAX_TIMEOUT_S, "seconds", out);
+}
+
+static int opt_choice(const char *name, const char *arg, const char *const choices[], const char *accepted) {
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(arg, choices[i]) == 0) return 0;
+    return refuse(name, arg, "%s", accepted);
+}
+
+/* Sets the option `c` (long name `name`) from arg; 0, or 1 after saying why not. */
+static int set_option(daemon_opts *o, int c, const char *name, const char *arg) {
+    long long n = 0;
     log_level level;
     switch (c) {
-    case 'g':
-        if (parse_group(arg, &o->server.allowed_gid) == 0) return 0;
-        fprintf(stderr, "nanochatd: unknown group '%s'\n", arg);
-        return 1;
-    case 'l':
-        if (log_level_parse(arg, &level) == 0) { log_set_level(level); return 0; }
-        fprintf(stderr, "nanochatd: unknown log level '%s'\n", arg);
-        return 1;
+    case 's':
+        if (opt_path(name, arg, (size_t)SOCKET_PATH_MAX + 1, "a socket path")) return 1;
+        snprintf(o->socket, sizeof o->socket, "%s", arg);
+        return 0;
+    case 'd': return opt_path(name, arg, PATH_MAX, "a path") ? 1 : (o->engine.data_path = arg, 0);
+    case 'r': return opt_path(name, arg, PATH_MAX, "a path") ? 1 : (o->engine.results_dir = arg, 0);
+    case 'c': return opt_path(name, arg, PATH_MAX, "a path") ? 1 : (o->engine.checkpoint_dir = arg, 0);
     case 'a':
-        if (o->n_allow_dirs < NC_MAX_ALLOW_DIRS) { o->allow_dirs[o->n_allow_dirs++] = arg; return 0; }
-        fprintf(stderr, "nanochatd: at most %d --allow-dir\n", NC_MAX_ALLOW_DIRS);
-        return 1;
+        if (opt_path(name, arg, PATH_MAX, "a path")) return 1;
+        if (o->n_allow_dirs == NC_MAX_ALLOW_DIRS) return refuse(name, arg, "at most %d --%s", NC_MAX_ALLOW_DIRS, name);
+        o->allow_dirs[o->n_allow_dirs++] = arg;
+        return 0;
     case 'D':
+        if (opt_choice(name, arg, (const char *const[]){"auto", "cpu", "cuda", "none", NULL}, "auto|cpu|cuda|none"))
+            return 1;
         o->engine.preload_device = strcmp(arg, "none") == 0 ? NULL : arg;
-        if (!o->engine.preload_device || !strcmp(arg, "auto") || !strcmp(arg, "cpu") || !strcmp(arg, "cuda")) return 0;
-        fprintf(stderr, "nanochatd: --preload-device takes auto|cpu|cuda|none\n");
-        return 1;
+        return 0;
+    case 't':
+        if (opt_int(name, arg, 0, MAX_THREADS, "(0: one per core)", &n)) return 1;
+        o->engine.threads = (int)n;
+        return 0;
+    case 'f':
+        if (opt_int(name, arg, MIN_FRAME, MAX_FRAME, "(bytes)", &n)) return 1;
+        o->server.max_frame = (uint32_t)n;
+        return 0;
+    case 'm':
+        if (opt_int(name, arg, 1, MAX_CONNECTIONS, NULL, &n)) return 1;
+        o->server.max_connections = (int)n;
+        return 0;
+    case 'w':
+        if (opt_int(name, arg, 1, NC_GUARD_MAX_WINDOW, NULL, &n)) return 1;
+        o->engine.guard_window = (int)n;
+        return 0;
+    case 'x':
+        if (opt_int(name, arg, 0, MAX_MEMORY, "(bytes; 0: the default)", &n)) return 1;
+        o->engine.max_memory_bytes = n;
+        return 0;
+    case 'X':
+        if (opt_int(name, arg, 0, MAX_MEMORY, "(bytes; 0: the default)", &n)) return 1;
+        o->engine.max_device_memory_bytes = n;
+        return 0;
+    case 'i': return opt_timeout(name, arg, &o->server.idle_timeout_s);
+    case 'F': return opt_timeout(name, arg, &o->server.frame_timeout_s);
+    case 'S': return opt_timeout(name, arg, &o->stall_timeout_s);
+    case 'G': return opt_number(name, arg, 1, true, MAX_GROWTH, NULL, &o->engine.guard_max_growth);
+    case 'g': {
+        struct group *g = *arg ? getgrnam(arg) : NULL;
+        if (!g) return refuse(name, arg, "the name of an existing group");
+        o->server.allowed_gid = g->gr_gid;
+        return 0;
+    }
+    case 'l':
+        if (log_level_parse(arg, &level)) return refuse(name, arg, "error|warn|info|debug");
+        log_set_level(level);
+        return 0;
     }
     return 1;
 }
 
-static int check_ranges(const daemon_opts *o) {
-    const server_opts *s = &o->server;
-    if (s->max_frame >= 64 && s->max_connections >= 1 && s->idle_timeout_s > 0 && s->frame_timeout_s > 0 &&
-        o->engine.guard_window >= 1 && o->engine.guard_max_growth > 1 && o->stall_timeout_s > 0)
-        return 0;
-    fprintf(stderr, "nanochatd: an option is out of range (see --help)\n");
-    return 1;
+static const char *long_name(const struct option *opts, int val) {
+    for (; opts->name; opts++)
+        if (opts->val == val) return opts->name;
+    return "?";
 }
 
 /* Returns -1 to exit 0 (help/version), 1 on a usage error, 0 to run. */
@@ -107,36 +238,31 @@ static int parse_options(int argc, char **argv, daemon_opts *o) {
         {"frame-timeout", required_argument, 0, 'F'}, {"allowed-group", required_argument, 0, 'g'},
         {"stall-timeout", required_argument, 0, 'S'}, {"guard-window", required_argument, 0, 'w'},
         {"guard-max-growth", required_argument, 0, 'G'}, {"log-level", required_argument, 0, 'l'},
+        {"max-memory", required_argument, 0, 'x'},  {"max-device-memory", required_argument, 0, 'X'},
         {"version", no_argument, 0, 'V'},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
+    opterr = 0; /* our messages, one line each */
     int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
-        case 's': snprintf(o->socket, sizeof o->socket, "%s", optarg); break;
-        case 'd': o->engine.data_path = optarg; break;
-        case 'r': o->engine.results_dir = optarg; break;
-        case 'c': o->engine.checkpoint_dir = optarg; break;
-        case 't': o->engine.threads = atoi(optarg); break;
-        case 'f': o->server.max_frame = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'm': o->server.max_connections = atoi(optarg); break;
-        case 'i': o->server.idle_timeout_s = atof(optarg); break;
-        case 'F': o->server.frame_timeout_s = atof(optarg); break;
-        case 'S': o->stall_timeout_s = atof(optarg); break;
-        case 'w': o->engine.guard_window = atoi(optarg); break;
-        case 'G': o->engine.guard_max_growth = atof(optarg); break;
-        case 'g': case 'l': case 'a': case 'D':
-            if (parse_checked(c, optarg, o)) return 1;
-            break;
         case 'V': printf("nanochatd %s (protocol %d)\n", NC_VERSION, NC_PROTOCOL_VERSION); return -1;
         case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 1;
+        case ':':
+            fprintf(stderr, "nanochatd: --%s needs a value (see nanochatd --help)\n", long_name(longopts, optopt));
+            return 1;
+        case '?':
+            if (optopt) fprintf(stderr, "nanochatd: --%s takes no value\n", long_name(longopts, optopt));
+            else fprintf(stderr, "nanochatd: unknown option '%s' (see nanochatd --help)\n", argv[optind - 1]);
+            return 1;
+        default:
+            if (set_option(o, c, long_name(longopts, c), optarg)) return 1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "nanochatd: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "nanochatd: unexpected argument '%s' (see nanochatd --help)\n", argv[optind]);
         return 1;
     }
-    return check_ranges(o);
+    return 0;
 }
 
 /* A service holds one descriptor per connection: take the hard limit. */
@@ -198,21 +324,21 @@ static int serve(daemon_opts *o, struct event_base *base) {
     log_info("nanochatd %s listening on %s%s", NC_VERSION, lfd.path, lfd.activated ? " (socket activation)" : "");
     if (geteuid() == 0) log_warn("running as root; the systemd unit runs nanochatd as its own user");
     run_loop(o, base, srv, w);
+    nc_error stop = *server_stop_result(srv);
     server_free(srv);
     worker_free(w);
     listen_close(&lfd);
+    if (stop.code) { /* systemd records a failure: the trained state is gone */
+        log_error("stopped without saving: the resident model could not be saved and was lost (%s: %s)",
+                  nc_code_name(stop.code), stop.message);
+        return 1;
+    }
     log_info("stopped");
     return 0;
 }
 
 int main(int argc, char **argv) {
-    daemon_opts o = {
-        .engine = {.data_path = NULL, .results_dir = "results", .checkpoint_dir = "checkpoints",
-                   .guard_window = 8, .guard_max_growth = 1.5, .preload_device = "auto"},
-        .server = {.max_frame = NC_FRAME_MAX_DEFAULT, .max_connections = 256, .idle_timeout_s = 600,
-                   .frame_timeout_s = 10, .max_output = 8u << 20, .allowed_gid = (gid_t)-1},
-        .stall_timeout_s = 300,
-    };
+    daemon_opts o = DEFAULTS;
     o.engine.allow_dirs = o.allow_dirs;
     nc_default_socket(o.socket, sizeof o.socket);
     int rc = parse_options(argc, argv, &o);

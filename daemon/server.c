@@ -50,6 +50,7 @@ struct server {
     double started;
     bool stopping;
     bool stopped;         /* the worker has stopped: exit once replies are out */
+    nc_error stop_err;    /* the final save's error (code NC_OK: none) */
     waiter waiters[32];
     int nwaiters;
 };
@@ -70,16 +71,30 @@ static void release_burst_memory(server *s) {
     malloc_trim(0);
 }
 
+/* A frame of this many bytes or more went through the input buffer's chains
+ * (small heap blocks: libevent reads 16 KiB at a time), a copy of its body
+ * and whatever it decoded to (up to NC_MSG_MAX_VALUES values, some 65 bytes
+ * each). Freed, these stay resident: glibc gives back only free memory at the
+ * top of its heap, and once a freed large block has raised its dynamic mmap
+ * threshold, the next large buffers come from the heap too. malloc_trim hands
+ * every free page back, in under a millisecond; a smaller frame expands to a
+ * few MiB at most, which the next one reuses. */
+#define TRIM_FRAME_BYTES (64u << 10)
+
 static void conn_free(conn *c) {
     server *s = c->srv;
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t unread = evbuffer_get_length(in); /* a partial frame: its sender hung up or timed out */
+    evbuffer_drain(in, unread);              /* now: libevent may finalize the bufferevent later */
     event_free(c->timer);
     bufferevent_free(c->bev);
     log_debug("connection %llu closed (%d open)", (unsigned long long)c->id, s->nconns);
     free(c);
+    if (unread >= TRIM_FRAME_BYTES) malloc_trim(0);
     release_burst_memory(s);
 }
 
@@ -166,7 +181,9 @@ static void dispatch(conn *c, json_t *msg) {
     void *cfg = cmd ? malloc(cmd->cfg_size) : NULL;
     if (!cmd) {
         nc_fail(&err, NC_E_UNKNOWN_COMMAND, "unknown command '%.64s'", req.cmd);
-    } else if (nc_args_parse(cmd, req.args, cfg, &err) == 0) {
+    } else if (!cfg) {
+        nc_fail(&err, NC_E_INTERNAL, "out of memory");
+    } else if (nc_args_parse(cmd, req.args, cfg, &err) == 0 && nc_request_check(cmd, cfg, &err) == 0) {
         if (!cmd->engine) reply_local(c, &req, cmd);
         else if (worker_submit(s->w, c->id, req.id, cmd->name, req.args, &err) == 0) {
             c->pending++;
@@ -222,6 +239,7 @@ static bool read_frames(conn *c) {
         free(body);
         if (msg) dispatch(c, msg);
         else send_error(c, 0, err.code, err.message);
+        if (len >= TRIM_FRAME_BYTES) malloc_trim(0); /* everything it took is free by now */
     }
 }
 
@@ -316,6 +334,7 @@ json_t *server_status(server *s) {
 
 static void on_stopped(void *arg, json_t *saved, const nc_error *err) {
     server *s = arg;
+    s->stop_err = *err;
     for (int i = 0; i < s->nwaiters; i++) {
         conn *c = conn_find(s, s->waiters[i].conn_id);
         if (!c) continue;
@@ -327,6 +346,8 @@ static void on_stopped(void *arg, json_t *saved, const nc_error *err) {
     event_base_loopexit(s->base, &flush);
     exit_when_flushed(s);
 }
+
+const nc_error *server_stop_result(const server *s) { return &s->stop_err; }
 
 void server_begin_shutdown(server *s, const char *why) {
     if (s->stopping) return;

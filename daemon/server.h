@@ -29,6 +29,10 @@ void server_attach_worker(server *s, worker *w);
 /* Starts the orderly stop: cancel, save, reply to `shutdown` requests, exit the loop. */
 void server_begin_shutdown(server *s, const char *why);
 json_t *server_status(server *s);
+/* Once the loop has ended: how the stop went. code NC_OK when the resident
+ * model was saved or had nothing to save; else the save's error (the model
+ * is lost, and nanochatd exits 1). */
+const nc_error *server_stop_result(const server *s);
 void server_free(server *s);
 
 #endif

@@ -4,7 +4,11 @@
  * reads their elements, so a hostile 5-byte header could ask for gigabytes.
  * scan() therefore walks the body first and checks every declared count
  * against the bytes actually present and against the limits; only then does
- * msgpack-c unpack it. */
+ * msgpack-c unpack it. Within those, each value costs about 65 bytes once
+ * unpacked (msgpack-c's object, then jansson's), against one byte on the
+ * wire for a small integer: the scan also counts the values of the whole
+ * frame against NC_MSG_MAX_VALUES, adding each container's declared count
+ * when it reaches its header, so an over-budget frame is refused there. */
 #include "proto.h"
 
 #include <math.h>
@@ -21,8 +25,12 @@ uint32_t nc_frame_length(const uint8_t h[NC_FRAME_HEADER]) {
 typedef struct scanner {
     const uint8_t *p;
     size_t len, pos;
+    uint64_t values; /* values seen or announced by their containers so far */
     const char *why;
 } scanner;
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static uint64_t be(const uint8_t *p, int n) {
     uint64_t v = 0;
@@ -45,6 +53,8 @@ static bool scan_items(scanner *s, uint64_t count, int per_item, int depth) {
     if (depth >= NC_MSG_MAX_DEPTH) { s->why = "nesting deeper than the limit"; return false; }
     if (count > NC_MSG_MAX_ITEMS) { s->why = "map or array larger than the limit"; return false; }
     if (count * (uint64_t)per_item > s->len - s->pos) { s->why = "truncated msgpack value"; return false; }
+    s->values += count * (uint64_t)per_item;
+    if (s->values > NC_MSG_MAX_VALUES) { s->why = "more than " STR(NC_MSG_MAX_VALUES) " values"; return false; }
     for (uint64_t i = 0; i < count * (uint64_t)per_item; i++)
         if (!scan_value(s, depth + 1)) return false;
     return true;
@@ -150,7 +160,7 @@ static json_t *to_json(const msgpack_object *o, const char **why) {
 }
 
 json_t *nc_frame_unpack(const uint8_t *body, size_t len, nc_error *err) {
-    scanner s = {body, len, 0, NULL};
+    scanner s = {body, len, 0, 1, NULL}; /* the frame's own value */
     if (len == 0) s.why = "empty frame";
     else if (scan_value(&s, 0) && s.pos != len) s.why = "trailing bytes after the msgpack value";
     if (s.why) {

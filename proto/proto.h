@@ -16,6 +16,13 @@
 #define NC_FRAME_MAX_DEFAULT (16u << 20) /* bytes of one frame body */
 #define NC_MSG_MAX_DEPTH 16              /* nesting of maps and arrays */
 #define NC_MSG_MAX_ITEMS 4096            /* entries of one map or array */
+/* Values of one frame, every key, element and container counted (the
+ * frame's own map too). Decoding costs some 65 bytes per value, so this
+ * bounds what a frame can expand to (16 MiB of one-byte integers would be
+ * 16 M values, over a gigabyte decoded). The largest legitimate message is
+ * the reply to `checkpoint list` at its 4096 files: 13 values each, 53,259
+ * in all; requests hold at most a few hundred. */
+#define NC_MSG_MAX_VALUES 65536
 
 /* The default socket: $NANOCHAT_SOCKET, else $XDG_RUNTIME_DIR/nanochat/nanochatd.sock,
  * else /tmp/nanochat-$UID/nanochatd.sock. */
@@ -28,8 +35,9 @@ int nc_frame_pack(json_t *msg, uint8_t **out, size_t *len);
 /* Unpacks one frame body (msgpack) into JSON. Fails with BadRequest on
  * anything that is not exactly one well-formed value within the limits:
  * non-string keys, binary or extension values, invalid UTF-8 or NUL bytes
- * in strings, integers beyond int64, depth or size over the limits,
- * trailing bytes. */
+ * in strings, integers beyond int64, depth, size or number of values over
+ * the limits, trailing bytes. The limits are checked on the bytes, in time
+ * linear in them and without allocating, before anything is unpacked. */
 json_t *nc_frame_unpack(const uint8_t *body, size_t len, nc_error *err);
 
 /* A validated request. `args` is a borrowed reference into `msg`. */

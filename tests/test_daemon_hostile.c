@@ -18,12 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The bound on a status answer: 50 ms; sanitizer builds may raise it. */
-static double latency_ms(void) {
-    const char *env = getenv("NC_TEST_LATENCY_MS");
-    return env && atof(env) > 0 ? atof(env) : 50.0;
-}
-
 static tu_daemon d;
 static svc_prober prober; /* each test's own (tests run in forked children) */
 
@@ -43,24 +37,6 @@ static void start_impatient(void) {
 static void start_roomy(void) { start((const char *const[]){"--max-connections", "2000", NULL}); }
 
 static void stop(void) { tu_daemon_cleanup(&d); }
-
-/* Stops the test's prober (after one probe at least), asserts every probe was
- * answered, and returns the slowest answer in `scenario`. */
-static double stop_prober(const char *scenario) {
-    while (atomic_load(&prober.probes) == 0) usleep(1000);
-    svc_prober_stop(&prober);
-    svc_figure("latency scenario=%s probes=%ld max_ms=%.2f failures=%ld", scenario, (long)prober.probes, prober.max_ms,
-               prober.failures);
-    ck_assert_msg(prober.failures == 0, "%ld of %ld status probes failed", prober.failures, (long)prober.probes);
-    return prober.max_ms;
-}
-
-/* The daemon stayed responsive throughout `scenario`. */
-static void assert_prober_content(const char *scenario) {
-    double ms = stop_prober(scenario);
-    ck_assert_msg(ms < latency_ms(), "status took %.1f ms (over %.0f ms) in %ld probes", ms, latency_ms(),
-                  (long)prober.probes);
-}
 
 /* Sends a request on fd and expects an error reply naming `field` (NULL: any). */
 static void expect_bad(int fd, json_t *msg, nc_code code, const char *field) {
@@ -123,7 +99,7 @@ static void sustained(void (*send)(int fd), const char *scenario) {
     int fd = svc_connect(d.socket);
     for (long i = svc_env("NC_TEST_REPEAT", 1); i > 0; i--) send(fd);
     close(fd);
-    assert_prober_content(scenario);
+    svc_prober_content(&prober, scenario);
 }
 
 START_TEST(a_wrong_type_for_every_field) { sustained(send_wrong_types, "wrong-types"); }
@@ -238,7 +214,7 @@ START_TEST(trickling_and_silent_clients_are_closed_active_ones_are_not) {
     close(trickle.fd);
     close(silent.fd);
     close(active.fd);
-    assert_prober_content("trickle+silent");
+    svc_prober_content(&prober, "trickle+silent");
 }
 END_TEST
 
@@ -280,7 +256,7 @@ static void burst(int n) {
 static double probed_burst(int n) {
     svc_prober_start(&prober, d.socket);
     burst(n);
-    return stop_prober("connections-at-once");
+    return svc_prober_finish(&prober, "connections-at-once");
 }
 
 /* NC_TEST_CONNECTIONS (1,000) at once, NC_TEST_BURSTS (2) times; status is
@@ -300,9 +276,9 @@ START_TEST(a_thousand_connections_at_once) {
     long base = svc_rss_kb(d.pid), first = 0, most = 0;
     for (int b = 0; b < bursts; b++) {
         if (b == 0) {
-            double ms = probed_burst(n), again = ms < latency_ms() ? ms : probed_burst(n);
-            ck_assert_msg(again < latency_ms(), "status took %.1f ms, then %.1f ms (over %.0f ms) in bursts of %d",
-                          ms, again, latency_ms(), n);
+            double ms = probed_burst(n), again = ms < svc_latency_ms() ? ms : probed_burst(n);
+            ck_assert_msg(again < svc_latency_ms(), "status took %.1f ms, then %.1f ms (over %.0f ms) in bursts of %d",
+                          ms, again, svc_latency_ms(), n);
         } else {
             burst(n);
         }

@@ -1,6 +1,7 @@
 /* test_proto.c: the wire protocol. Round trips of every message shape, the
- * decoder's limits, and what a real daemon answers to truncated, oversized,
- * non-map, wrong-typed and unknown-command frames. */
+ * decoder's limits (its value budget against the largest reply), and what a
+ * real daemon answers to truncated, oversized, non-map, wrong-typed and
+ * unknown-command frames. */
 #define _GNU_SOURCE
 #include "config.h"
 #include "testutil.h"
@@ -109,6 +110,102 @@ START_TEST(decoder_rejects_hostile_bodies) {
 }
 END_TEST
 
+/* Values as the decoder counts them: every key, element and container. */
+static long count_values(json_t *v) {
+    long n = 1;
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) json_object_foreach(v, k, x) n += 1 + count_values(x);
+    else if (json_is_array(v)) json_array_foreach(v, i, x) n += count_values(x);
+    return n;
+}
+
+/* An array of arrays of small integers holding `values` values in all. */
+static uint8_t *arrays_of_fixints(long values, size_t *len) {
+    long left = values - 1, arrays = (left + NC_MSG_MAX_ITEMS) / (NC_MSG_MAX_ITEMS + 1);
+    uint8_t *b = malloc(3 + (size_t)left * 3), *p = b;
+    *p++ = 0xdc, *p++ = (uint8_t)(arrays >> 8), *p++ = (uint8_t)arrays;
+    for (long a = 0; a < arrays; a++) {
+        long items = left - 1 < NC_MSG_MAX_ITEMS ? left - 1 : NC_MSG_MAX_ITEMS;
+        *p++ = 0xdc, *p++ = (uint8_t)(items >> 8), *p++ = (uint8_t)items;
+        memset(p, 0x07, (size_t)items);
+        p += items;
+        left -= items + 1;
+    }
+    ck_assert_int_eq(left, 0);
+    *len = (size_t)(p - b);
+    return b;
+}
+
+/* The budget on a frame's values: exactly NC_MSG_MAX_VALUES decode, one more
+ * does not; 4096 arrays of 4096 small integers (16 MiB, within the per-array
+ * and depth limits) are refused by the scan, before anything is unpacked. */
+START_TEST(decoder_bounds_the_values_of_a_frame) {
+    nc_error err;
+    size_t len;
+    uint8_t *b = arrays_of_fixints(NC_MSG_MAX_VALUES, &len);
+    json_t *v = nc_frame_unpack(b, len, &err);
+    ck_assert_msg(v != NULL, "%s", err.message);
+    ck_assert_int_eq(count_values(v), NC_MSG_MAX_VALUES);
+    json_decref(v);
+    free(b);
+    char needle[64];
+    snprintf(needle, sizeof needle, "undecodable frame: more than %d values", NC_MSG_MAX_VALUES);
+    b = arrays_of_fixints(NC_MSG_MAX_VALUES + 1, &len);
+    ck_assert_ptr_null(nc_frame_unpack(b, len, &err));
+    ck_assert_int_eq(err.code, NC_E_BAD_REQUEST);
+    ck_assert_str_eq(err.message, needle);
+    free(b);
+    b = arrays_of_fixints((long)NC_MSG_MAX_ITEMS * (NC_MSG_MAX_ITEMS + 1) + 1, &len);
+    ck_assert_uint_gt(len, 16u << 20);
+    ck_assert_ptr_null(nc_frame_unpack(b, len, &err));
+    ck_assert_str_eq(err.message, needle);
+    /* the same refusal when the budget is crossed deep inside: {"k": [[...], ...]} */
+    uint8_t *m = malloc(len + 3);
+    memcpy(m, "\x81\xa1k", 3);
+    memcpy(m + 3, b, len);
+    ck_assert_ptr_null(nc_frame_unpack(m, len + 3, &err));
+    ck_assert_str_eq(err.message, needle);
+    free(m);
+    free(b);
+}
+END_TEST
+
+/* The largest message the protocol sends: `checkpoint list` of a directory at
+ * the engine's 4096-file cap (13 values a file, 53,259 in all), as the client
+ * decodes it; within the value budget and the client's frame limit. */
+START_TEST(decoder_accepts_the_largest_reply) {
+    json_t *items = json_array();
+    for (int i = 0; i < 4096; i++) {
+        char path[160], run[64];
+        snprintf(run, sizeof run, "20250101-120000-gpt-d%02d-%04d", i % 32, i);
+        snprintf(path, sizeof path, "/var/lib/nanochat/checkpoints/%s.ckpt", run);
+        json_array_append_new(items, json_pack("{s:s, s:I, s:i, s:s, s:s, s:s}", "path", path, "bytes",
+                                               (json_int_t)123456789 + i, "step", i * 10, "mode", "tensor", "kind",
+                                               "gpt", "run_id", run));
+    }
+    json_t *reply = nc_msg_ok(UINT32_MAX, json_pack("{s:s, s:o}", "dir", "/var/lib/nanochat/checkpoints",
+                                                    "checkpoints", items));
+    ck_assert_int_eq(count_values(reply), 53259);
+    ck_assert_int_le(count_values(reply), NC_MSG_MAX_VALUES);
+    uint8_t *buf;
+    size_t len;
+    ck_assert_int_eq(nc_frame_pack(reply, &buf, &len), 0);
+    ck_assert_uint_le(len - NC_FRAME_HEADER, NC_FRAME_MAX_DEFAULT);
+    nc_error err;
+    json_t *back = nc_frame_unpack(buf + NC_FRAME_HEADER, len - NC_FRAME_HEADER, &err);
+    ck_assert_msg(back != NULL, "%s", err.message);
+    nc_reply r;
+    ck_assert_int_eq(nc_reply_parse(back, &r, &err), 0);
+    ck_assert_int_eq(r.kind, NC_REPLY_OK);
+    ck_assert(json_equal(r.msg, reply));
+    nc_reply_free(&r);
+    free(buf);
+    json_decref(reply);
+}
+END_TEST
+
 START_TEST(args_are_validated_against_the_schema) {
     const nc_command_spec *train = nc_command_find("train");
     nc_train_cfg cfg;
@@ -204,7 +301,7 @@ START_TEST(daemon_answers_bad_frames_and_keeps_serving) {
     send_json(fd, "{\"v\": 1, \"id\": 6, \"cmd\": \"train\", \"args\": {\"steps\": \"x\"}}");
     expect_error(fd, NC_E_BAD_REQUEST);
     send_json(fd, "{\"v\": 1, \"id\": 7, \"cmd\": \"sample\", \"args\": {\"temperature\": 0}}");
-    expect_error(fd, NC_E_NOT_FOUND); /* no model yet: checked before the temperature */
+    expect_error(fd, NC_E_INVALID_TEMPERATURE); /* the arguments are checked first, model or not */
     close(fd);
 
     fd = raw_connect(); /* over the 4096-byte limit: error, then the connection closes */
@@ -228,7 +325,8 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("proto");
     tu_tcase(s, "unit", message_shapes_round_trip, requests_and_replies_parse, bad_requests_name_the_field,
-             decoder_rejects_hostile_bodies, args_are_validated_against_the_schema);
+             decoder_rejects_hostile_bodies, decoder_bounds_the_values_of_a_frame, decoder_accepts_the_largest_reply,
+             args_are_validated_against_the_schema);
     TCase *live = tu_tcase(s, "daemon", daemon_answers_bad_frames_and_keeps_serving);
     tcase_add_unchecked_fixture(live, start_daemon, stop_daemon);
     return tu_run(s);

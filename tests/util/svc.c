@@ -260,6 +260,26 @@ void svc_prober_stop(svc_prober *p) {
     pthread_join(p->thread, NULL);
 }
 
+double svc_prober_finish(svc_prober *p, const char *scenario) {
+    while (atomic_load(&p->probes) == 0) usleep(1000);
+    svc_prober_stop(p);
+    svc_figure("latency scenario=%s probes=%ld max_ms=%.2f failures=%ld", scenario, (long)p->probes, p->max_ms,
+               p->failures);
+    ck_assert_msg(p->failures == 0, "%ld of %ld status probes failed", p->failures, (long)p->probes);
+    return p->max_ms;
+}
+
+void svc_prober_content(svc_prober *p, const char *scenario) {
+    double ms = svc_prober_finish(p, scenario);
+    ck_assert_msg(ms < svc_latency_ms(), "status took %.1f ms (over %.0f ms) in %ld probes", ms, svc_latency_ms(),
+                  (long)p->probes);
+}
+
+double svc_latency_ms(void) {
+    const char *env = getenv("NC_TEST_LATENCY_MS");
+    return env && atof(env) > 0 ? atof(env) : 50.0;
+}
+
 /* ---- training ------------------------------------------------------------------------- */
 
 json_t *svc_bigram(int steps, int log_every) {

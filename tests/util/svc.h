@@ -61,6 +61,13 @@ typedef struct svc_prober {
 } svc_prober;
 void svc_prober_start(svc_prober *p, const char *socket);
 void svc_prober_stop(svc_prober *p);
+/* Stops it after one probe at least, fails the test unless every probe was
+ * answered, prints the figure of `scenario`; the slowest answer (ms). */
+double svc_prober_finish(svc_prober *p, const char *scenario);
+/* svc_prober_finish, and every answer came within svc_latency_ms(). */
+void svc_prober_content(svc_prober *p, const char *scenario);
+/* The bound on a status answer: 50 ms; NC_TEST_LATENCY_MS raises it (sanitizer builds). */
+double svc_latency_ms(void);
 
 double svc_now_ms(void);
 /* Short scalar bigram training arguments (the fast, always-available model). */
