@@ -1,8 +1,9 @@
 /* fuzz_frame.c: a libFuzzer target over everything a client controls: the
- * bytes of a frame body go through the decoder, then request validation and
- * argument parsing against the command schema, as the daemon's dispatch
- * does; the client's reply parser reads them too. Whatever decodes must
- * survive a round trip through the encoder unchanged. Built with NC_FUZZ=ON
+ * bytes of a frame body go through the decoder, then request validation,
+ * argument parsing against the command schema and the requests' own checks
+ * (nc_request_check), as the daemon's dispatch does; the client's reply
+ * parser reads them too. Whatever decodes must survive a round trip through
+ * the encoder unchanged. Built with NC_FUZZ=ON
  * (clang); scripts/fuzz.sh runs it. */
 #include "proto.h"
 
@@ -14,7 +15,7 @@ static void validate(json_t *msg) {
     if (nc_request_parse(json_incref(msg), &req, &err) == 0) {
         const nc_command_spec *cmd = nc_command_find(req.cmd);
         void *cfg = cmd ? malloc(cmd->cfg_size) : NULL;
-        if (cmd) nc_args_parse(cmd, req.args, cfg, &err);
+        if (cmd && nc_args_parse(cmd, req.args, cfg, &err) == 0) nc_request_check(cmd, cfg, &err);
         free(cfg);
     }
     nc_request_free(&req);
