@@ -133,7 +133,7 @@ json_t *nc_cmd_ablate(nc_engine *e, const nc_ablate_cfg *cfg, const nc_sink *sin
     nc_utc_stamp(stamp, sizeof stamp);
     snprintf(name, sizeof name, "ablate_style-%s_seed-%lld_steps-%lld_%s", cfg->style, (long long)cfg->seed,
              (long long)cfg->steps, stamp);
-    if (nc_resolve(&e->folders, e->results_dir, NULL, NC_ACCESS_WRITE, "the results folder", root, err)) return NULL;
+    if (nc_resolve_folder(&e->folders, e->results_dir, "the results folder", root, err)) return NULL;
     snprintf(stem, sizeof stem, "%s/%s", root, name);
     json_t *rows = json_array();
     int rc = nc_make_folder(root, false, err);

@@ -55,7 +55,7 @@ int nc_run_open(nc_run *run, const nc_folders *folders, const char *results_dir,
     run->info = info;
     char root[PATH_MAX];
     if (nc_run_id_check(run_id, err) ||
-        nc_resolve(folders, results_dir, NULL, NC_ACCESS_WRITE, "the results folder", root, err) ||
+        nc_resolve_folder(folders, results_dir, "the results folder", root, err) ||
         make_run_folder(run, root, run_id, stem, err))
         return -1;
     char path[PATH_MAX + 16], when[40];

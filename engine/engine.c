@@ -103,13 +103,15 @@ void nc_engine_free(nc_engine *e) {
 
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
-    /* a cached corpus was confined when it was read */
-    if (e->corpus_loaded && strcmp(e->corpus.path, p) == 0 && strcmp(e->corpus.style, style) == 0) return &e->corpus;
     char real[PATH_MAX], *text;
     size_t len;
-    if (nc_resolve(&e->folders, p, NULL, NC_ACCESS_READ, "data", real, err) ||
-        nc_read_file(real, nc_corpus_max_bytes(&e->limits), "corpus", &text, &len, err))
+    nc_file_id id;
+    if (nc_resolve(&e->folders, p, NULL, NC_ACCESS_READ, "data", real, err) || nc_file_id_of(real, &id, err))
         return NULL;
+    if (e->corpus_loaded && strcmp(e->corpus_file, real) == 0 && nc_file_id_equal(&e->corpus_id, &id) &&
+        strcmp(e->corpus.style, style) == 0)
+        return &e->corpus;
+    if (nc_read_file(real, nc_corpus_max_bytes(&e->limits), "corpus", &text, &len, err)) return NULL;
     nc_corpus fresh;
     int rc = nc_corpus_load(&fresh, text, len, p, style, err);
     free(text);
@@ -117,6 +119,8 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
     if (e->corpus_loaded) nc_corpus_free(&e->corpus);
     e->corpus = fresh;
     e->corpus_loaded = true;
+    snprintf(e->corpus_file, sizeof e->corpus_file, "%s", real);
+    e->corpus_id = id;
     return &e->corpus;
 }
 

@@ -37,8 +37,10 @@ struct nc_engine {
     char checkpoint_dir[PATH_MAX];
     char data_dir[PATH_MAX];      /* the default corpus's folder: readable */
     nc_folders folders;           /* what request paths may reach (files.h) */
-    nc_corpus corpus;             /* cached: reloaded when path or style change */
+    nc_corpus corpus;             /* cached: reloaded when its file, the file's version or the style change */
     bool corpus_loaded;
+    char corpus_file[PATH_MAX];   /* the cached corpus's resolved path */
+    nc_file_id corpus_id;
     nc_resident res;
     struct nc_backend *backends[2]; /* cpu, cuda: created on first use */
     char gpu_absent_why[256];           /* why "auto" found no GPU ("": not probed, or found); not probed again */

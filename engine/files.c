@@ -22,11 +22,11 @@ void nc_folders_add(nc_folders *f, const char *dir, bool writable) {
 
 static int resolve(const char *path, char out[PATH_MAX], nc_error *err);
 
-/* A path that does not exist: its parent resolved, then its last name. */
+/* A path's parent resolved, then its last name (which need not exist). */
 static int resolve_missing(const char *path, char out[PATH_MAX], nc_error *err) {
     const char *slash = strrchr(path, '/'), *leaf = slash ? slash + 1 : path;
     if (!*leaf || strcmp(leaf, ".") == 0 || strcmp(leaf, "..") == 0)
-        return nc_fail(err, NC_E_PERMISSION_DENIED, "%s does not exist and does not end in a plain name", path);
+        return nc_fail(err, NC_E_PERMISSION_DENIED, "%s does not end in a plain name", path);
     char parent[PATH_MAX], dir[PATH_MAX];
     if (!slash) snprintf(parent, sizeof parent, ".");
     else if (slash == path) snprintf(parent, sizeof parent, "/");
@@ -54,14 +54,9 @@ static bool within(const char *path, const char *dir) {
     return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
 }
 
-int nc_resolve(const nc_folders *f, const char *path, const char *base, nc_access access, const char *what,
-               char out[PATH_MAX], nc_error *err) {
-    if (!*path) return nc_fail(err, NC_E_BAD_REQUEST, "%s must not be empty", what);
-    char joined[PATH_MAX];
-    int len = path[0] == '/' || !base ? snprintf(joined, sizeof joined, "%s", path)
-                                      : snprintf(joined, sizeof joined, "%s/%s", base, path);
-    if (len < 0 || len >= PATH_MAX) return nc_fail(err, NC_E_BAD_REQUEST, "%s is too long", what);
-    if (resolve(joined, out, err)) return -1;
+/* out within a folder allowed for the access. */
+static int confine(const nc_folders *f, const char *path, const char *out, nc_access access, const char *what,
+                   nc_error *err) {
     if (!f || !f->confined) return 0;
     for (int i = 0; i < f->n; i++) {
         char dir[PATH_MAX];
@@ -71,6 +66,22 @@ int nc_resolve(const nc_folders *f, const char *path, const char *base, nc_acces
     }
     return nc_fail(err, NC_E_PERMISSION_DENIED, "%s %s resolves to %s, outside the folders nanochatd may %s", what, path,
                    out, access == NC_ACCESS_READ ? "read" : "write");
+}
+
+int nc_resolve(const nc_folders *f, const char *path, const char *base, nc_access access, const char *what,
+               char out[PATH_MAX], nc_error *err) {
+    if (!*path) return nc_fail(err, NC_E_BAD_REQUEST, "%s must not be empty", what);
+    char joined[PATH_MAX];
+    int len = path[0] == '/' || !base ? snprintf(joined, sizeof joined, "%s", path)
+                                      : snprintf(joined, sizeof joined, "%s/%s", base, path);
+    if (len < 0 || len >= PATH_MAX) return nc_fail(err, NC_E_BAD_REQUEST, "%s is too long", what);
+    int rc = access == NC_ACCESS_WRITE ? resolve_missing(joined, out, err) : resolve(joined, out, err);
+    return rc ? -1 : confine(f, path, out, access, what, err);
+}
+
+int nc_resolve_folder(const nc_folders *f, const char *dir, const char *what, char out[PATH_MAX], nc_error *err) {
+    if (!*dir) return nc_fail(err, NC_E_BAD_REQUEST, "%s must not be empty", what);
+    return resolve(dir, out, err) || confine(f, dir, out, NC_ACCESS_WRITE, what, err) ? -1 : 0;
 }
 
 /* ---- walking --------------------------------------------------------------------- */
@@ -118,6 +129,19 @@ static int open_parent(const char *resolved, bool create, char leaf[NAME_MAX + 1
 }
 
 /* ---- reading ------------------------------------------------------------------------ */
+
+int nc_file_id_of(const char *resolved, nc_file_id *id, nc_error *err) {
+    struct stat st;
+    if (stat(resolved, &st) < 0)
+        return nc_fail(err, errno == ENOENT ? NC_E_NOT_FOUND : NC_E_IO, "cannot read %s: %s", resolved, strerror(errno));
+    *id = (nc_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
+                       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+    return 0;
+}
+
+bool nc_file_id_equal(const nc_file_id *a, const nc_file_id *b) {
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
 
 int nc_open_regular(const char *resolved, int64_t max_bytes, const char *what, int *fd, int64_t *size, nc_error *err) {
     char leaf[NAME_MAX + 1];

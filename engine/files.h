@@ -36,11 +36,27 @@ typedef struct nc_folders {
 void nc_folders_add(nc_folders *f, const char *dir, bool writable);
 
 /* Resolves `path` (relative paths: against `base`, or the working folder when
- * base is NULL) into `out`, an absolute path without symlinks, "." or "..",
- * and checks it against the folders for the access; PermissionDenied naming
- * `what` when it lies outside, BadRequest when it is empty or too long. */
+ * base is NULL) into `out`, an absolute path without "." or "..", and checks
+ * it against the folders for the access; PermissionDenied naming `what` when
+ * it lies outside, BadRequest when it is empty or too long. A file to read
+ * is resolved through every symlink; a file to write keeps its last name (a
+ * symlink there is replaced by the write, never followed), so only its
+ * folder is resolved. */
 int nc_resolve(const nc_folders *f, const char *path, const char *base, nc_access access, const char *what,
                char out[PATH_MAX], nc_error *err);
+/* A folder to write into (the results or checkpoint folder, which may be a
+ * symlink the operator made), resolved through every symlink and checked. */
+int nc_resolve_folder(const nc_folders *f, const char *dir, const char *what, char out[PATH_MAX], nc_error *err);
+
+/* What tells one version of a file from another: a cache reloads a file
+ * whose identity changed. */
+typedef struct nc_file_id {
+    uint64_t dev, ino;
+    int64_t size, mtime_ns;
+} nc_file_id;
+/* NotFound when absent. */
+int nc_file_id_of(const char *resolved, nc_file_id *id, nc_error *err);
+bool nc_file_id_equal(const nc_file_id *a, const nc_file_id *b);
 
 /* Opens a resolved path for reading: a regular file of at most max_bytes.
  * NotFound when absent; BadRequest when it is not a regular file or is

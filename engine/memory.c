@@ -37,6 +37,9 @@ int64_t nc_corpus_max_bytes(const nc_limits *l) { return l->host_bytes / NC_CORP
 
 static int over(const char *what, const char *where, double need, int64_t limit, const char *option, nc_code code,
                 nc_error *err) {
+    if (need > 1e18) /* no machine's: more than any size nanochatd counts */
+        return nc_fail(err, code, "%s needs more %s memory than any machine has; the limit is %.2f GiB (nanochatd %s)",
+                       what, where, (double)limit / (1 << 30), option);
     return nc_fail(err, code, "%s needs about %.2f GiB of %s memory; the limit is %.2f GiB (nanochatd %s)", what,
                    need / (1 << 30), where, (double)limit / (1 << 30), option);
 }

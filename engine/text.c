@@ -150,7 +150,11 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     memset(c, 0, sizeof *c);
     size_t n, n_extra;
     uint32_t *cps, *extra;
-    if (nc_utf8_decode(text, len, &cps, &n, err)) return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s: %s", path, err->message);
+    if (nc_utf8_decode(text, len, &cps, &n, err)) {
+        char why[sizeof err->message];
+        snprintf(why, sizeof why, "%s", err->message);
+        return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s: %s", path, why);
+    }
     const char *st = nc_style_text(style);
     if (nc_utf8_decode(st, strlen(st), &extra, &n_extra, err)) {
         free(cps);

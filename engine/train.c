@@ -272,7 +272,7 @@ static int checkpoint_path(nc_engine *e, const nc_train_cfg *req, const nc_run *
 static int check_checkpoint_path(nc_engine *e, const nc_train_cfg *req, nc_error *err) {
     char probe[PATH_MAX];
     if (req->checkpoint[0]) return nc_engine_checkpoint_path(e, req->checkpoint, NC_ACCESS_WRITE, probe, err);
-    return nc_resolve(&e->folders, e->checkpoint_dir, NULL, NC_ACCESS_WRITE, "the checkpoint folder", probe, err);
+    return nc_resolve_folder(&e->folders, e->checkpoint_dir, "the checkpoint folder", probe, err);
 }
 
 /* Everything the request needs, checked and built, before the resident model

@@ -9,7 +9,8 @@
 #define OPS (m->be->ops)
 #define DEFAULT_WEIGHT_DECAY 0.28
 #define DEFAULT_SEQ_LEN 256
-#define EVAL_BATCHES 20 /* default eval: 20 batches' worth of windows, as the reference runs */
+#define EVAL_BATCHES 20
+#define ALLOC_SLACK (64.0 * 1024) /* default eval: 20 batches' worth of windows, as the reference runs */
 
 /* The device (or, on the cpu, host) bytes of gpt_create and a training step:
  * parameters, gradients and the backup (f32), their act copy, the rotary
@@ -30,7 +31,8 @@ static void gpt_footprint(const nc_train_cfg *cfg, int V, const nc_backend *be, 
         gpt_optimizer_setup(m, &s);
         double bytes = 3 * sizeof(float) * P + (act != sizeof(float) ? (double)act * P : 0) + rotary +
                        nc_muonadamw_bytes(&s, m->lay.total, act) +
-                       (double)gpt_buffers_bytes(m, act, cfg->batch_size * cfg->seq_len, true);
+                       (double)gpt_buffers_bytes(m, act, cfg->batch_size * cfg->seq_len, true) +
+                       ALLOC_SLACK; /* backends round each of its few dozen buffers up */
         bool device = be && be->gpu;
         *out = (nc_footprint){.device = device ? bytes : 0, .host = device ? 0 : bytes,
                               .host_transient = 2 * 3 * sizeof(float) * P};

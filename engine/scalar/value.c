@@ -12,7 +12,12 @@ _Static_assert(sizeof(sv_node) == 32, "a node is 32 bytes");
 
 void sv_init(sv_graph *g) { *g = (sv_graph){0}; }
 
-double sv_graph_bytes(double nodes) { return nodes > INT32_MAX ? INFINITY : 2 * nodes * sizeof(sv_node); }
+#define FIRST_CAP (1 << 16) /* nodes of a graph's first arena */
+
+double sv_graph_bytes(double nodes) {
+    if (nodes > INT32_MAX) return INFINITY;
+    return (2 * nodes > FIRST_CAP ? 2 * nodes : FIRST_CAP) * sizeof(sv_node); /* the arena doubles from FIRST_CAP */
+}
 
 void sv_free(sv_graph *g) {
     free(g->n);
@@ -23,7 +28,7 @@ void sv_reset(sv_graph *g) { g->len = 0; }
 
 static sv_node *push(sv_graph *g, uint8_t op, double v, sv_id a) {
     if (g->len == g->cap) {
-        g->cap = g->cap ? 2 * g->cap : 1 << 16;
+        g->cap = g->cap ? 2 * g->cap : FIRST_CAP;
         g->n = nc_xrealloc(g->n, (size_t)g->cap * sizeof *g->n); /* within the model's footprint */
     }
     sv_node *n = &g->n[g->len++];

@@ -164,6 +164,14 @@ int svc_recv(int fd, int timeout_ms, nc_reply *r) {
     return nc_client_recv(&c, r, timeout_ms, &err);
 }
 
+void svc_recv_final(int fd, int timeout_ms, nc_reply *r) {
+    for (;;) {
+        ck_assert_msg(svc_recv(fd, timeout_ms, r) == 0, "no reply within %d ms", timeout_ms);
+        if (r->kind != NC_REPLY_EVENT) return;
+        nc_reply_free(r);
+    }
+}
+
 bool svc_closed_within(int fd, int timeout_ms) {
     double end = svc_now_ms() + timeout_ms;
     char buf[4096];

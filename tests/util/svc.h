@@ -38,6 +38,8 @@ void svc_send(int fd, json_t *msg); /* steals msg */
 void svc_send_bytes(int fd, const void *p, size_t n);
 /* The next reply within timeout_ms; its kind, with its code when an error. */
 int svc_recv(int fd, int timeout_ms, nc_reply *r);
+/* Skips a job's events to its final reply (each within timeout_ms), left in r. */
+void svc_recv_final(int fd, int timeout_ms, nc_reply *r);
 /* True when the peer closes within timeout_ms (data before the close is skipped). */
 bool svc_closed_within(int fd, int timeout_ms);
 
