@@ -1,6 +1,7 @@
 /* notify.c: sd_notify wrappers and the watchdog timer. */
 #include "notify.h"
 #include "log.h"
+#include "memory.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
 struct event *notify_watchdog_start(struct event_base *base, int (*healthy)(void *ctx), void *ctx) {
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return NULL;
-    watchdog *wd = calloc(1, sizeof *wd);
+    watchdog *wd = nc_xcalloc(1, sizeof *wd);
     wd->healthy = healthy;
     wd->ctx = ctx;
     wd->ev = event_new(base, -1, EV_PERSIST, on_tick, wd);

@@ -5,6 +5,7 @@
 #include "server.h"
 #include "access.h"
 #include "log.h"
+#include "memory.h"
 #include "notify.h"
 #include "proto.h"
 
@@ -231,7 +232,7 @@ static bool read_frames(conn *c) {
         }
         if (have < sizeof hdr + len) return true;
         evbuffer_drain(in, sizeof hdr);
-        uint8_t *body = malloc(len ? len : 1);
+        uint8_t *body = nc_xmalloc(len ? len : 1); /* len is within --max-frame */
         evbuffer_remove(in, body, len);
         c->partial_since = 0;
         nc_error err;
@@ -375,7 +376,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg) {
 }
 
 server *server_new(struct event_base *base, const server_opts *opts, listener_fd *lfd, nc_error *err) {
-    server *s = calloc(1, sizeof *s);
+    server *s = nc_xcalloc(1, sizeof *s);
     s->base = base;
     s->o = *opts;
     s->lfd = lfd;

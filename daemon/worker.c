@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 #include "log.h"
+#include "memory.h"
 #include "notify.h"
 #include "proto.h"
 
@@ -54,7 +55,7 @@ static double now_mono(void) {
 }
 
 static void post(worker *w, uint64_t conn_id, json_t *msg, bool final) {
-    outmsg *m = calloc(1, sizeof *m);
+    outmsg *m = nc_xcalloc(1, sizeof *m);
     m->conn_id = conn_id;
     m->msg = msg;
     m->final = final;
@@ -197,7 +198,7 @@ static void *thread_main(void *arg) {
 
 worker *worker_start(const nc_engine_opts *opts, struct event_base *base, worker_deliver_fn deliver, void *ctx,
                      nc_error *err) {
-    worker *w = calloc(1, sizeof *w);
+    worker *w = nc_xcalloc(1, sizeof *w);
     w->opts = *opts;
     w->deliver = deliver;
     w->ctx = ctx;

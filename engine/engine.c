@@ -202,7 +202,7 @@ json_t *nc_engine_run(nc_engine *e, const char *cmd, json_t *args, const nc_sink
         nc_eval_cfg eval;
         nc_checkpoint_cfg checkpoint;
         nc_ablate_cfg ablate;
-    } *cfg = malloc(spec->cfg_size);
+    } *cfg = nc_xmalloc(spec->cfg_size);
     json_t *res = NULL;
     if (nc_args_parse(spec, args, cfg, err) == 0) {
         if (!strcmp(cmd, "train")) res = nc_cmd_train(e, &cfg->train, sink, err);

@@ -7,7 +7,7 @@
 
 static void *checked(void *p, size_t bytes) {
     if (p || bytes == 0) return p;
-    fprintf(stderr, "nanochatd: out of memory allocating %zu bytes within an accepted estimate\n", bytes);
+    fprintf(stderr, "nanochatd: out of memory allocating %zu bytes\n", bytes);
     abort();
 }
 

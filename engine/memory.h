@@ -27,10 +27,11 @@ typedef struct nc_footprint {
     double device, host, host_transient;
 } nc_footprint;
 
-/* Allocations within an estimate that passed the limits: they abort with a
- * message when the system still has no memory (as the kernel's OOM killer
- * would end the process on first touch); everything sized by a request or a
- * file is estimated before it gets here. */
+/* Allocations within an estimate that passed the limits, and small
+ * bookkeeping ones (a message, a connection, op scratch of a few KiB): they
+ * abort with a message when the system still has no memory (as the kernel's
+ * OOM killer would end the process on first touch). Everything sized by a
+ * request or a file is estimated before it gets here. */
 void *nc_xmalloc(size_t bytes);
 void *nc_xcalloc(size_t n, size_t size);
 void *nc_xrealloc(void *p, size_t bytes);

@@ -40,9 +40,9 @@ static bool style_biased(const nc_resident *r) {
 
 /* Draws the next token from logits (V): temperature, then top-k, in double. */
 static int32_t draw(float *logits, int V, double temperature, int64_t top_k, nc_rng *rng) {
-    double kth = -INFINITY, *p = malloc((size_t)V * sizeof *p);
+    double kth = -INFINITY, *p = nc_xmalloc((size_t)V * sizeof *p);
     if (top_k > 0 && top_k < V) {
-        float *sorted = malloc((size_t)V * sizeof *sorted);
+        float *sorted = nc_xmalloc((size_t)V * sizeof *sorted);
         memcpy(sorted, logits, (size_t)V * sizeof *sorted);
         for (int64_t i = 0; i < top_k; i++) /* partial selection: the k-th largest */
             for (int j = (int)i + 1; j < V; j++)
@@ -68,7 +68,7 @@ static int32_t draw(float *logits, int V, double temperature, int64_t top_k, nc_
 static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *prompt, size_t n, int32_t *out,
                     const nc_sink *sink, nc_error *err) {
     int V = r->vocab.size;
-    float *logits = malloc((size_t)V * sizeof *logits);
+    float *logits = nc_xmalloc((size_t)V * sizeof *logits);
     nc_decoder *d = r->ops->decoder_new(r->model, err);
     nc_rng rng;
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_SAMPLE);
@@ -106,7 +106,7 @@ json_t *nc_cmd_sample(nc_engine *e, const nc_sample_cfg *cfg, const nc_sink *sin
         nc_fail(err, NC_E_PROMPT_TOO_LONG, "the prompt has %zu tokens; at most %lld are accepted", n, (long long)limit);
         return NULL;
     }
-    int32_t *all = malloc((n + (size_t)cfg->max_new_tokens + 1) * sizeof *all);
+    int32_t *all = nc_xmalloc((n + (size_t)cfg->max_new_tokens + 1) * sizeof *all); /* at most 1e6 + a prompt */
     memcpy(all, prompt, n * sizeof *all);
     free(prompt);
     double t0 = nc_now();

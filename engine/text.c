@@ -109,6 +109,10 @@ int nc_encode(const nc_vocab *v, const char *text, int32_t **ids, size_t *n, nc_
     size_t m;
     if (nc_utf8_decode(text, strlen(text), &cps, &m, err)) return -1;
     int32_t *out = malloc((m + 1) * sizeof *out);
+    if (!out) {
+        free(cps);
+        return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu characters", m);
+    }
     for (size_t i = 0; i < m; i++) {
         int id = nc_vocab_id(v, cps[i]);
         if (id < 0) {
@@ -135,7 +139,7 @@ int nc_vocab_check(const nc_vocab *model, const nc_vocab *corpus, const char *pa
 }
 
 char *nc_decode(const nc_vocab *v, const int32_t *ids, size_t n) {
-    char *s = malloc(4 * n + 1), *p = s;
+    char *s = nc_xmalloc(4 * n + 1), *p = s; /* n: a sample's tokens, within its request's bounds */
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= 0 && ids[i] < v->size) p += nc_utf8_put(p, v->cps[ids[i]]);
     *p = '\0';

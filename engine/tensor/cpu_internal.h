@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "cpu_pool.h"
+#include "../memory.h"
 
 typedef struct nc_cpu {
     nc_pool *pool;

@@ -89,7 +89,7 @@ static void forward_block(const attn_job *j, const block *bl, float *s) {
 static void forward_items(void *ctx, int64_t lo, int64_t hi) {
     attn_job *j = ctx;
     const nc_attn *a = j->a;
-    float *s = malloc(sizeof(float) * QB * (size_t)a->Tk);
+    float *s = nc_xmalloc(sizeof(float) * QB * (size_t)a->Tk);
     if (!s) abort();
     for (int64_t it = lo; it < hi; it++)
         for (int i0 = 0; i0 < a->Tq; i0 += QB) {
@@ -143,7 +143,7 @@ static void backward_block(const attn_job *j, const block *bl, float *s, float *
 static void backward_items(void *ctx, int64_t lo, int64_t hi) {
     attn_job *j = ctx;
     const nc_attn *a = j->a;
-    float *s = malloc(sizeof(float) * 2 * QB * (size_t)a->Tk);
+    float *s = nc_xmalloc(sizeof(float) * 2 * QB * (size_t)a->Tk);
     if (!s) abort();
     for (int64_t it = lo; it < hi; it++) {
         int b = (int)(it / a->H), h = (int)(it % a->H);

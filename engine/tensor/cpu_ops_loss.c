@@ -34,7 +34,7 @@ static float ce_row(const loss_job *j, float *work, const float *z, int32_t y, f
 
 static void ce_rows(void *ctx, int64_t lo, int64_t hi) {
     loss_job *j = ctx;
-    float *work = malloc(sizeof(float) * 2 * (size_t)j->V);
+    float *work = nc_xmalloc(sizeof(float) * 2 * (size_t)j->V);
     if (!work) abort();
     for (int64_t r = lo; r < hi; r++)
         j->losses[r] = ce_row(j, work, j->logits + r * j->Vp, j->targets[r], j->dlogits ? j->dlogits + r * j->Vp : NULL);

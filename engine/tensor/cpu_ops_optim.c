@@ -77,7 +77,7 @@ static void normalize_matrix(float *x, const float *g, int R, int C, float *rows
 static void normalize_range(void *ctx, int64_t lo, int64_t hi) {
     optim_job *j = ctx;
     int64_t size = (int64_t)j->R * j->C;
-    float *rowsq = malloc(sizeof(float) * (size_t)j->R);
+    float *rowsq = nc_xmalloc(sizeof(float) * (size_t)j->R);
     if (!rowsq) abort();
     for (int64_t k = lo; k < hi; k++) normalize_matrix(j->x_out + k * size, j->g_in + k * size, j->R, j->C, rowsq);
     free(rowsq);
@@ -138,7 +138,7 @@ static void finish_matrix(const optim_job *j, float *work, float *p, const float
 static void finish_range(void *ctx, int64_t lo, int64_t hi) {
     optim_job *j = ctx;
     int64_t size = (int64_t)j->R * j->C, n = j->R >= j->C ? j->R : j->C;
-    float *work = malloc(sizeof(float) * (size_t)(j->R + n));
+    float *work = nc_xmalloc(sizeof(float) * (size_t)(j->R + n));
     if (!work) abort();
     for (int64_t k = lo; k < hi; k++) finish_matrix(j, work, j->p + k * size, j->x + k * size, j->v2 + k * n);
     free(work);

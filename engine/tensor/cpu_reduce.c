@@ -44,11 +44,7 @@ float nc_cpu_dot(const float *a, const float *b, int n) {
     return s;
 }
 
-double *nc_cpu_scratch(size_t n) {
-    double *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) abort(); /* op scratch is a few KiB: running out here is fatal */
-    return p;
-}
+double *nc_cpu_scratch(size_t n) { return nc_xcalloc(n ? n : 1, sizeof(double)); }
 
 float nc_cpu_sum(const float *x, int n) {
     float acc[16] = {0};
