@@ -64,7 +64,7 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
         return nc_fail(err, NC_E_INTERNAL, "out of memory for a vocabulary of %d", c->vocab.size);
     memcpy(r->style_only, c->style_only, (size_t)c->vocab.size);
     nc_rng_seed(&r->data_rng, (uint64_t)r->cfg.seed, NC_STREAM_DATA);
-    return nc_engine_build(e, r, true, NC_E_BAD_REQUEST, "the model asked for", err);
+    return nc_engine_build(e, r, true, NC_E_BAD_REQUEST, "the requested model", err);
 }
 
 /* Continues from a checkpoint: its model config wins; the run's knobs come from the request. */
