@@ -112,12 +112,6 @@ static int parse_positionals(const nc_command_spec *cmd, int argc, char **argv, 
     return EXIT_USAGE;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void print_json_line(const char *key, const char *name, json_t *body) {
     json_t *line = name ? json_pack("{s:s, s:O}", key, name, "data", body ? body : json_null())
                         : json_pack("{s:O}", key, body ? body : json_null());
@@ -212,7 +206,7 @@ int main(int argc, char **argv) {
     nc_client c;
     if ((rc = connect_or_start(&c, &o))) { json_decref(args); return rc; }
     nc_error err;
-    double t0 = now_s();
+    double t0 = nc_now();
     json_t *res = nc_client_call(&c, cmd->name, args, on_event, &o, &err);
     nc_client_close(&c);
     if (o.progress) fprintf(stderr, "\n");
@@ -227,7 +221,7 @@ int main(int argc, char **argv) {
     }
     if (o.json) print_json_line("result", NULL, res);
     else print_result(cmd->name, res);
-    if (!o.json && cmd->long_running) fprintf(stderr, "done in %.1f s\n", now_s() - t0);
+    if (!o.json && cmd->long_running) fprintf(stderr, "done in %.1f s\n", nc_now() - t0);
     json_decref(res);
     return EXIT_SUCCESS;
 }

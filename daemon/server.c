@@ -56,12 +56,6 @@ struct server {
     int nwaiters;
 };
 
-static double now_mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- connections ------------------------------------------------------------ */
 
 /* After a burst of connections has gone, hands the heap pages their buffers
@@ -135,7 +129,7 @@ static void arm_timer(conn *c) {
     size_t buffered = c->throttled ? 0 : evbuffer_get_length(bufferevent_get_input(c->bev));
     if (buffered == 0) c->partial_since = 0;
     else if (c->partial_since > 0) return; /* the frame's deadline keeps running */
-    else c->partial_since = now_mono();
+    else c->partial_since = nc_now();
     double s = buffered ? c->srv->o.frame_timeout_s : c->srv->o.idle_timeout_s;
     struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
     evtimer_add(c->timer, &tv);
@@ -156,15 +150,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
 
 static void reply_local(conn *c, const nc_request *req, const nc_command_spec *cmd) {
     server *s = c->srv;
-    if (strcmp(cmd->name, "status") == 0) {
-        conn_send(c, nc_msg_ok(req->id, server_status(s)));
-    } else if (strcmp(cmd->name, "cancel") == 0) {
-        bool was = worker_cancel(s->w);
-        conn_send(c, nc_msg_ok(req->id, json_pack("{s:b}", "cancelled", was)));
-    } else if (strcmp(cmd->name, "shutdown") == 0) {
+    switch (cmd->id) {
+    case NC_CMD_STATUS: conn_send(c, nc_msg_ok(req->id, server_status(s))); break;
+    case NC_CMD_CANCEL: conn_send(c, nc_msg_ok(req->id, json_pack("{s:b}", "cancelled", worker_cancel(s->w)))); break;
+    case NC_CMD_SHUTDOWN:
         if (s->nwaiters < (int)(sizeof s->waiters / sizeof s->waiters[0]))
             s->waiters[s->nwaiters++] = (waiter){c->id, req->id};
         server_begin_shutdown(s, "shutdown request");
+        break;
+    default: break;
     }
 }
 
@@ -178,18 +172,19 @@ static void dispatch(conn *c, json_t *msg) {
         nc_request_free(&req);
         return;
     }
+    /* arguments are parsed here, once, into the command's config struct */
     const nc_command_spec *cmd = nc_command_find(req.cmd);
-    void *cfg = cmd ? malloc(cmd->cfg_size) : NULL;
+    void *cfg = cmd ? nc_xmalloc(cmd->cfg_size) : NULL;
     if (!cmd) {
         nc_fail(&err, NC_E_UNKNOWN_COMMAND, "unknown command '%.64s'", req.cmd);
-    } else if (!cfg) {
-        nc_fail(&err, NC_E_INTERNAL, "out of memory");
     } else if (nc_args_parse(cmd, req.args, cfg, &err) == 0 && nc_request_check(cmd, cfg, &err) == 0) {
-        if (!cmd->engine) reply_local(c, &req, cmd);
-        else if (worker_submit(s->w, c->id, req.id, cmd->name, req.args, &err) == 0) {
+        if (!cmd->engine) {
+            reply_local(c, &req, cmd);
+        } else if (worker_submit(s->w, c->id, req.id, cmd, cfg, &err) == 0) {
             c->pending++;
             log_debug("request %llu: %s queued", (unsigned long long)req.id, cmd->name);
         }
+        if (cmd->engine) cfg = NULL; /* the worker's now, queued or freed */
     }
     if (err.code) send_error(c, req.id, err.code, err.message);
     free(cfg);
@@ -327,7 +322,7 @@ json_t *server_status(server *s) {
     json_t *st = worker_status(s->w);
     json_object_update_new(st, json_pack("{s:s, s:i, s:I, s:f, s:s, s:b, s:i, s:I}", "version", NC_VERSION,
                                          "protocol", NC_PROTOCOL_VERSION, "pid", (json_int_t)getpid(),
-                                         "uptime_s", now_mono() - s->started, "socket", s->lfd->path,
+                                         "uptime_s", nc_now() - s->started, "socket", s->lfd->path,
                                          "socket_activated", s->lfd->activated, "connections", s->nconns,
                                          "requests", (json_int_t)s->requests));
     return st;
@@ -380,7 +375,7 @@ server *server_new(struct event_base *base, const server_opts *opts, listener_fd
     s->base = base;
     s->o = *opts;
     s->lfd = lfd;
-    s->started = now_mono();
+    s->started = nc_now();
     /* backlog 0: the socket listens already (listen.c, or systemd's Backlog=) */
     s->lev = evconnlistener_new(base, on_accept, s, LEV_OPT_CLOSE_ON_EXEC, 0, lfd->fd);
     if (!s->lev) {

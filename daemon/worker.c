@@ -13,8 +13,8 @@
 
 typedef struct job {
     uint64_t conn_id, req_id;
-    char cmd[32];
-    json_t *args;
+    const nc_command_spec *cmd;
+    void *args; /* the command's config struct, the worker's own */
 } job;
 
 struct worker {
@@ -47,12 +47,6 @@ struct worker {
     json_t *saved;
     nc_error stop_err;
 };
-
-static double now_mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void post(worker *w, uint64_t conn_id, json_t *msg, bool final) {
     outmsg *m = nc_xcalloc(1, sizeof *m);
@@ -107,7 +101,7 @@ static json_t *for_loop(json_t *v) {
 
 /* systemd's STATUS= line: the job, its step and loss. */
 static void notify_progress(const job *j, json_t *data) {
-    notify_status("%s (request %llu): step %lld/%lld, loss %.4f", j->cmd, (unsigned long long)j->req_id,
+    notify_status("%s (request %llu): step %lld/%lld, loss %.4f", j->cmd->name, (unsigned long long)j->req_id,
                   (long long)json_integer_value(json_object_get(data, "step")),
                   (long long)json_integer_value(json_object_get(data, "steps")),
                   json_number_value(json_object_get(data, "loss")));
@@ -117,7 +111,7 @@ static void on_engine_event(void *ctx, const char *event, json_t *data) {
     worker *w = ctx;
     bool progress = strcmp(event, "progress") == 0;
     pthread_mutex_lock(&w->mu);
-    w->last_progress = now_mono();
+    w->last_progress = nc_now();
     if (w->job_status && progress) copy_progress(w->job_status, data);
     pthread_mutex_unlock(&w->mu);
     if (progress) notify_progress(&w->running, data);
@@ -128,15 +122,15 @@ static void on_engine_event(void *ctx, const char *event, json_t *data) {
 static json_t *execute(worker *w, const job *j) {
     nc_sink sink = {.emit = on_engine_event, .ctx = w, .cancel = &w->cancel, .beats = &w->beats};
     nc_error err = {0};
-    double t0 = now_mono();
-    notify_status("%s (request %llu): running", j->cmd, (unsigned long long)j->req_id);
+    double t0 = nc_now();
+    notify_status("%s (request %llu): running", j->cmd->name, (unsigned long long)j->req_id);
     json_t *res = nc_engine_run(w->engine, j->cmd, j->args, &sink, &err);
-    if (!res && err.code == NC_OK) nc_fail(&err, NC_E_INTERNAL, "%s produced no result", j->cmd);
+    if (!res && err.code == NC_OK) nc_fail(&err, NC_E_INTERNAL, "%s produced no result", j->cmd->name);
     if (res) {
-        log_info("%s (request %llu) done in %.3f s", j->cmd, (unsigned long long)j->req_id, now_mono() - t0);
+        log_info("%s (request %llu) done in %.3f s", j->cmd->name, (unsigned long long)j->req_id, nc_now() - t0);
         return nc_msg_ok(j->req_id, for_loop(res));
     }
-    log_info("%s (request %llu) failed: %s: %s", j->cmd, (unsigned long long)j->req_id, nc_code_name(err.code),
+    log_info("%s (request %llu) failed: %s: %s", j->cmd->name, (unsigned long long)j->req_id, nc_code_name(err.code),
              err.message);
     return nc_msg_error(j->req_id, err.code, err.message);
 }
@@ -154,7 +148,7 @@ static void run_job(worker *w) {
     bool stopping = w->stopping;
     pthread_mutex_unlock(&w->mu);
     notify_status("%s", stopping ? "stopping" : "idle");
-    json_decref(j->args);
+    free(j->args);
     j->args = NULL;
     post(w, j->conn_id, reply, true);
 }
@@ -224,21 +218,22 @@ worker *worker_start(const nc_engine_opts *opts, struct event_base *base, worker
     return w;
 }
 
-int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const char *cmd, json_t *args, nc_error *err) {
+int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const nc_command_spec *cmd, void *args, nc_error *err) {
     pthread_mutex_lock(&w->mu);
     int rc = 0;
     if (w->stopping) rc = nc_fail(err, NC_E_SHUTTING_DOWN, "nanochatd is shutting down");
-    else if (w->busy) rc = nc_fail(err, NC_E_BUSY, "a %s job is running; wait for it or cancel it", w->pending.cmd);
+    else if (w->busy) rc = nc_fail(err, NC_E_BUSY, "a %s job is running; wait for it or cancel it", w->pending.cmd->name);
     else {
         w->busy = w->has_job = true;
         atomic_store(&w->cancel, false);
-        w->pending = (job){conn_id, req_id, "", json_deep_copy(args)}; /* the worker's own (see for_loop) */
-        snprintf(w->pending.cmd, sizeof w->pending.cmd, "%s", cmd);
-        w->job_status = json_pack("{s:s, s:I}", "cmd", cmd, "id", (json_int_t)req_id);
-        w->last_progress = now_mono();
+        w->pending = (job){conn_id, req_id, cmd, args};
+        args = NULL;
+        w->job_status = json_pack("{s:s, s:I}", "cmd", cmd->name, "id", (json_int_t)req_id);
+        w->last_progress = nc_now();
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
+    free(args); /* refused: still ours to free */
     return rc;
 }
 
@@ -266,9 +261,9 @@ double worker_stall_seconds(worker *w) {
     pthread_mutex_lock(&w->mu);
     if (beats != w->seen_beats) {
         w->seen_beats = beats;
-        w->last_progress = now_mono();
+        w->last_progress = nc_now();
     }
-    double s = w->busy ? now_mono() - w->last_progress : 0;
+    double s = w->busy ? nc_now() - w->last_progress : 0;
     pthread_mutex_unlock(&w->mu);
     return s;
 }

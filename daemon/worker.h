@@ -23,8 +23,11 @@ typedef void (*worker_deliver_fn)(void *ctx, outmsg *m); /* on the loop thread; 
 /* Creates the engine on a new thread and waits until it is ready. */
 worker *worker_start(const nc_engine_opts *opts, struct event_base *base, worker_deliver_fn deliver, void *ctx,
                      nc_error *err);
-/* Queues a job; fails with Busy while one runs and ShuttingDown after stop. */
-int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const char *cmd, json_t *args, nc_error *err);
+/* Queues a job: an engine command and its arguments, parsed and checked
+ * (nc_args_parse, nc_request_check) into the command's config struct, which
+ * the worker takes (it frees it, also when refused). Fails with Busy while a
+ * job runs and ShuttingDown after stop. */
+int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const nc_command_spec *cmd, void *args, nc_error *err);
 /* Cancels the running job at its next step boundary; false when idle. */
 bool worker_cancel(worker *w);
 /* The worker's state for `status` (new reference): state, job, model. */

@@ -107,7 +107,8 @@ static void variant_cfg(const nc_ablate_cfg *cfg, int v, const char *stem, nc_tr
     t->log_every = 1;
 }
 
-int nc_ablate_check(const nc_ablate_cfg *req, nc_error *err) {
+int nc_ablate_check(const void *args, nc_error *err) {
+    const nc_ablate_cfg *req = args;
     nc_train_cfg t;
     variant_cfg(req, 0, "ablate", &t);
     return nc_train_check(&t, err);
@@ -127,8 +128,8 @@ static int run_variant(nc_engine *e, const nc_ablate_cfg *cfg, int v, const char
     return 0;
 }
 
-json_t *nc_cmd_ablate(nc_engine *e, const nc_ablate_cfg *cfg, const nc_sink *sink, nc_error *err) {
-    if (nc_ablate_check(cfg, err)) return NULL;
+json_t *nc_cmd_ablate(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
+    const nc_ablate_cfg *cfg = args;
     char stamp[32], name[160], root[PATH_MAX], stem[PATH_MAX + 160];
     nc_utc_stamp(stamp, sizeof stamp);
     snprintf(name, sizeof name, "ablate_style-%s_seed-%lld_steps-%lld_%s", cfg->style, (long long)cfg->seed,

@@ -69,15 +69,16 @@ static json_t *load_into_resident(nc_engine *e, const char *path, nc_error *err)
                      "step", (json_int_t)e->res.step);
 }
 
-int nc_checkpoint_check(const nc_checkpoint_cfg *req, nc_error *err) {
+int nc_checkpoint_check(const void *args, nc_error *err) {
+    const nc_checkpoint_cfg *req = args;
     bool needs_path = strcmp(req->action, "save") != 0 && strcmp(req->action, "list") != 0;
     if (needs_path && !req->path[0]) return nc_fail(err, NC_E_BAD_REQUEST, "args.path is required to %s", req->action);
     return 0;
 }
 
-json_t *nc_cmd_checkpoint(nc_engine *e, const nc_checkpoint_cfg *cfg, const nc_sink *sink, nc_error *err) {
+json_t *nc_cmd_checkpoint(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
+    const nc_checkpoint_cfg *cfg = args;
     (void)sink;
-    if (nc_checkpoint_check(cfg, err)) return NULL;
     if (strcmp(cfg->action, "list") == 0) return list_checkpoints(e, err);
     char path[PATH_MAX];
     bool given = cfg->path[0] != '\0';

@@ -13,12 +13,6 @@
 #define NC_DEFAULT_DATA "data/tinyshakespeare.txt"
 #endif
 
-double nc_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void nc_utc_stamp(char *buf, size_t n) {
     time_t t = time(NULL);
     struct tm tm;
@@ -181,37 +175,22 @@ json_t *nc_engine_describe(nc_engine *e) {
     return d;
 }
 
-int nc_request_check(const nc_command_spec *cmd, const void *cfg, nc_error *err) {
-    if (!strcmp(cmd->name, "train")) return nc_train_check(cfg, err);
-    if (!strcmp(cmd->name, "sample")) return nc_sample_check(cfg, err);
-    if (!strcmp(cmd->name, "eval")) return nc_eval_check(cfg, err);
-    if (!strcmp(cmd->name, "checkpoint")) return nc_checkpoint_check(cfg, err);
-    if (!strcmp(cmd->name, "ablate")) return nc_ablate_check(cfg, err);
-    return 0;
+static const nc_job jobs[NC_CMD_COUNT] = {
+    [NC_CMD_TRAIN] = {nc_train_check, nc_cmd_train},
+    [NC_CMD_SAMPLE] = {nc_sample_check, nc_cmd_sample},
+    [NC_CMD_EVAL] = {nc_eval_check, nc_cmd_eval},
+    [NC_CMD_CHECKPOINT] = {nc_checkpoint_check, nc_cmd_checkpoint},
+    [NC_CMD_ABLATE] = {nc_ablate_check, nc_cmd_ablate},
+};
+
+int nc_request_check(const nc_command_spec *cmd, const void *args, nc_error *err) {
+    return jobs[cmd->id].check ? jobs[cmd->id].check(args, err) : 0;
 }
 
-json_t *nc_engine_run(nc_engine *e, const char *cmd, json_t *args, const nc_sink *sink, nc_error *err) {
-    const nc_command_spec *spec = nc_command_find(cmd);
-    if (!spec || !spec->engine) {
-        nc_fail(err, NC_E_UNKNOWN_COMMAND, "unknown engine command '%s'", cmd);
+json_t *nc_engine_run(nc_engine *e, const nc_command_spec *cmd, const void *args, const nc_sink *sink, nc_error *err) {
+    if (!jobs[cmd->id].run) {
+        nc_fail(err, NC_E_UNKNOWN_COMMAND, "%s is not an engine command", cmd->name);
         return NULL;
     }
-    union {
-        nc_train_cfg train;
-        nc_sample_cfg sample;
-        nc_eval_cfg eval;
-        nc_checkpoint_cfg checkpoint;
-        nc_ablate_cfg ablate;
-    } *cfg = nc_xmalloc(spec->cfg_size);
-    json_t *res = NULL;
-    if (nc_args_parse(spec, args, cfg, err) == 0) {
-        if (!strcmp(cmd, "train")) res = nc_cmd_train(e, &cfg->train, sink, err);
-        else if (!strcmp(cmd, "sample")) res = nc_cmd_sample(e, &cfg->sample, sink, err);
-        else if (!strcmp(cmd, "eval")) res = nc_cmd_eval(e, &cfg->eval, sink, err);
-        else if (!strcmp(cmd, "checkpoint")) res = nc_cmd_checkpoint(e, &cfg->checkpoint, sink, err);
-        else if (!strcmp(cmd, "ablate")) res = nc_cmd_ablate(e, &cfg->ablate, sink, err);
-        else nc_fail(err, NC_E_UNKNOWN_COMMAND, "unknown engine command '%s'", cmd);
-    }
-    free(cfg);
-    return res;
+    return jobs[cmd->id].check(args, err) ? NULL : jobs[cmd->id].run(e, args, sink, err);
 }

@@ -3,7 +3,7 @@
 #ifndef NC_ENGINE_H
 #define NC_ENGINE_H
 
-#include "config.h"
+#include "api.h"
 #include "files.h"
 #include "guards.h"
 #include "memory.h"
@@ -50,13 +50,24 @@ struct nc_engine {
 
 #define NC_MAX_BATCH_TOKENS (1 << 22) /* tokens per step a request may ask for */
 
-/* The checks of a request that need no engine state (train.c, sample.c, ...),
- * made by the daemon before it queues the request and again by the command. */
-int nc_train_check(const nc_train_cfg *req, nc_error *err);
-int nc_sample_check(const nc_sample_cfg *req, nc_error *err);
-int nc_eval_check(const nc_eval_cfg *req, nc_error *err);
-int nc_checkpoint_check(const nc_checkpoint_cfg *req, nc_error *err);
-int nc_ablate_check(const nc_ablate_cfg *req, nc_error *err);
+/* The commands (train.c, sample.c, eval.c, checkpoint.c, ablate.c), each a
+ * check of its arguments that needs no engine state (made by the daemon
+ * before it queues the request, and by nc_engine_run) and its run. `args` is
+ * the command's config struct: nc_train_cfg for train, and so on. */
+typedef struct nc_job {
+    int (*check)(const void *args, nc_error *err);
+    json_t *(*run)(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+} nc_job;
+int nc_train_check(const void *args, nc_error *err);
+int nc_sample_check(const void *args, nc_error *err);
+int nc_eval_check(const void *args, nc_error *err);
+int nc_checkpoint_check(const void *args, nc_error *err);
+int nc_ablate_check(const void *args, nc_error *err);
+json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+json_t *nc_cmd_checkpoint(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+json_t *nc_cmd_ablate(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 /* BadRequest when a resolved config's batch holds more than NC_MAX_BATCH_TOKENS. */
 int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
 
@@ -65,13 +76,6 @@ int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
  * resident model, which is released first when the two would not fit at once;
  * otherwise the two must fit together. */
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err);
-
-/* Commands. */
-json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *cfg, const nc_sink *sink, nc_error *err);
-json_t *nc_cmd_sample(nc_engine *e, const nc_sample_cfg *cfg, const nc_sink *sink, nc_error *err);
-json_t *nc_cmd_eval(nc_engine *e, const nc_eval_cfg *cfg, const nc_sink *sink, nc_error *err);
-json_t *nc_cmd_checkpoint(nc_engine *e, const nc_checkpoint_cfg *cfg, const nc_sink *sink, nc_error *err);
-json_t *nc_cmd_ablate(nc_engine *e, const nc_ablate_cfg *cfg, const nc_sink *sink, nc_error *err);
 
 /* The corpus for a path ("" = default) and style, loaded once and cached. */
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err);
@@ -96,7 +100,6 @@ int nc_require_model(const nc_resident *r, nc_error *err); /* NotFound with advi
 /* Emits an event when the sink has an emitter; takes data. */
 void nc_emit(const nc_sink *sink, const char *event, json_t *data);
 bool nc_cancelled(const nc_sink *sink);
-double nc_now(void);          /* monotonic seconds */
 void nc_utc_stamp(char *buf, size_t n); /* 20261126T101500Z */
 
 #endif

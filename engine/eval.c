@@ -106,14 +106,16 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     return rc;
 }
 
-int nc_eval_check(const nc_eval_cfg *req, nc_error *err) {
+int nc_eval_check(const void *args, nc_error *err) {
+    const nc_eval_cfg *req = args;
     if (req->windows != 1) return 0;
     return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be 0 (the model's default) or at least 2");
 }
 
-json_t *nc_cmd_eval(nc_engine *e, const nc_eval_cfg *cfg, const nc_sink *sink, nc_error *err) {
+json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
+    const nc_eval_cfg *cfg = args;
     nc_resident *r = &e->res, twin = {0};
-    if (nc_eval_check(cfg, err) || nc_require_model(r, err)) return NULL;
+    if (nc_require_model(r, err)) return NULL;
     bool on_cpu = strcmp(cfg->device, "cpu") == 0 && r->backend && r->backend->gpu;
     nc_eval_result ev;
     int rc = on_cpu ? cpu_twin(e, &twin, err) : 0;

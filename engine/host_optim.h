@@ -4,7 +4,7 @@
 #ifndef NC_HOST_OPTIM_H
 #define NC_HOST_OPTIM_H
 
-#include "config.h"
+#include "api.h"
 #include "models/model.h"
 
 typedef struct nc_host_optim {

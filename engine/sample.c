@@ -16,15 +16,16 @@ static int64_t prompt_limit(const nc_resident *r) {
     return ctx > 1 ? ctx - 1 : NC_PROMPT_CAP;
 }
 
-int nc_sample_check(const nc_sample_cfg *req, nc_error *err) {
+int nc_sample_check(const void *args, nc_error *err) {
+    const nc_sample_cfg *req = args;
     if (!isfinite(req->temperature) || req->temperature <= 0)
         return nc_fail(err, NC_E_INVALID_TEMPERATURE, "temperature must be a finite number above 0 (got %g)", req->temperature);
     if (!req->prompt[0]) return nc_fail(err, NC_E_BAD_REQUEST, "args.prompt must not be empty");
     return 0;
 }
 
+/* The request against the resident model: the prompt limit it may ask for. */
 static int check_request(const nc_resident *r, const nc_sample_cfg *cfg, int64_t *limit, nc_error *err) {
-    if (nc_sample_check(cfg, err)) return -1;
     *limit = prompt_limit(r);
     if (cfg->max_prompt_tokens > *limit)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.max_prompt_tokens (%lld) exceeds the model's context limit (%lld)",
@@ -87,7 +88,8 @@ static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *pro
     return rc;
 }
 
-json_t *nc_cmd_sample(nc_engine *e, const nc_sample_cfg *cfg, const nc_sink *sink, nc_error *err) {
+json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
+    const nc_sample_cfg *cfg = args;
     nc_resident *r = &e->res;
     int64_t limit = 0;
     if (nc_require_model(r, err) || check_request(r, cfg, &limit, err)) return NULL;

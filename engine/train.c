@@ -279,7 +279,7 @@ static int check_checkpoint_path(nc_engine *e, const nc_train_cfg *req, nc_error
  * changes: a refused request leaves it as it was. */
 static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_error *err) {
     nc_engine *e = t->e;
-    if (nc_train_check(req, err) || check_checkpoint_path(e, req, err)) return -1;
+    if (check_checkpoint_path(e, req, err)) return -1;
     int rc = req->resume[0] ? resumed_model(e, req, fresh, err) : fresh_model(e, req, fresh, err);
     t->r = fresh;
     t->start = t->log_step = fresh->step;
@@ -299,7 +299,8 @@ int nc_batch_check(const nc_train_cfg *cfg, nc_error *err) {
                    (long long)(cfg->batch_size * cfg->seq_len), NC_MAX_BATCH_TOKENS);
 }
 
-int nc_train_check(const nc_train_cfg *req, nc_error *err) {
+int nc_train_check(const void *args, nc_error *err) {
+    const nc_train_cfg *req = args;
     if (nc_run_id_check(req->run_id, err)) return -1;
     if (req->eval_windows == 1)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.eval_windows must be 0 (the model's default) or at least 2");
@@ -320,7 +321,8 @@ static void trainer_free(trainer *t) {
     nc_step_times_free(&t->times);
 }
 
-json_t *nc_cmd_train(nc_engine *e, const nc_train_cfg *req, const nc_sink *sink, nc_error *err) {
+json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
+    const nc_train_cfg *req = args;
     trainer t = {.e = e, .sink = sink, .t_cmd = nc_now(), .last_loss = NAN};
     nc_resident fresh = {0};
     if (prepare(&t, req, &fresh, err)) {

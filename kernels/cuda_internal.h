@@ -9,8 +9,6 @@
 
 #ifdef __cplusplus
 /* backend.h's own includes first, so that only its declarations take C linkage */
-#include <jansson.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -7,7 +7,9 @@
 #ifndef NC_PROTO_H
 #define NC_PROTO_H
 
-#include "nc.h"
+#include "api.h"
+
+#include <jansson.h>
 
 #include <stddef.h>
 #include <stdint.h>

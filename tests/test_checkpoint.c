@@ -219,11 +219,10 @@ START_TEST(each_eval_follows_its_checkpoint_on_disk) {
     json_t *args = tu_train_args("tensor", "bigram", 6, t.corpus);
     json_object_set_new(args, "checkpoint_every", json_integer(2));
     nc_error err;
-    json_t *res = nc_engine_run(t.e, "train", args, &sink, &err);
+    json_t *res = tu_engine_try(t.e, "train", args, &sink, &err);
     ck_assert_msg(res != NULL, "%s", err.message);
     ck_assert_int_eq(p.evals, 3);
     ck_assert_str_eq(p.path, json_string_value(json_object_get(res, "checkpoint")));
-    json_decref(args);
     json_decref(res);
     tu_engine_close(&t);
 }

@@ -69,15 +69,14 @@ START_TEST(an_eval_that_leaks_trips_the_guard) {
     leaky.eval_losses = leaky_eval;
     t.e->res.ops = &leaky;
     nc_error err; /* the leak happens while it scores; the guard observes after */
-    json_t *args = eval_args();
-    ck_assert_ptr_null(nc_engine_run(t.e, "eval", args, NULL, &err));
+    ck_assert_ptr_null(tu_engine_try(t.e, "eval", eval_args(), NULL, &err));
     ck_assert_int_eq(err.code, NC_E_MEMORY_DRIFT);
     ck_assert_ptr_nonnull(strstr(err.message, "baseline"));
     ck_assert_ptr_nonnull(strstr(err.message, "ratio"));
     leaked_on->ops->free(leaked_on, leaked);
     leaked = NULL;
     t.e->res.ops = real_ops;
-    json_decref(tu_engine_call(&t, "eval", args));
+    json_decref(tu_engine_call(&t, "eval", eval_args()));
     tu_engine_close(&t);
 }
 END_TEST

@@ -3,7 +3,7 @@
  * real daemon answers to truncated, oversized, non-map, wrong-typed and
  * unknown-command frames. */
 #define _GNU_SOURCE
-#include "config.h"
+#include "api.h"
 #include "testutil.h"
 
 #include <stdlib.h>

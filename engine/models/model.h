@@ -6,7 +6,7 @@
 #ifndef NC_MODEL_H
 #define NC_MODEL_H
 
-#include "../config.h"
+#include "api.h"
 #include "../memory.h"
 #include "../text.h"
 

@@ -28,7 +28,7 @@
 #ifndef NC_BACKEND_H
 #define NC_BACKEND_H
 
-#include "../nc.h"
+#include "error.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* svc.c: helpers of the service, security and fault suites. */
 #define _GNU_SOURCE
 #include "svc.h"
+#include "trainutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -320,10 +321,9 @@ uint8_t *svc_checkpoint_tensors(const char *path, size_t *len) {
 int64_t svc_checkpoint_load(const char *path, nc_error *err) {
     nc_engine_opts o = {.results_dir = "/nonexistent", .checkpoint_dir = "/nonexistent", .threads = 1};
     nc_engine *e = nc_engine_new(&o, err);
-    json_t *args = json_pack("{s:s, s:s}", "action", "load", "path", path);
-    json_t *res = e ? nc_engine_run(e, "checkpoint", args, NULL, err) : NULL;
+    json_t *res = e ? tu_engine_try(e, "checkpoint", json_pack("{s:s, s:s}", "action", "load", "path", path), NULL, err)
+                    : NULL;
     int64_t step = res ? json_integer_value(json_object_get(res, "step")) : -1;
-    json_decref(args);
     json_decref(res);
     nc_engine_free(e);
     return step;

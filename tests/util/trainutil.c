@@ -50,10 +50,19 @@ void tu_engine_close(tu_engine *t) {
     tu_rmtree(t->dir);
 }
 
+json_t *tu_engine_try(nc_engine *e, const char *cmd, json_t *args, const nc_sink *sink, nc_error *err) {
+    const nc_command_spec *spec = nc_command_find(cmd);
+    ck_assert_msg(spec, "no command %s", cmd);
+    void *cfg = malloc(spec->cfg_size);
+    json_t *res = nc_args_parse(spec, args, cfg, err) ? NULL : nc_engine_run(e, spec, cfg, sink, err);
+    free(cfg);
+    json_decref(args);
+    return res;
+}
+
 json_t *tu_engine_call(tu_engine *t, const char *cmd, json_t *args) {
     nc_error err;
-    json_t *res = nc_engine_run(t->e, cmd, args, NULL, &err);
-    json_decref(args);
+    json_t *res = tu_engine_try(t->e, cmd, args, NULL, &err);
     ck_assert_msg(res != NULL, "%s: %s: %s", cmd, nc_code_name(err.code), err.message);
     return res;
 }

@@ -3,6 +3,7 @@
 #ifndef NC_TRAINUTIL_H
 #define NC_TRAINUTIL_H
 
+#include "nc.h"
 #include "testutil.h"
 
 /* A small, repetitive corpus (lowercase letters, space, ";.\n"; no capitals,
@@ -35,7 +36,10 @@ typedef struct tu_engine {
  * tu_guard_max_growth() under ASan). */
 void tu_engine_open(tu_engine *t, const char *tag, int guard_window, double guard_max_growth);
 void tu_engine_close(tu_engine *t);
-/* Runs one engine command (args stolen); fails the test on error. */
+/* Runs one engine command on JSON arguments (stolen), parsed as the daemon
+ * parses a request's: the result, or NULL with *err set. */
+json_t *tu_engine_try(nc_engine *e, const char *cmd, json_t *args, const nc_sink *sink, nc_error *err);
+/* tu_engine_try that fails the test on error. */
 json_t *tu_engine_call(tu_engine *t, const char *cmd, json_t *args);
 
 /* Train arguments: mode, model_kind, steps, data, small evals (8 windows),

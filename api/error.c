@@ -1,5 +1,5 @@
 /* error.c: stable error code names and the nc_fail helper. */
-#include "nc.h"
+#include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

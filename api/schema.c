@@ -1,9 +1,11 @@
-/* args.c: the command schema and the table-driven argument parser.
+/* schema.c: the command schema and the table-driven argument parser.
  *
  * One table per command gives every argument's wire name, type, default,
  * bounds and help. The daemon validates requests with it, ncctl derives its
  * flags and --help from it, and run.json records every resolved value. */
-#include "config.h"
+#include "api.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <float.h>
@@ -95,18 +97,21 @@ static const nc_arg_spec ablate_args[] = {
 };
 #undef A
 
-#define CMD(name, summary, engine, lr, args, st) \
-    { name, summary, engine, lr, args, sizeof(args) / sizeof(args[0]), sizeof(st) }
-#define CMD0(name, summary) { name, summary, false, false, NULL, 0, sizeof(nc_empty_cfg) }
-static const nc_command_spec commands[] = {
-    CMD0("status", "report the daemon, the running job and the resident model"),
-    CMD("train", "train a model (streams progress and eval events)", true, true, train_args, nc_train_cfg),
-    CMD("sample", "generate text from the resident model", true, false, sample_args, nc_sample_cfg),
-    CMD("eval", "validation loss and bits per byte of the resident model", true, false, eval_args, nc_eval_cfg),
-    CMD("checkpoint", "save, load, list checkpoints; export or import gpt weights (safetensors)", true, false, checkpoint_args, nc_checkpoint_cfg),
-    CMD("ablate", "train the four tie/rmsnorm variants and write CSV and JSONL", true, true, ablate_args, nc_ablate_cfg),
-    CMD0("cancel", "cancel the running job at its next step"),
-    CMD0("shutdown", "stop at the next step boundary, save the resident model, exit"),
+#define CMD(id, name, summary, engine, lr, args, st) \
+    [id] = {id, name, summary, engine, lr, args, sizeof(args) / sizeof(args[0]), sizeof(st)}
+#define CMD0(id, name, summary) [id] = {id, name, summary, false, false, NULL, 0, sizeof(nc_empty_cfg)}
+static const nc_command_spec commands[NC_CMD_COUNT] = {
+    CMD0(NC_CMD_STATUS, "status", "report the daemon, the running job and the resident model"),
+    CMD(NC_CMD_TRAIN, "train", "train a model (streams progress and eval events)", true, true, train_args, nc_train_cfg),
+    CMD(NC_CMD_SAMPLE, "sample", "generate text from the resident model", true, false, sample_args, nc_sample_cfg),
+    CMD(NC_CMD_EVAL, "eval", "validation loss and bits per byte of the resident model", true, false, eval_args,
+        nc_eval_cfg),
+    CMD(NC_CMD_CHECKPOINT, "checkpoint", "save, load, list checkpoints; export or import gpt weights (safetensors)",
+        true, false, checkpoint_args, nc_checkpoint_cfg),
+    CMD(NC_CMD_ABLATE, "ablate", "train the four tie/rmsnorm variants and write CSV and JSONL", true, true,
+        ablate_args, nc_ablate_cfg),
+    CMD0(NC_CMD_CANCEL, "cancel", "cancel the running job at its next step"),
+    CMD0(NC_CMD_SHUTDOWN, "shutdown", "stop at the next step boundary, save the resident model, exit"),
 };
 
 const nc_command_spec *nc_commands(size_t *count) {

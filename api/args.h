@@ -1,9 +1,9 @@
-/* config.h: the config structs that command arguments parse into (args.c
- * holds the schema: names, types, defaults, bounds and help). */
-#ifndef NC_CONFIG_H
-#define NC_CONFIG_H
+/* args.h: the typed argument structs requests parse into, one per command
+ * (schema.c holds their schema: names, types, defaults, bounds and help). */
+#ifndef NC_ARGS_H
+#define NC_ARGS_H
 
-#include "nc.h"
+#include "schema.h"
 
 typedef char nc_str[NC_ARG_STR_MAX];
 
