@@ -7,12 +7,25 @@
 
 typedef char nc_str[NC_ARG_STR_MAX];
 
+/* The choices of the schema's choice arguments: each an enum whose names
+ * (NULL-terminated, in its order) are the wire's words. */
+typedef enum nc_mode { NC_MODE_SCALAR, NC_MODE_TENSOR } nc_mode;
+typedef enum nc_model_kind { NC_KIND_BIGRAM, NC_KIND_MINI_GPT, NC_KIND_GPT } nc_model_kind;
+typedef enum nc_device { NC_DEVICE_AUTO, NC_DEVICE_CPU, NC_DEVICE_CUDA } nc_device;
+typedef enum nc_style { NC_STYLE_CLASSIC, NC_STYLE_FUTURISTIC } nc_style;
+typedef enum nc_optimizer { NC_OPTIMIZER_SGD, NC_OPTIMIZER_ADAMW } nc_optimizer;
+typedef enum nc_batch_scaling { NC_SCALING_BASE_TRAIN, NC_SCALING_NONE } nc_batch_scaling;
+typedef enum nc_ckpt_action { NC_CKPT_SAVE, NC_CKPT_LOAD, NC_CKPT_LIST, NC_CKPT_EXPORT, NC_CKPT_IMPORT } nc_ckpt_action;
+_Static_assert(sizeof(nc_mode) == sizeof(int), "choice fields hold an int");
+extern const char *const nc_mode_names[], *const nc_kind_names[], *const nc_device_names[], *const nc_style_names[],
+    *const nc_optimizer_names[], *const nc_scaling_names[], *const nc_action_names[];
+
 typedef struct nc_train_cfg {
     /* what to train */
-    nc_str mode;           /* scalar | tensor */
-    nc_str model_kind;     /* bigram | mini-gpt | gpt */
-    nc_str device;         /* auto | cpu | cuda */
-    nc_str style;          /* classic | futuristic */
+    nc_mode mode;
+    nc_model_kind model_kind;
+    nc_device device;
+    nc_style style;
     nc_str data;           /* corpus path; "" = the daemon's default */
     int64_t steps;
     int64_t batch_size;    /* 0 = the model's default */
@@ -22,7 +35,7 @@ typedef struct nc_train_cfg {
     bool input_rmsnorm;
     bool deterministic;
     /* optimizer for bigram and mini-gpt */
-    nc_str optimizer;      /* sgd | adamw (gpt: always muon+adamw) */
+    nc_optimizer optimizer; /* bigram, mini-gpt (gpt: always muon+adamw) */
     double lr;             /* 0 = the model's default */
     double weight_decay;   /* adamw decay; for gpt, Muon's cautious decay */
     double beta1, beta2, eps;
@@ -35,7 +48,7 @@ typedef struct nc_train_cfg {
     double embedding_lr, unembedding_lr, matrix_lr, scalar_lr;
     int64_t warmup_steps;
     double warmdown_ratio, final_lr_frac;
-    nc_str batch_scaling;  /* base_train | none */
+    nc_batch_scaling batch_scaling;
     /* logging, evaluation, checkpoints */
     int64_t log_every;
     int64_t eval_every;    /* 0 = only at the end */
@@ -57,23 +70,23 @@ typedef struct nc_sample_cfg {
 
 typedef struct nc_eval_cfg {
     int64_t windows; /* 0 = the model's default */
-    nc_str device;   /* auto: where the model lives | cpu: an fp32 cpu copy */
+    nc_device device; /* auto: where the model lives | cpu: an fp32 cpu copy */
 } nc_eval_cfg;
 
 typedef struct nc_checkpoint_cfg {
-    nc_str action; /* save | load | list | export | import */
+    nc_ckpt_action action;
     nc_str path;   /* "" = the resident model's default */
 } nc_checkpoint_cfg;
 
 typedef struct nc_ablate_cfg {
-    nc_str mode;
-    nc_str model_kind;
-    nc_str style;
+    nc_mode mode;
+    nc_model_kind model_kind; /* bigram | mini-gpt */
+    nc_style style;
     int64_t steps;
     int64_t seed;
     int64_t batch_size;
     double lr;
-    nc_str optimizer;
+    nc_optimizer optimizer;
     int64_t eval_windows;
 } nc_ablate_cfg;
 

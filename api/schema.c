@@ -14,16 +14,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const nc_mode_names[] = {"scalar", "tensor", NULL};
+const char *const nc_kind_names[] = {"bigram", "mini-gpt", "gpt", NULL};
+const char *const nc_device_names[] = {"auto", "cpu", "cuda", NULL};
+const char *const nc_style_names[] = {"classic", "futuristic", NULL};
+const char *const nc_optimizer_names[] = {"sgd", "adamw", NULL};
+const char *const nc_scaling_names[] = {"base_train", "none", NULL};
+const char *const nc_action_names[] = {"save", "load", "list", "export", "import", NULL};
+/* Choices that take the first names of an enum only. */
+static const char *const eval_devices[] = {"auto", "cpu", NULL};          /* nc_device */
+static const char *const ablate_kinds[] = {"bigram", "mini-gpt", NULL}; /* nc_model_kind */
+
 #define ARG(st, field, type, def, choices, lo, hi, help) \
     { #field, type, def, choices, lo, hi, offsetof(st, field), help }
 #define I64 9.2e18
 
 #define T(f, ty, d, c, lo, hi, h) ARG(nc_train_cfg, f, ty, d, c, lo, hi, h)
 static const nc_arg_spec train_args[] = {
-    T(mode, NC_ARG_CHOICE, "tensor", "scalar|tensor", 0, 0, "autograd on scalars or batched tensors"),
-    T(model_kind, NC_ARG_CHOICE, "gpt", "bigram|mini-gpt|gpt", 0, 0, "model to train"),
-    T(device, NC_ARG_CHOICE, "auto", "auto|cpu|cuda", 0, 0, "backend for tensor models (auto: cuda when present)"),
-    T(style, NC_ARG_CHOICE, "classic", "classic|futuristic", 0, 0, "corpus style (futuristic appends a built-in corpus)"),
+    T(mode, NC_ARG_CHOICE, "tensor", nc_mode_names, 0, 0, "autograd on scalars or batched tensors"),
+    T(model_kind, NC_ARG_CHOICE, "gpt", nc_kind_names, 0, 0, "model to train"),
+    T(device, NC_ARG_CHOICE, "auto", nc_device_names, 0, 0, "backend for tensor models (auto: cuda when present)"),
+    T(style, NC_ARG_CHOICE, "classic", nc_style_names, 0, 0, "corpus style (futuristic appends a built-in corpus)"),
     T(data, NC_ARG_STRING, "", NULL, 0, 0, "corpus file (UTF-8); empty: the daemon's default"),
     T(steps, NC_ARG_INT, "500", NULL, 0, 1e9, "optimizer steps (0: report the baseline loss only)"),
     T(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "sequences (pairs for bigram) per step; 0: model default"),
@@ -32,7 +43,7 @@ static const nc_arg_spec train_args[] = {
     T(tie_lm_head, NC_ARG_BOOL, "false", NULL, 0, 0, "share the token embedding with the output head (bigram, mini-gpt)"),
     T(input_rmsnorm, NC_ARG_BOOL, "false", NULL, 0, 0, "RMSNorm the input embedding (bigram, mini-gpt)"),
     T(deterministic, NC_ARG_BOOL, "false", NULL, 0, 0, "bit-identical GPU runs (CPU runs always are)"),
-    T(optimizer, NC_ARG_CHOICE, "adamw", "sgd|adamw", 0, 0, "optimizer for bigram and mini-gpt (gpt: Muon+AdamW)"),
+    T(optimizer, NC_ARG_CHOICE, "adamw", nc_optimizer_names, 0, 0, "optimizer for bigram and mini-gpt (gpt: Muon+AdamW)"),
     T(lr, NC_ARG_FLOAT, "0", NULL, 0, 1e6, "learning rate for bigram and mini-gpt; 0: model default"),
     T(weight_decay, NC_ARG_FLOAT, "-1", NULL, -1, 1e6, "AdamW decay (bigram, mini-gpt) or Muon cautious decay (gpt); -1: model default"),
     T(beta1, NC_ARG_FLOAT, "0.9", NULL, 0, 1, "AdamW beta1 (bigram, mini-gpt)"),
@@ -49,7 +60,7 @@ static const nc_arg_spec train_args[] = {
     T(warmup_steps, NC_ARG_INT, "40", NULL, 0, 1e9, "gpt: linear lr warmup steps"),
     T(warmdown_ratio, NC_ARG_FLOAT, "0.65", NULL, 0, 1, "gpt: fraction of steps in the final linear warmdown"),
     T(final_lr_frac, NC_ARG_FLOAT, "0.05", NULL, 0, 1, "gpt: lr multiplier at the end of warmdown"),
-    T(batch_scaling, NC_ARG_CHOICE, "base_train", "base_train|none", 0, 0, "gpt: scale lrs and decay by batch size as base_train does, or use them as given"),
+    T(batch_scaling, NC_ARG_CHOICE, "base_train", nc_scaling_names, 0, 0, "gpt: scale lrs and decay by batch size as base_train does, or use them as given"),
     T(log_every, NC_ARG_INT, "10", NULL, 1, 1e9, "steps between progress events and metrics.jsonl lines"),
     T(eval_every, NC_ARG_INT, "0", NULL, 0, 1e9, "steps between evals (0: at the start and the end only)"),
     T(eval_windows, NC_ARG_INT, "0", NULL, 0, 1e7, "validation windows per eval; 0: model default"),
@@ -73,26 +84,26 @@ static const nc_arg_spec sample_args[] = {
 
 static const nc_arg_spec eval_args[] = {
     ARG(nc_eval_cfg, windows, NC_ARG_INT, "0", NULL, 0, 1e7, "validation windows (0: model default)"),
-    ARG(nc_eval_cfg, device, NC_ARG_CHOICE, "auto", "auto|cpu", 0, 0,
+    ARG(nc_eval_cfg, device, NC_ARG_CHOICE, "auto", eval_devices, 0, 0,
         "auto: evaluate where the model lives; cpu: on an fp32 cpu copy of its weights (exact, for cross-checks)"),
 };
 
 static const nc_arg_spec checkpoint_args[] = {
-    ARG(nc_checkpoint_cfg, action, NC_ARG_CHOICE, "list", "save|load|list|export|import", 0, 0,
+    ARG(nc_checkpoint_cfg, action, NC_ARG_CHOICE, "list", nc_action_names, 0, 0,
         "save/load a full checkpoint, list them, or export/import gpt weights as safetensors (upstream names)"),
     ARG(nc_checkpoint_cfg, path, NC_ARG_STRING, "", NULL, 0, 0, "file (relative: in the checkpoint dir); empty: the model's default"),
 };
 
 #define A(f, ty, d, c, lo, hi, h) ARG(nc_ablate_cfg, f, ty, d, c, lo, hi, h)
 static const nc_arg_spec ablate_args[] = {
-    A(mode, NC_ARG_CHOICE, "scalar", "scalar|tensor", 0, 0, "autograd on scalars or batched tensors"),
-    A(model_kind, NC_ARG_CHOICE, "bigram", "bigram|mini-gpt", 0, 0, "model of the four variants"),
-    A(style, NC_ARG_CHOICE, "classic", "classic|futuristic", 0, 0, "corpus style"),
+    A(mode, NC_ARG_CHOICE, "scalar", nc_mode_names, 0, 0, "autograd on scalars or batched tensors"),
+    A(model_kind, NC_ARG_CHOICE, "bigram", ablate_kinds, 0, 0, "model of the four variants"),
+    A(style, NC_ARG_CHOICE, "classic", nc_style_names, 0, 0, "corpus style"),
     A(steps, NC_ARG_INT, "200", NULL, 0, 1e9, "steps per variant"),
     A(seed, NC_ARG_INT, "1337", NULL, 0, I64, "base seed"),
     A(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "batch size; 0: model default"),
     A(lr, NC_ARG_FLOAT, "0", NULL, 0, 1e6, "learning rate; 0: model default"),
-    A(optimizer, NC_ARG_CHOICE, "adamw", "sgd|adamw", 0, 0, "optimizer"),
+    A(optimizer, NC_ARG_CHOICE, "adamw", nc_optimizer_names, 0, 0, "optimizer"),
     A(eval_windows, NC_ARG_INT, "0", NULL, 0, 1e7, "validation windows per eval; 0: model default"),
 };
 #undef A
@@ -133,16 +144,17 @@ const nc_arg_spec *nc_arg_find(const nc_command_spec *cmd, const char *name) {
     return NULL;
 }
 
-static bool choice_ok(const char *choices, const char *s) {
-    size_t n = strlen(s);
-    for (const char *p = choices; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, s, n) == 0) return true;
-        if (!bar) break;
-        p = bar + 1;
-    }
-    return false;
+static int choice_index(const char *const *choices, const char *s) {
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(choices[i], s) == 0) return i;
+    return -1;
+}
+
+void nc_choices_text(const nc_arg_spec *a, char *out, size_t n) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; a->choices[i] && used < n; i++)
+        used += (size_t)snprintf(out + used, n - used, "%s%s", i ? "|" : "", a->choices[i]);
 }
 
 /* Stores one JSON value into the field; fails naming the field. */
@@ -180,10 +192,18 @@ static int store(const nc_arg_spec *a, json_t *v, void *cfg, nc_error *err) {
         size_t len = json_string_length(v);
         if (len >= NC_ARG_STR_MAX || strlen(s) != len)
             return nc_fail(err, NC_E_BAD_REQUEST, "args.%s is too long or holds a NUL byte (max %d bytes)", a->name, NC_ARG_STR_MAX - 1);
-        if (a->type == NC_ARG_CHOICE && !choice_ok(a->choices, s))
-            return nc_fail(err, NC_E_BAD_REQUEST, "args.%s must be one of %s", a->name, a->choices);
-        memcpy(field, s, len + 1);
-        return 0;
+        if (a->type == NC_ARG_STRING) {
+            memcpy(field, s, len + 1);
+            return 0;
+        }
+        int index = choice_index(a->choices, s);
+        if (index >= 0) {
+            *(int *)field = index;
+            return 0;
+        }
+        char names[128];
+        nc_choices_text(a, names, sizeof names);
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.%s must be one of %s", a->name, names);
     }
     }
     return nc_fail(err, NC_E_INTERNAL, "args.%s has an unknown type", a->name);
@@ -265,8 +285,8 @@ json_t *nc_args_to_json(const nc_command_spec *cmd, const void *cfg) {
         case NC_ARG_INT: v = json_integer(*(const int64_t *)field); break;
         case NC_ARG_FLOAT: v = nc_json_number(*(const double *)field); break;
         case NC_ARG_BOOL: v = json_boolean(*(const bool *)field); break;
-        case NC_ARG_STRING:
-        case NC_ARG_CHOICE: v = json_string(field); break;
+        case NC_ARG_STRING: v = json_string(field); break;
+        case NC_ARG_CHOICE: v = json_string(a->choices[*(const int *)field]); break;
         }
         json_object_set_new(o, a->name, v);
     }

@@ -20,7 +20,7 @@ typedef enum nc_arg_type {
     NC_ARG_FLOAT,  /* double */
     NC_ARG_BOOL,   /* bool */
     NC_ARG_STRING, /* char[NC_ARG_STR_MAX], UTF-8 */
-    NC_ARG_CHOICE, /* char[NC_ARG_STR_MAX], one of `choices` ("a|b|c") */
+    NC_ARG_CHOICE, /* an enum (int): the index of one of `choices` */
 } nc_arg_type;
 
 #define NC_ARG_STR_MAX 512
@@ -29,7 +29,7 @@ typedef struct nc_arg_spec {
     const char *name;    /* snake_case wire name; ncctl's flag is --kebab-case */
     nc_arg_type type;
     const char *def;     /* default, as text ("" for empty string) */
-    const char *choices; /* NC_ARG_CHOICE only */
+    const char *const *choices; /* NC_ARG_CHOICE only: the enum's names, NULL-terminated */
     double min, max;     /* bounds for INT and FLOAT (inclusive) */
     size_t offset;       /* offset of the field in the command's config struct */
     const char *help;
@@ -67,6 +67,8 @@ bool nc_args_equal(const nc_command_spec *cmd, const void *a, const void *b);
  * "inf" and "-inf", which float arguments accept. */
 json_t *nc_json_number(double v);
 bool nc_json_nonfinite(json_t *v, double *out);
+/* A choice argument's names joined with '|' ("scalar|tensor"), into out. */
+void nc_choices_text(const nc_arg_spec *spec, char *out, size_t n);
 /* Parses one argument's text form (a flag's value) into JSON of its type. */
 json_t *nc_arg_value_from_text(const nc_arg_spec *spec, const char *text, nc_error *err);
 

@@ -55,7 +55,11 @@ static void usage_cmd(const nc_command_spec *cmd) {
         to_flag(a->name, flag, sizeof flag);
         const char *meta = a->type == NC_ARG_BOOL ? "[=BOOL]" : a->type == NC_ARG_INT ? " N" : a->type == NC_ARG_FLOAT ? " X" : " S";
         printf("  --%s%s\n      %s", flag, meta, a->help);
-        if (a->type == NC_ARG_CHOICE) printf(" (%s)", a->choices);
+        if (a->type == NC_ARG_CHOICE) {
+            char choices[128];
+            nc_choices_text(a, choices, sizeof choices);
+            printf(" (%s)", choices);
+        }
         printf(" [default: %s]\n", *a->def ? a->def : "\"\"");
     }
     printf("  --socket PATH, --json, --no-autostart, --help\n");

@@ -39,7 +39,8 @@ typedef struct daemon_opts {
  * comes from the environment at run time (nc_default_socket). */
 static const daemon_opts DEFAULTS = {
     .engine = {.data_path = NULL, .results_dir = "results", .checkpoint_dir = "checkpoints", .threads = 0,
-               .guard_window = 8, .guard_max_growth = 1.5, .preload_device = "auto"},
+               .guard_window = 8, .guard_max_growth = 1.5, .preload = true,
+               .preload_device = NC_DEVICE_AUTO},
     .server = {.max_frame = NC_FRAME_MAX_DEFAULT, .max_connections = 256, .idle_timeout_s = 600,
                .frame_timeout_s = 10, .max_output = 8u << 20, .allowed_gid = (gid_t)-1},
     .stall_timeout_s = 300,
@@ -89,7 +90,7 @@ static void usage(FILE *f) {
             "Timeouts S are seconds, %g to %.0f. Paths have at most %d bytes. A malformed or out of\n"
             "range value is refused, never truncated or clamped: nanochatd exits 2.\n",
             SOCKET_PATH_MAX, d->engine.results_dir, d->engine.checkpoint_dir, NC_MAX_ALLOW_DIRS,
-            d->engine.preload_device, MAX_THREADS, d->engine.threads, MIN_FRAME, MAX_FRAME, d->server.max_frame,
+            nc_device_names[d->engine.preload_device], MAX_THREADS, d->engine.threads, MIN_FRAME, MAX_FRAME, d->server.max_frame,
             d->server.max_frame >> 20, MAX_CONNECTIONS, d->server.max_connections, d->server.idle_timeout_s,
             d->server.frame_timeout_s, d->stall_timeout_s, NC_GUARD_MAX_WINDOW, d->engine.guard_window, MAX_GROWTH,
             d->engine.guard_max_growth, MIN_TIMEOUT_S, MAX_TIMEOUT_S, PATH_MAX - 1);
@@ -151,9 +152,10 @@ static int opt_timeout(const char *name, const char *arg, double *out) {
     return opt_number(name, arg, MIN_TIMEOUT_S, false, MAX_TIMEOUT_S, "seconds", out);
 }
 
-static int opt_choice(const char *name, const char *arg, const char *const choices[], const char *accepted) {
+/* One of choices: its index into *index. */
+static int opt_choice(const char *name, const char *arg, const char *const choices[], const char *accepted, int *index) {
     for (int i = 0; choices[i]; i++)
-        if (strcmp(arg, choices[i]) == 0) return 0;
+        if (strcmp(arg, choices[i]) == 0) return *index = i, 0;
     return refuse(name, arg, "%s", accepted);
 }
 
@@ -174,11 +176,14 @@ static int set_option(daemon_opts *o, int c, const char *name, const char *arg) 
         if (o->n_allow_dirs == NC_MAX_ALLOW_DIRS) return refuse(name, arg, "at most %d --%s", NC_MAX_ALLOW_DIRS, name);
         o->allow_dirs[o->n_allow_dirs++] = arg;
         return 0;
-    case 'D':
-        if (opt_choice(name, arg, (const char *const[]){"auto", "cpu", "cuda", "none", NULL}, "auto|cpu|cuda|none"))
+    case 'D': { /* nc_device's names, then none */
+        int i = 0;
+        if (opt_choice(name, arg, (const char *const[]){"auto", "cpu", "cuda", "none", NULL}, "auto|cpu|cuda|none", &i))
             return 1;
-        o->engine.preload_device = strcmp(arg, "none") == 0 ? NULL : arg;
+        o->engine.preload = i < 3;
+        o->engine.preload_device = i < 3 ? (nc_device)i : NC_DEVICE_AUTO;
         return 0;
+    }
     case 't':
         if (opt_int(name, arg, 0, MAX_THREADS, "(0: one per core)", &n)) return 1;
         o->engine.threads = (int)n;

@@ -40,7 +40,7 @@ static json_t *row(const nc_ablate_cfg *cfg, const char *name, bool tie, bool no
     double train_s = json_number_value(json_object_get(res, "train_s"));
     int64_t steps = json_integer_value(json_object_get(res, "steps"));
     return json_pack("{s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:O, s:O, s:O, s:f, s:f, s:O, s:i, s:I, s:O}", "variant", name,
-                     "tie_lm_head", tie, "input_rmsnorm", norm, "style", cfg->style, "params",
+                     "tie_lm_head", tie, "input_rmsnorm", norm, "style", nc_style_names[cfg->style], "params",
                      (json_int_t)e->res.ops->num_params(e->res.model), "steps", (json_int_t)steps, "seed",
                      (json_int_t)cfg->seed, "final_train_loss", json_object_get(res, "final_train_loss"), "val_loss",
                      json_object_get(res, "final_val_loss"), "baseline_val_loss", json_object_get(res, "baseline_val_loss"),
@@ -91,12 +91,12 @@ static const char *const names[4] = {"untied", "untied+rmsnorm", "tied", "tied+r
 static void variant_cfg(const nc_ablate_cfg *cfg, int v, const char *stem, nc_train_cfg *t) {
     nc_error ignored;
     nc_args_parse(nc_command_find("train"), NULL, t, &ignored);
-    snprintf(t->mode, sizeof t->mode, "%s", cfg->mode);
-    snprintf(t->model_kind, sizeof t->model_kind, "%s", cfg->model_kind);
-    snprintf(t->style, sizeof t->style, "%s", cfg->style);
-    snprintf(t->optimizer, sizeof t->optimizer, "%s", cfg->optimizer);
+    t->mode = cfg->mode;
+    t->model_kind = cfg->model_kind;
+    t->style = cfg->style;
+    t->optimizer = cfg->optimizer;
     snprintf(t->run_id, sizeof t->run_id, "%s_%s", stem, names[v]);
-    snprintf(t->device, sizeof t->device, "cpu");
+    t->device = NC_DEVICE_CPU;
     t->steps = cfg->steps;
     t->seed = cfg->seed;
     t->batch_size = cfg->batch_size;
@@ -132,7 +132,7 @@ json_t *nc_cmd_ablate(nc_engine *e, const void *args, const nc_sink *sink, nc_er
     const nc_ablate_cfg *cfg = args;
     char stamp[32], name[160], root[PATH_MAX], stem[PATH_MAX + 160];
     nc_utc_stamp(stamp, sizeof stamp);
-    snprintf(name, sizeof name, "ablate_style-%s_seed-%lld_steps-%lld_%s", cfg->style, (long long)cfg->seed,
+    snprintf(name, sizeof name, "ablate_style-%s_seed-%lld_steps-%lld_%s", nc_style_names[cfg->style], (long long)cfg->seed,
              (long long)cfg->steps, stamp);
     if (nc_resolve_folder(&e->folders, e->results_dir, "the results folder", root, err)) return NULL;
     snprintf(stem, sizeof stem, "%s/%s", root, name);

@@ -65,31 +65,35 @@ static json_t *load_into_resident(nc_engine *e, const char *path, nc_error *err)
     if (nc_checkpoint_read(e, path, &fresh, err)) return NULL;
     nc_resident_set(&e->res, &fresh);
     nc_guard_reset(&e->guard);
-    return json_pack("{s:s, s:s, s:s, s:I}", "path", path, "mode", e->res.ops->mode, "kind", e->res.ops->kind,
+    return json_pack("{s:s, s:s, s:s, s:I}", "path", path, "mode", nc_mode_names[e->res.ops->mode], "kind",
+                     nc_kind_names[e->res.ops->kind],
                      "step", (json_int_t)e->res.step);
 }
 
 int nc_checkpoint_check(const void *args, nc_error *err) {
     const nc_checkpoint_cfg *req = args;
-    bool needs_path = strcmp(req->action, "save") != 0 && strcmp(req->action, "list") != 0;
-    if (needs_path && !req->path[0]) return nc_fail(err, NC_E_BAD_REQUEST, "args.path is required to %s", req->action);
+    bool needs_path = req->action != NC_CKPT_SAVE && req->action != NC_CKPT_LIST;
+    if (needs_path && !req->path[0])
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.path is required to %s", nc_action_names[req->action]);
     return 0;
 }
 
 json_t *nc_cmd_checkpoint(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
     const nc_checkpoint_cfg *cfg = args;
     (void)sink;
-    if (strcmp(cfg->action, "list") == 0) return list_checkpoints(e, err);
+    if (cfg->action == NC_CKPT_LIST) return list_checkpoints(e, err);
     char path[PATH_MAX];
     bool given = cfg->path[0] != '\0';
-    bool reads = strcmp(cfg->action, "load") == 0 || strcmp(cfg->action, "import") == 0;
-    if (strcmp(cfg->action, "load") == 0)
-        return nc_engine_checkpoint_path(e, cfg->path, NC_ACCESS_READ, path, err) ? NULL : load_into_resident(e, path, err);
+    nc_access access = cfg->action == NC_CKPT_LOAD || cfg->action == NC_CKPT_IMPORT ? NC_ACCESS_READ : NC_ACCESS_WRITE;
+    if (cfg->action == NC_CKPT_LOAD)
+        return nc_engine_checkpoint_path(e, cfg->path, access, path, err) ? NULL : load_into_resident(e, path, err);
     if (nc_require_model(&e->res, err)) return NULL;
-    if (given && nc_engine_checkpoint_path(e, cfg->path, reads ? NC_ACCESS_READ : NC_ACCESS_WRITE, path, err)) return NULL;
-    if (strcmp(cfg->action, "save") == 0) {
+    if (given && nc_engine_checkpoint_path(e, cfg->path, access, path, err)) return NULL;
+    switch (cfg->action) {
+    case NC_CKPT_SAVE:
         if (nc_resident_save(e, &e->res, given ? path : e->res.checkpoint, err)) return NULL;
         return json_pack("{s:s, s:I}", "path", e->res.checkpoint, "step", (json_int_t)e->res.step);
+    case NC_CKPT_EXPORT: return nc_weights_export(e, path, err);
+    default: return nc_weights_import(e, path, err);
     }
-    return strcmp(cfg->action, "export") == 0 ? nc_weights_export(e, path, err) : nc_weights_import(e, path, err);
 }

@@ -32,6 +32,7 @@
  * large for the memory limits all make it CheckpointCorrupt. */
 #define _GNU_SOURCE
 #include "checkpoint.h"
+#include "artifacts.h"
 #include "tensor/backend.h"
 
 #include <errno.h>
@@ -113,7 +114,7 @@ static json_t *header_json(const nc_resident *r, const nc_tensor_list *tl) {
         offset += nc_tensor_numel(t) * (int64_t)sizeof(float);
     }
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:s, s:o, s:o}", "format", "nanochat-c checkpoint",
-                     "mode", r->ops->mode, "kind", r->ops->kind, "config", nc_args_to_json(train, &r->cfg),
+                     "mode", nc_mode_names[r->ops->mode], "kind", nc_kind_names[r->ops->kind], "config", nc_args_to_json(train, &r->cfg),
                      "vocab", vocab, "style_only", style, "step", (json_int_t)r->step, "run_id", r->run_id,
                      "data_rng", rng_to_json(&r->data_rng), "tensors", index);
 }
@@ -250,9 +251,10 @@ static int check_config(json_t *hdr, nc_resident *r, const char *path, nc_error 
     if (nc_args_parse(nc_command_find("train"), json_object_get(hdr, "config"), &r->cfg, &why))
         return corrupt(err, path, "config: %s", why.message);
     r->ops = nc_model_find(r->cfg.mode, r->cfg.model_kind);
-    if (!r->ops) return corrupt(err, path, "config: no model %s %s", r->cfg.mode, r->cfg.model_kind);
+    if (!r->ops)
+        return corrupt(err, path, "config: no model %s %s", nc_mode_names[r->cfg.mode], nc_kind_names[r->cfg.model_kind]);
     const char *mode = json_string_value(json_object_get(hdr, "mode")), *kind = json_string_value(json_object_get(hdr, "kind"));
-    if (!mode || !kind || strcmp(mode, r->ops->mode) || strcmp(kind, r->ops->kind))
+    if (!mode || !kind || strcmp(mode, nc_mode_names[r->ops->mode]) || strcmp(kind, nc_kind_names[r->ops->kind]))
         return corrupt(err, path, "'mode' and 'kind' disagree with the config");
     nc_train_cfg again = r->cfg;
     if (r->ops->resolve(&again, NULL, &why)) return corrupt(err, path, "config: %s", why.message);
@@ -313,8 +315,8 @@ static int check_rng(json_t *hdr, nc_rng *rng, const char *path, nc_error *err) 
 
 static int check_run_id(json_t *hdr, nc_resident *r, const char *path, nc_error *err) {
     const char *id = json_string_value(json_object_get(hdr, "run_id"));
-    if (!id || strlen(id) >= sizeof r->run_id || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, ".."))
-        return corrupt(err, path, "'run_id' must be a plain name under %zu bytes", sizeof r->run_id);
+    nc_error why;
+    if (!id || nc_run_id_check(id, &why)) return corrupt(err, path, "'run_id': %s", id ? why.message : "not a string");
     snprintf(r->run_id, sizeof r->run_id, "%s", id);
     return 0;
 }
@@ -384,8 +386,8 @@ static int import(nc_resident *r, const nc_tensor_list *tl, const char *path, nc
 /* Builds the model the header describes, within the memory limits (it will
  * replace the resident one). */
 static int build(nc_engine *e, nc_resident *r, const char *path, nc_error *err) {
-    if (strcmp(r->cfg.mode, "tensor") == 0) {
-        const char *dev = strcmp(r->cfg.device, "cpu") == 0 ? "cpu" : "auto";
+    if (r->cfg.mode == NC_MODE_TENSOR) {
+        nc_device dev = r->cfg.device == NC_DEVICE_CPU ? NC_DEVICE_CPU : NC_DEVICE_AUTO;
         if (!(r->backend = nc_engine_backend(e, dev, err))) return -1;
     }
     char what[PATH_MAX + 64];
@@ -468,7 +470,8 @@ int nc_state_check(const nc_model_ops *ops, const nc_train_cfg *cfg, int V, cons
     }
     for (int i = 0; rc == 0 && i < in->count; i++)
         if (!nc_tensors_get(&want, in->items[i].name))
-            rc = nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is not part of the %s model", in->items[i].name, ops->kind);
+            rc = nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is not part of the %s model", in->items[i].name,
+                         nc_kind_names[ops->kind]);
     if (rc == 0 && in->count != want.count) rc = nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "a tensor is named twice");
     nc_tensors_free(&want);
     for (int i = 0; rc == 0 && i < in->count; i++) {

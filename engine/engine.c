@@ -59,7 +59,7 @@ nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
                             opts->max_device_memory_bytes};
     nc_guard_init(&e->guard, opts->guard_window > 0 ? opts->guard_window : 8,
                   opts->guard_max_growth > 1 ? opts->guard_max_growth : 1.5);
-    if (opts->preload_device && !nc_engine_backend(e, opts->preload_device, err)) {
+    if (opts->preload && !nc_engine_backend(e, opts->preload_device, err)) {
         nc_engine_free(e);
         return NULL;
     }
@@ -95,7 +95,7 @@ void nc_engine_free(nc_engine *e) {
     free(e);
 }
 
-const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err) {
+const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
     char real[PATH_MAX], *text;
     size_t len;
@@ -103,7 +103,7 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
     if (nc_resolve(&e->folders, p, NULL, NC_ACCESS_READ, "data", real, err) || nc_file_id_of(real, &id, err))
         return NULL;
     if (e->corpus_loaded && strcmp(e->corpus_file, real) == 0 && nc_file_id_equal(&e->corpus_id, &id) &&
-        strcmp(e->corpus.style, style) == 0)
+        e->corpus.style == style)
         return &e->corpus;
     if (nc_read_file(real, nc_corpus_max_bytes(&e->limits), "corpus", &text, &len, err)) return NULL;
     nc_corpus fresh;
@@ -120,16 +120,18 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *st
 
 /* "auto" is the GPU when one opens; a failed probe is remembered, so later
  * "auto"s go straight to the CPU backend. */
-struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err) {
-    if (strcmp(device, "auto") == 0) {
+struct nc_backend *nc_engine_backend(nc_engine *e, nc_device device, nc_error *err) {
+    nc_backend **gpu = &e->backends[NC_BACKEND_CUDA];
+    if (device == NC_DEVICE_AUTO) {
         nc_error why = {0};
-        if (!e->backends[1] && !e->gpu_absent_why[0] && !(e->backends[1] = nc_backend_open("cuda", e->opts.threads, &why)))
+        if (!*gpu && !e->gpu_absent_why[0] && !(*gpu = nc_backend_open(NC_BACKEND_CUDA, e->opts.threads, &why)))
             snprintf(e->gpu_absent_why, sizeof e->gpu_absent_why, "%s", why.message[0] ? why.message : "cuda did not open");
-        if (e->backends[1]) return e->backends[1];
-        device = "cpu";
+        if (*gpu) return *gpu;
+        device = NC_DEVICE_CPU;
     }
-    nc_backend **slot = &e->backends[strcmp(device, "cuda") == 0];
-    if (!*slot) *slot = nc_backend_open(device, e->opts.threads, err);
+    nc_backend_kind kind = device == NC_DEVICE_CUDA ? NC_BACKEND_CUDA : NC_BACKEND_CPU;
+    nc_backend **slot = &e->backends[kind];
+    if (!*slot) *slot = nc_backend_open(kind, e->opts.threads, err);
     return *slot;
 }
 
@@ -165,10 +167,11 @@ int nc_engine_checkpoint_path(const nc_engine *e, const char *path, nc_access ac
 json_t *nc_engine_describe(nc_engine *e) {
     nc_resident *r = &e->res;
     if (!nc_resident_loaded(r)) return json_null();
-    json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s, s:b}", "mode", r->ops->mode, "kind", r->ops->kind,
+    json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s, s:b}", "mode", nc_mode_names[r->ops->mode],
+                          "kind", nc_kind_names[r->ops->kind],
                           "run_id", r->run_id, "step", (json_int_t)r->step,
                           "params", (json_int_t)r->ops->num_params(r->model), "vocab_size", r->vocab.size,
-                          "style", r->cfg.style, "checkpoint", r->checkpoint, "unsaved", r->dirty);
+                          "style", nc_style_names[r->cfg.style], "checkpoint", r->checkpoint, "unsaved", r->dirty);
     json_object_set_new(d, "backend", json_string(r->backend ? r->backend->name : "cpu"));
     json_object_set_new(d, "device", json_string(r->backend ? r->backend->device : "cpu (scalar autograd)"));
     if (r->ops->describe) json_object_update_new(d, r->ops->describe(r->model));

@@ -42,7 +42,7 @@ struct nc_engine {
     char corpus_file[PATH_MAX];   /* the cached corpus's resolved path */
     nc_file_id corpus_id;
     nc_resident res;
-    struct nc_backend *backends[2]; /* cpu, cuda: created on first use */
+    struct nc_backend *backends[2]; /* by nc_backend_kind: created on first use */
     char gpu_absent_why[256];           /* why "auto" found no GPU ("": not probed, or found); not probed again */
     nc_guard guard;
     nc_limits limits;
@@ -78,10 +78,10 @@ int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err);
 
 /* The corpus for a path ("" = default) and style, loaded once and cached. */
-const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, const char *style, nc_error *err);
-/* The backend for cfg->device ("auto" | "cpu" | "cuda"); DeviceUnavailable
- * when cuda is asked for and absent. */
-struct nc_backend *nc_engine_backend(nc_engine *e, const char *device, nc_error *err);
+const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, nc_error *err);
+/* The backend for a device (auto: the GPU when one opens, else the cpu);
+ * DeviceUnavailable when cuda is asked for and absent. */
+struct nc_backend *nc_engine_backend(nc_engine *e, nc_device device, nc_error *err);
 /* 0 when a model of footprint fp fits the memory limits for backend be (NULL:
  * host only); else `code` naming `what` with the estimate and the limit. */
 int nc_engine_fits(const nc_engine *e, const struct nc_backend *be, const nc_footprint *fp, nc_code code,

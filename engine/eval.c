@@ -93,12 +93,12 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     memset(twin, 0, sizeof *twin);
     twin->ops = r->ops;
     twin->cfg = r->cfg;
-    snprintf(twin->cfg.device, sizeof twin->cfg.device, "cpu");
+    twin->cfg.device = NC_DEVICE_CPU;
     if (twin->cfg.batch_size > NC_TWIN_BATCH) twin->cfg.batch_size = NC_TWIN_BATCH; /* the windows do not depend on it */
     if (nc_vocab_copy(&twin->vocab, &r->vocab)) return nc_fail(err, NC_E_INTERNAL, "out of memory");
     nc_tensor_list tl = {0};
     int rc = -1;
-    if ((twin->backend = nc_engine_backend(e, "cpu", err)) &&
+    if ((twin->backend = nc_engine_backend(e, NC_DEVICE_CPU, err)) &&
         nc_engine_build(e, twin, false, NC_E_BAD_REQUEST, "a cpu copy of the resident model", err) == 0 &&
         r->ops->export_state(r->model, false, &tl, err) == 0)
         rc = twin->ops->import_state(twin->model, &tl, false, err);
@@ -116,7 +116,7 @@ json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_erro
     const nc_eval_cfg *cfg = args;
     nc_resident *r = &e->res, twin = {0};
     if (nc_require_model(r, err)) return NULL;
-    bool on_cpu = strcmp(cfg->device, "cpu") == 0 && r->backend && r->backend->gpu;
+    bool on_cpu = cfg->device == NC_DEVICE_CPU && r->backend && r->backend->gpu;
     nc_eval_result ev;
     int rc = on_cpu ? cpu_twin(e, &twin, err) : 0;
     /* the twin is a passing visitor: the memory guard watches the resident model's evals */

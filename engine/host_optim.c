@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool is_adamw(const nc_train_cfg *cfg) { return strcmp(cfg->optimizer, "adamw") == 0; }
+static bool is_adamw(const nc_train_cfg *cfg) { return cfg->optimizer == NC_OPTIMIZER_ADAMW; }
 
 void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
     memset(o, 0, sizeof *o);

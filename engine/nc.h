@@ -27,9 +27,10 @@ typedef struct nc_engine_opts {
      * followed, inside one of them, checkpoint_dir, results_dir or the default
      * corpus's folder; others fail with PermissionDenied. */
     const char *const *allow_dirs;
-    /* Backend opened by nc_engine_new (auto|cpu|cuda), so that a GPU context
-     * exists before the engine is reported ready; NULL: on first use. */
-    const char *preload_device;
+    /* Whether nc_engine_new opens the backend of preload_device, so that a GPU
+     * context exists before the engine is reported ready (else: on first use). */
+    bool preload;
+    nc_device preload_device;
     /* Memory a request or a file may claim (memory.h); 0: the defaults (80% of
      * the host's memory, 90% of the GPU's). */
     int64_t max_memory_bytes, max_device_memory_bytes;

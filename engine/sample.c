@@ -36,7 +36,7 @@ static int check_request(const nc_resident *r, const nc_sample_cfg *cfg, int64_t
 
 /* A styled bigram leans toward its style's own characters. */
 static bool style_biased(const nc_resident *r) {
-    return strcmp(r->ops->kind, "bigram") == 0 && strcmp(r->cfg.style, "classic") != 0;
+    return r->ops->kind == NC_KIND_BIGRAM && r->cfg.style != NC_STYLE_CLASSIC;
 }
 
 /* Draws the next token from logits (V): temperature, then top-k, in double. */

@@ -16,9 +16,7 @@ static const char futuristic_text[] =
     "HOLOGRAM:\nUpload complete | 64 GB | checksum 0x5F3A | route /dev/neural/link_01\n\n"
     "CAPTAIN NOVA:\nThen let us sail, in 2525 or 3030, where $credits & @friends remain.\n\n";
 
-const char *nc_style_text(const char *style) {
-    return strcmp(style, "futuristic") == 0 ? futuristic_text : "";
-}
+const char *nc_style_text(nc_style style) { return style == NC_STYLE_FUTURISTIC ? futuristic_text : ""; }
 
 int nc_utf8_len(uint32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
 
@@ -150,7 +148,7 @@ static void map_ids(const nc_vocab *v, const uint32_t *cps, size_t n, int32_t *i
     for (size_t i = 0; i < n; i++) ids[i] = nc_vocab_id(v, cps[i]);
 }
 
-int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, const char *style, nc_error *err) {
+int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style, nc_error *err) {
     memset(c, 0, sizeof *c);
     size_t n, n_extra;
     uint32_t *cps, *extra;
@@ -200,7 +198,7 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     free(cps);
     free(extra);
     snprintf(c->path, sizeof c->path, "%s", path);
-    snprintf(c->style, sizeof c->style, "%s", style);
+    c->style = style;
     return 0;
 }
 

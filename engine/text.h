@@ -29,14 +29,14 @@ typedef struct nc_corpus {
     size_t n_val;
     uint8_t *style_only; /* (vocab.size) 1 where only the style's text has the character */
     char path[NC_ARG_STR_MAX];
-    char style[32];
+    nc_style style;
 } nc_corpus;
 
 /* The futuristic style's built-in corpus: code points tiny Shakespeare lacks. */
-const char *nc_style_text(const char *style);
+const char *nc_style_text(nc_style style);
 
 /* The corpus of UTF-8 `text` (len bytes) read from `path` (kept as its name). */
-int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, const char *style, nc_error *err);
+int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style, nc_error *err);
 void nc_corpus_free(nc_corpus *c);
 
 /* Decodes UTF-8 into code points; fails with BadRequest on invalid UTF-8. */

@@ -46,16 +46,13 @@ void nc_batch_sample(const int32_t *tokens, size_t n, int B, int T, nc_rng *rng,
 static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
-    r->ops = nc_model_find(cfg->mode, cfg->model_kind);
-    if (!r->ops)
-        return nc_fail(err, NC_E_BAD_REQUEST, "args.model_kind '%s' cannot be trained in args.mode '%s'",
-                       cfg->model_kind, cfg->mode);
+    r->ops = nc_model_find(cfg->mode, cfg->model_kind); /* nc_train_check found it */
     const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
     if (!c) return -1;
-    if (strcmp(cfg->mode, "tensor") == 0 && !(r->backend = nc_engine_backend(e, cfg->device, err))) return -1;
+    if (cfg->mode == NC_MODE_TENSOR && !(r->backend = nc_engine_backend(e, cfg->device, err))) return -1;
     if (r->ops->resolve(&r->cfg, r->backend, err)) return -1;
     /* resolve may pin the device: the tensor bigram computes on the cpu */
-    if (r->backend && strcmp(r->cfg.device, cfg->device) != 0 && !(r->backend = nc_engine_backend(e, r->cfg.device, err)))
+    if (r->backend && r->cfg.device != cfg->device && !(r->backend = nc_engine_backend(e, r->cfg.device, err)))
         return -1;
     if (nc_batch_check(&r->cfg, err)) return -1;
     if ((size_t)r->cfg.seq_len + 1 >= c->n_train || (size_t)r->cfg.seq_len + 1 >= c->n_val)
@@ -207,7 +204,7 @@ static json_t *backend_info(const trainer *t) {
     json_t *b = json_pack("{s:s, s:s, s:b}", "backend", r->backend ? r->backend->name : "cpu", "device",
                           r->backend ? r->backend->device : "cpu (scalar autograd)", "using_gpu",
                           r->backend && r->backend->gpu);
-    if (strcmp(r->cfg.device, "auto") == 0 && r->backend && !r->backend->gpu && t->e->gpu_absent_why[0])
+    if (r->cfg.device == NC_DEVICE_AUTO && r->backend && !r->backend->gpu && t->e->gpu_absent_why[0])
         json_object_set_new(b, "gpu_unavailable", json_string(t->e->gpu_absent_why));
     return b;
 }
@@ -238,8 +235,9 @@ static json_t *run_info(const trainer *t) {
     const nc_resident *r = t->r;
     const nc_corpus *c = t->corpus;
     json_t *info = json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:i, s:I, s:I, s:I, s:s}",
-                             "config", nc_args_to_json(nc_command_find("train"), &r->cfg), "mode", r->ops->mode,
-                             "model_kind", r->ops->kind, "seed", (json_int_t)r->cfg.seed, "style", r->cfg.style,
+                             "config", nc_args_to_json(nc_command_find("train"), &r->cfg), "mode", nc_mode_names[r->ops->mode],
+                             "model_kind", nc_kind_names[r->ops->kind], "seed", (json_int_t)r->cfg.seed, "style",
+                             nc_style_names[r->cfg.style],
                              "params", (json_int_t)r->ops->num_params(r->model),
                              "vocab_size", r->vocab.size, "train_tokens", (json_int_t)c->n_train, "val_tokens",
                              (json_int_t)c->n_val, "start_step", (json_int_t)t->start, "data", c->path);
@@ -252,7 +250,8 @@ static int open_run(trainer *t, const nc_train_cfg *req, nc_error *err) {
     nc_resident *r = t->r;
     char stamp[32], stem[192];
     nc_utc_stamp(stamp, sizeof stamp);
-    snprintf(stem, sizeof stem, "%s_%s-%s_style-%s_seed-%lld", stamp, r->ops->mode, r->ops->kind, r->cfg.style,
+    snprintf(stem, sizeof stem, "%s_%s-%s_style-%s_seed-%lld", stamp, nc_mode_names[r->ops->mode],
+             nc_kind_names[r->ops->kind], nc_style_names[r->cfg.style],
              (long long)r->cfg.seed);
     json_t *info = run_info(t);
     if (req->resume[0]) json_object_set_new(info, "resumed_from", json_string(r->checkpoint));
@@ -308,7 +307,7 @@ int nc_train_check(const void *args, nc_error *err) {
     const nc_model_ops *ops = nc_model_find(req->mode, req->model_kind);
     if (!ops)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.model_kind '%s' cannot be trained in args.mode '%s'",
-                       req->model_kind, req->mode);
+                       nc_kind_names[req->model_kind], nc_mode_names[req->mode]);
     nc_train_cfg resolved = *req; /* as a cpu would resolve it: the device is not known yet */
     return ops->resolve(&resolved, NULL, err) || nc_batch_check(&resolved, err) ? -1 : 0;
 }

@@ -13,8 +13,8 @@ json_t *nc_weights_export(nc_engine *e, const char *path, nc_error *err) {
     json_t *cfg = nc_args_to_json(nc_command_find("train"), &r->cfg);
     char *config = json_dumps(cfg, JSON_COMPACT);
     json_decref(cfg);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "format", "nanochat-c weights", "mode", r->ops->mode, "kind",
-                             r->ops->kind, "config", config ? config : "{}");
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "format", "nanochat-c weights", "mode", nc_mode_names[r->ops->mode],
+                             "kind", nc_kind_names[r->ops->kind], "config", config ? config : "{}");
     free(config);
     int rc = nc_safetensors_save(path, &tl, meta, err);
     int count = tl.count;
@@ -38,7 +38,7 @@ json_t *nc_weights_import(nc_engine *e, const char *path, nc_error *err) {
     int count = tl.count;
     nc_tensors_free(&tl);
     if (rc) {
-        nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "%s does not fit the resident %s model: %s", path, r->ops->kind, why.message);
+        nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "%s does not fit the resident %s model: %s", path, nc_kind_names[r->ops->kind], why.message);
         return NULL;
     }
     r->dirty = true;

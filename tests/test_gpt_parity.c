@@ -215,7 +215,7 @@ START_TEST(batch_scaling) {
         cfg.batch_size = json_integer_value(json_object_get(c, "batch_size"));
         cfg.seq_len = json_integer_value(json_object_get(c, "seq_len"));
         cfg.weight_decay = json_real_value(json_object_get(c, "weight_decay"));
-        snprintf(cfg.batch_scaling, sizeof cfg.batch_scaling, "base_train");
+        cfg.batch_scaling = NC_SCALING_BASE_TRAIN;
         nc_gpt_config g;
         nc_error err = {0};
         ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, (int)json_integer_value(json_object_get(c, "vocab")), &err), 0);

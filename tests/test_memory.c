@@ -28,10 +28,11 @@ static void check_estimate(json_t *args, double slack) {
     nc_footprint fp;
     r->ops->footprint(&r->cfg, r->vocab.size, r->backend, &fp);
     double real = held(r, true), estimate = fp.host + fp.device;
-    ck_assert_msg(real <= estimate, "%s %s holds %.0f bytes, over its estimate of %.0f", r->ops->mode, r->ops->kind,
+    ck_assert_msg(real <= estimate, "%s %s holds %.0f bytes, over its estimate of %.0f", nc_mode_names[r->ops->mode],
+                  nc_kind_names[r->ops->kind],
                   real, estimate);
-    ck_assert_msg(estimate <= slack * real, "%s %s: estimate %.0f for %.0f bytes held (over %.1fx)", r->ops->mode,
-                  r->ops->kind, estimate, real, slack);
+    ck_assert_msg(estimate <= slack * real, "%s %s: estimate %.0f for %.0f bytes held (over %.1fx)",
+                  nc_mode_names[r->ops->mode], nc_kind_names[r->ops->kind], estimate, real, slack);
     tu_engine_close(&t);
 }
 

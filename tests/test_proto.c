@@ -214,8 +214,8 @@ START_TEST(args_are_validated_against_the_schema) {
     ck_assert_int_eq(nc_args_parse(train, good, &cfg, &err), 0);
     json_decref(good);
     ck_assert_int_eq(cfg.steps, 3);
-    ck_assert_str_eq(cfg.mode, "scalar");
-    ck_assert_str_eq(cfg.style, "classic"); /* default */
+    ck_assert_int_eq(cfg.mode, NC_MODE_SCALAR);
+    ck_assert_int_eq(cfg.style, NC_STYLE_CLASSIC); /* default */
     static const char *const bad[][2] = {
         {"{\"steps\": \"many\"}", "args.steps"}, {"{\"steps\": -1}", "args.steps"},
         {"{\"mode\": \"quantum\"}", "args.mode"}, {"{\"lr\": true}", "args.lr"},

@@ -28,7 +28,7 @@ static void load_corpus(void) {
     char *text;
     size_t len;
     ck_assert_msg(nc_read_file(path, INT64_MAX, "corpus", &text, &len, &err) == 0, "%s", err.message);
-    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, "classic", &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, NC_STYLE_CLASSIC, &err) == 0, "%s", err.message);
     free(text);
 }
 
@@ -42,12 +42,12 @@ typedef struct pair {
     nc_model *scalar, *tensor;
 } pair;
 
-static void pair_new(pair *p, int variant, const char *optimizer) {
+static void pair_new(pair *p, int variant, nc_optimizer optimizer) {
     nc_error err;
     nc_args_parse(nc_command_find("train"), NULL, &p->cfg, &err);
-    snprintf(p->cfg.mode, sizeof p->cfg.mode, "tensor");
-    snprintf(p->cfg.model_kind, sizeof p->cfg.model_kind, "bigram");
-    snprintf(p->cfg.optimizer, sizeof p->cfg.optimizer, "%s", optimizer);
+    p->cfg.mode = NC_MODE_TENSOR;
+    p->cfg.model_kind = NC_KIND_BIGRAM;
+    p->cfg.optimizer = optimizer;
     p->cfg.tie_lm_head = variant & 1;
     p->cfg.input_rmsnorm = variant & 2;
     ck_assert_int_eq(nc_tensor_bigram_ops.resolve(&p->cfg, NULL, &err), 0);
@@ -94,7 +94,7 @@ START_TEST(loss_and_gradients_equal_the_scalar_bigram) {
     for (int v = 0; v < 4; v++)
         for (int i = 0; i < 3; i++) {
             pair p;
-            pair_new(&p, v, "adamw");
+            pair_new(&p, v, NC_OPTIMIZER_ADAMW);
             ck_assert_double_eq(weight_diff(&p), 0);
             nc_batch b = batch_at(37, sizes[i]);
             const float *gs, *gt;
@@ -108,11 +108,10 @@ START_TEST(loss_and_gradients_equal_the_scalar_bigram) {
 END_TEST
 
 START_TEST(updates_keep_the_two_together) {
-    static const char *const optimizers[] = {"sgd", "adamw"};
     for (int v = 0; v < 4; v++)
-        for (int o = 0; o < 2; o++) {
+        for (int o = NC_OPTIMIZER_SGD; o <= NC_OPTIMIZER_ADAMW; o++) {
             pair p;
-            pair_new(&p, v, optimizers[o]);
+            pair_new(&p, v, (nc_optimizer)o);
             nc_error err;
             for (int step = 0; step < 3; step++) {
                 nc_batch b = batch_at(100 + 50 * (size_t)step, 4);
@@ -122,7 +121,7 @@ START_TEST(updates_keep_the_two_together) {
                 ck_assert_double_eq_tol(ls, lt, 1e-6 * ls);
             }
             double w = weight_diff(&p);
-            ck_assert_msg(w <= 1e-6, "variant %d, %s: weights differ by %.3g of the largest", v, optimizers[o], w);
+            ck_assert_msg(w <= 1e-6, "variant %d, %s: weights differ by %.3g of the largest", v, nc_optimizer_names[o], w);
             pair_free(&p);
         }
 }

@@ -8,7 +8,7 @@
 int nc_bigram_resolve(nc_train_cfg *cfg, nc_error *err) {
     if (cfg->batch_size == 0) cfg->batch_size = 32;
     if (cfg->seq_len == 0) cfg->seq_len = 1;
-    if (cfg->lr == 0) cfg->lr = strcmp(cfg->optimizer, "adamw") == 0 ? 0.01 : 1.0;
+    if (cfg->lr == 0) cfg->lr = cfg->optimizer == NC_OPTIMIZER_ADAMW ? 0.01 : 1.0;
     if (cfg->weight_decay < 0) cfg->weight_decay = 0;
     if (cfg->eval_windows == 0) cfg->eval_windows = 4096;
     if (cfg->seq_len != 1) return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len must be 1 for a bigram");

@@ -49,7 +49,7 @@ static const float *head(const nc_model *m) { return m->b.w + nc_bigram_head_off
 /* --device cuda runs on the gpu (bigram_device.c); anything else pins the cpu. */
 static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err) {
     (void)be;
-    if (strcmp(cfg->device, "cuda") != 0) snprintf(cfg->device, sizeof cfg->device, "cpu");
+    if (cfg->device != NC_DEVICE_CUDA) cfg->device = NC_DEVICE_CPU;
     return nc_bigram_resolve(cfg, err);
 }
 
@@ -246,8 +246,8 @@ static int decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits,
 }
 
 const nc_model_ops nc_tensor_bigram_ops = {
-    .mode = "tensor",
-    .kind = "bigram",
+    .mode = NC_MODE_TENSOR,
+    .kind = NC_KIND_BIGRAM,
     .resolve = resolve,
     .footprint = footprint,
     .memory_bytes = memory_bytes,

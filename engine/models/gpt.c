@@ -259,8 +259,8 @@ static json_t *gpt_describe(const nc_model *m) {
 }
 
 const nc_model_ops nc_tensor_gpt_ops = {
-    .mode = "tensor",
-    .kind = "gpt",
+    .mode = NC_MODE_TENSOR,
+    .kind = NC_KIND_GPT,
     .resolve = gpt_resolve,
     .footprint = gpt_footprint,
     .create = gpt_create,

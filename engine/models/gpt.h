@@ -28,7 +28,7 @@ int64_t nc_gpt_scaling_params(const nc_gpt_config *g);
 /* upstream's estimate_flops: 6 x matmul params + 12 x n_head x head_dim x effective window per layer */
 double nc_gpt_flops_per_token(const nc_gpt_config *g);
 /* base_train's batch scaling for cfg: the lr factor and Muon's weight decay
- * (both as given when cfg->batch_scaling is "none"). */
+ * (both as given when cfg->batch_scaling is none). */
 void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_train_cfg *cfg, double *lr_scale, double *wd);
 
 extern const nc_model_ops nc_tensor_gpt_ops;

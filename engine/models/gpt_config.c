@@ -82,7 +82,7 @@ double nc_gpt_flops_per_token(const nc_gpt_config *g) {
 }
 
 void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_train_cfg *cfg, double *lr_scale, double *wd) {
-    if (strcmp(cfg->batch_scaling, "none") == 0) {
+    if (cfg->batch_scaling == NC_SCALING_NONE) {
         *lr_scale = 1.0;
         *wd = cfg->weight_decay;
         return;

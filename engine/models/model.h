@@ -41,8 +41,8 @@ typedef struct nc_tensor_list {
 typedef struct nc_decoder nc_decoder;
 
 typedef struct nc_model_ops {
-    const char *mode; /* "scalar" | "tensor" */
-    const char *kind; /* "bigram" | "mini-gpt" | "gpt" */
+    nc_mode mode;       /* its name: nc_mode_names[mode] */
+    nc_model_kind kind; /* nc_kind_names[kind] */
     /* Replaces the config's "model default" sentinels (0 or -1) with this
      * model's values, and rejects combinations it cannot train. */
     int (*resolve)(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err);
@@ -104,7 +104,7 @@ typedef struct nc_model_ops {
     json_t *(*describe)(const nc_model *m);
 } nc_model_ops;
 
-const nc_model_ops *nc_model_find(const char *mode, const char *kind);
+const nc_model_ops *nc_model_find(nc_mode mode, nc_model_kind kind); /* NULL: no such model */
 
 /* Tensor list helpers. nc_tensors_add allocates the (zeroed) data; NULL when
  * out of memory (the list is unchanged). */

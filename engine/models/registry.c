@@ -15,8 +15,8 @@ static const nc_model_ops *const registry[] = {
     &nc_tensor_gpt_ops,
 };
 
-const nc_model_ops *nc_model_find(const char *mode, const char *kind) {
+const nc_model_ops *nc_model_find(nc_mode mode, nc_model_kind kind) {
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
-        if (strcmp(registry[i]->mode, mode) == 0 && strcmp(registry[i]->kind, kind) == 0) return registry[i];
+        if (registry[i]->mode == mode && registry[i]->kind == kind) return registry[i];
     return NULL;
 }

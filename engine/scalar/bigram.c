@@ -120,8 +120,8 @@ static int decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits,
 }
 
 const nc_model_ops nc_scalar_bigram_ops = {
-    .mode = "scalar",
-    .kind = "bigram",
+    .mode = NC_MODE_SCALAR,
+    .kind = NC_KIND_BIGRAM,
     .resolve = resolve,
     .footprint = footprint,
     .memory_bytes = memory_bytes,

@@ -62,7 +62,7 @@ static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err
     (void)be;
     if (cfg->batch_size == 0) cfg->batch_size = 8;
     if (cfg->seq_len == 0) cfg->seq_len = BLOCK;
-    if (cfg->lr == 0) cfg->lr = strcmp(cfg->optimizer, "adamw") == 0 ? 0.01 : 0.3;
+    if (cfg->lr == 0) cfg->lr = cfg->optimizer == NC_OPTIMIZER_ADAMW ? 0.01 : 0.3;
     if (cfg->weight_decay < 0) cfg->weight_decay = 0;
     if (cfg->eval_windows == 0) cfg->eval_windows = 256;
     if (cfg->seq_len > BLOCK)
@@ -312,8 +312,8 @@ static json_t *describe(const nc_model *m) {
 }
 
 const nc_model_ops nc_scalar_minigpt_ops = {
-    .mode = "scalar",
-    .kind = "mini-gpt",
+    .mode = NC_MODE_SCALAR,
+    .kind = NC_KIND_MINI_GPT,
     .resolve = resolve,
     .footprint = footprint,
     .memory_bytes = memory_bytes,

@@ -5,18 +5,14 @@
 
 size_t nc_dtype_size(nc_dtype t) { return t == NC_BF16 ? 2 : 4; }
 
-nc_backend *nc_backend_open(const char *device, int threads, nc_error *err) {
-    if (strcmp(device, "cpu") == 0) return nc_backend_cpu_new(threads, err);
+nc_backend *nc_backend_open(nc_backend_kind kind, int threads, nc_error *err) {
+    if (kind == NC_BACKEND_CPU) return nc_backend_cpu_new(threads, err);
 #ifdef NC_HAVE_CUDA
-    if (strcmp(device, "cuda") == 0) return nc_backend_cuda_new(err);
+    return nc_backend_cuda_new(err);
 #else
-    if (strcmp(device, "cuda") == 0) {
-        nc_fail(err, NC_E_DEVICE_UNAVAILABLE, "device cuda: this build has no CUDA backend");
-        return NULL;
-    }
-#endif
-    nc_fail(err, NC_E_BAD_REQUEST, "args.device must be cpu or cuda here (the engine resolves auto)");
+    nc_fail(err, NC_E_DEVICE_UNAVAILABLE, "device cuda: this build has no CUDA backend");
     return NULL;
+#endif
 }
 
 void nc_backend_free(nc_backend *be) {

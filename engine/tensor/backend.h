@@ -58,10 +58,11 @@ typedef struct nc_backend {
     void *impl;
 } nc_backend;
 
-/* Opens the "cpu" or "cuda" backend (DeviceUnavailable when cuda is not
- * built or no device is present); the engine resolves "auto" to one of them
+typedef enum nc_backend_kind { NC_BACKEND_CPU, NC_BACKEND_CUDA } nc_backend_kind;
+/* Opens a backend (DeviceUnavailable when cuda is not built or no device is
+ * present); the engine resolves device "auto" to one of them
  * (nc_engine_backend). threads 0 = one per core. */
-nc_backend *nc_backend_open(const char *device, int threads, nc_error *err);
+nc_backend *nc_backend_open(nc_backend_kind kind, int threads, nc_error *err);
 nc_backend *nc_backend_cpu_new(int threads, nc_error *err);
 #ifdef NC_HAVE_CUDA
 nc_backend *nc_backend_cuda_new(nc_error *err); /* kernels/ */
