@@ -39,7 +39,8 @@ typedef struct daemon_opts {
  * comes from the environment at run time (nc_default_socket). */
 static const daemon_opts DEFAULTS = {
     .engine = {.data_path = NULL, .results_dir = "results", .checkpoint_dir = "checkpoints", .threads = 0,
-               .guard_window = 8, .guard_max_growth = 1.5, .preload = true,
+               .guard_window = NC_GUARD_WINDOW_DEFAULT,
+               .guard_max_growth = NC_GUARD_GROWTH_DEFAULT, .preload = true,
                .preload_device = NC_DEVICE_AUTO},
     .server = {.max_frame = NC_FRAME_MAX_DEFAULT, .max_connections = 256, .idle_timeout_s = 600,
                .frame_timeout_s = 10, .max_output = 8u << 20, .allowed_gid = (gid_t)-1},

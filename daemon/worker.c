@@ -33,7 +33,7 @@ struct worker {
     /* status (under mu) */
     json_t *job_status; /* NULL when idle */
     json_t *model;
-    double last_progress;       /* when an event or a new heartbeat was last seen */
+    double last_progress;       /* when the job began or its heartbeat last moved (worker_stall_seconds) */
     uint_fast64_t seen_beats;
     /* outbox (under mu), drained on the loop thread */
     outmsg *head, *tail;
@@ -111,7 +111,6 @@ static void on_engine_event(void *ctx, const char *event, json_t *data) {
     worker *w = ctx;
     bool progress = strcmp(event, "progress") == 0;
     pthread_mutex_lock(&w->mu);
-    w->last_progress = nc_now();
     if (w->job_status && progress) copy_progress(w->job_status, data);
     pthread_mutex_unlock(&w->mu);
     if (progress) notify_progress(&w->running, data);

@@ -21,11 +21,12 @@ void nc_utc_stamp(char *buf, size_t n) {
 }
 
 void nc_emit(const nc_sink *sink, const char *event, json_t *data) {
+    if (sink && sink->beats) atomic_fetch_add(sink->beats, 1); /* an event is progress too */
     if (sink && sink->emit) sink->emit(sink->ctx, event, data);
     else json_decref(data);
 }
 
-bool nc_cancelled(const nc_sink *sink) {
+bool nc_step_boundary(const nc_sink *sink) {
     if (sink && sink->beats) atomic_fetch_add(sink->beats, 1);
     return sink && sink->cancel && atomic_load(sink->cancel);
 }
@@ -57,8 +58,8 @@ nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
     set_folders(e);
     e->limits = (nc_limits){opts->max_memory_bytes > 0 ? opts->max_memory_bytes : nc_default_host_limit(),
                             opts->max_device_memory_bytes};
-    nc_guard_init(&e->guard, opts->guard_window > 0 ? opts->guard_window : 8,
-                  opts->guard_max_growth > 1 ? opts->guard_max_growth : 1.5);
+    nc_guard_init(&e->guard, opts->guard_window > 0 ? opts->guard_window : NC_GUARD_WINDOW_DEFAULT,
+                  opts->guard_max_growth > 1 ? opts->guard_max_growth : NC_GUARD_GROWTH_DEFAULT);
     if (opts->preload && !nc_engine_backend(e, opts->preload_device, err)) {
         nc_engine_free(e);
         return NULL;

@@ -99,7 +99,10 @@ int nc_require_model(const nc_resident *r, nc_error *err); /* NotFound with advi
 
 /* Emits an event when the sink has an emitter; takes data. */
 void nc_emit(const nc_sink *sink, const char *event, json_t *data);
-bool nc_cancelled(const nc_sink *sink);
+/* A step boundary (a training step, an eval batch, a sampled token): beats
+ * the sink's heartbeat, which the daemon's watchdog watches, and says
+ * whether the job was cancelled, so that it stops here. */
+bool nc_step_boundary(const nc_sink *sink);
 void nc_utc_stamp(char *buf, size_t n); /* 20261126T101500Z */
 
 #endif

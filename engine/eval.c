@@ -23,7 +23,7 @@ static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *s
     int rc = x && y && loss ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory for an eval batch of %d x %d", B, T);
     *nats = *bytes = 0;
     for (int64_t w0 = 0; w0 < W && rc == 0; w0 += B) {
-        if (nc_cancelled(sink)) {
+        if (nc_step_boundary(sink)) {
             rc = nc_fail(err, NC_E_CANCELLED, "eval cancelled after %lld of %lld windows", (long long)w0, (long long)W);
             break;
         }

@@ -19,8 +19,8 @@ typedef struct nc_eval_result {
 /* Start of window i of W over n tokens for windows of T + 1 tokens. */
 size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i);
 /* Evaluates a model (its cfg gives data, style, seq_len and batch size);
- * W 0 = cfg.eval_windows. Fails with Cancelled between batches when the sink
- * is cancelled (polling it also beats the daemon's heartbeat). */
+ * W 0 = cfg.eval_windows. Each batch is a step boundary: a cancelled sink
+ * stops it there with Cancelled. */
 int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, nc_eval_result *out, nc_error *err);
 /* nc_eval_model, then the memory guard's observation of the working set. */
 int nc_eval_guarded(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, nc_eval_result *out, nc_error *err);

@@ -19,8 +19,8 @@ typedef struct nc_engine_opts {
     const char *results_dir;    /* run artifacts: <results_dir>/<run-id>/ */
     const char *checkpoint_dir; /* checkpoints; relative checkpoint paths resolve here */
     int threads;                /* CPU threads; 0 = number of cores */
-    int guard_window;           /* memory guard: rolling window of observations */
-    double guard_max_growth;    /* memory guard: allowed growth over the window minimum */
+    int guard_window;           /* memory guard: rolling window of observations; 0: the default */
+    double guard_max_growth;    /* memory guard: allowed growth over the window minimum; 0: the default */
     /* NULL: request paths are not confined. Else a NULL-terminated list of
      * folders (at most NC_MAX_ALLOW_DIRS; it must outlive the engine): the
      * paths in requests (data, checkpoint, resume, path) must resolve, symlinks
@@ -37,6 +37,8 @@ typedef struct nc_engine_opts {
 } nc_engine_opts;
 
 #define NC_MAX_ALLOW_DIRS 32
+#define NC_GUARD_WINDOW_DEFAULT 8
+#define NC_GUARD_GROWTH_DEFAULT 1.5
 
 /* Events: `event` names the kind ("progress", "eval", ...); the callee owns `data`. */
 typedef void (*nc_emit_fn)(void *ctx, const char *event, json_t *data);
@@ -45,7 +47,7 @@ typedef struct nc_sink {
     nc_emit_fn emit;      /* may be NULL */
     void *ctx;
     atomic_bool *cancel;  /* polled at step boundaries; may be NULL */
-    atomic_uint_fast64_t *beats; /* bumped at every step boundary, a heartbeat; may be NULL */
+    atomic_uint_fast64_t *beats; /* bumped at every step boundary and event, a heartbeat; may be NULL */
 } nc_sink;
 
 nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err);

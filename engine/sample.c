@@ -75,7 +75,7 @@ static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *pro
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_SAMPLE);
     int rc = d ? r->ops->decoder_feed(d, prompt, (int)n, logits, err) : -1;
     for (int64_t i = 0; rc == 0 && i < cfg->max_new_tokens; i++) {
-        if (nc_cancelled(sink)) {
+        if (nc_step_boundary(sink)) {
             rc = nc_fail(err, NC_E_CANCELLED, "sampling cancelled after %lld tokens", (long long)i);
             break;
         }

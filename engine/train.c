@@ -123,13 +123,23 @@ static int persist_then_eval(trainer *t, int64_t step, nc_error *err) {
 
 /* ---- the loop ------------------------------------------------------------------ */
 
+/* What comes after `done` steps besides logging. All but AFTER_NOTHING need
+ * the model's state to be exactly that step's, nothing in flight. */
+typedef enum after { AFTER_NOTHING, AFTER_END, AFTER_CHECKPOINT, AFTER_EVAL } after;
+
+static after after_of(const nc_train_cfg *c, int64_t done) {
+    if (done == c->steps) return AFTER_END;
+    if (c->checkpoint_every && done % c->checkpoint_every == 0) return AFTER_CHECKPOINT;
+    if (c->eval_every && done % c->eval_every == 0) return AFTER_EVAL;
+    return AFTER_NOTHING;
+}
+
 static int after_step(trainer *t, int64_t done, nc_error *err) {
     const nc_train_cfg *c = &t->r->cfg;
-    if (done % c->log_every == 0 || done == c->steps) log_progress(t, done);
-    if (done == c->steps) return 0;
-    if (c->checkpoint_every && done % c->checkpoint_every == 0) return persist_then_eval(t, done, err);
-    if (c->eval_every && done % c->eval_every == 0) return run_eval(t, done, err);
-    return 0;
+    after next = after_of(c, done);
+    if (done % c->log_every == 0 || next == AFTER_END) log_progress(t, done);
+    if (next == AFTER_CHECKPOINT) return persist_then_eval(t, done, err);
+    return next == AFTER_EVAL ? run_eval(t, done, err) : 0;
 }
 
 /* A step's loss is known: record it, then log, evaluate or checkpoint. */
@@ -138,15 +148,9 @@ static int finish_step(trainer *t, int64_t done, double loss, nc_error *err) {
     return after_step(t, done, err);
 }
 
-/* After `done` steps comes an eval or a checkpoint (or the end): the model's
- * state must be exactly that step's, nothing in flight. */
-static bool settles(const nc_train_cfg *c, int64_t done) {
-    return done == c->steps || (c->checkpoint_every && done % c->checkpoint_every == 0) ||
-           (c->eval_every && done % c->eval_every == 0);
-}
-
 /* A model with loss_lag 1 returns step s's loss from train_step(s + 1); before
- * a step that settles, drain() collects it, so that nothing is in flight. */
+ * anything comes after a step (after_of), drain() collects it, so that nothing
+ * is in flight. */
 static int train_steps(trainer *t, nc_error *err) {
     nc_resident *r = t->r;
     const nc_model_ops *ops = r->ops;
@@ -154,7 +158,7 @@ static int train_steps(trainer *t, nc_error *err) {
     bool lag = ops->loss_lag && ops->loss_lag(r->model), pending = false;
     for (int64_t step = r->step; step < r->cfg.steps; step++) {
         double loss;
-        if (nc_cancelled(t->sink)) {
+        if (nc_step_boundary(t->sink)) {
             if (pending && (ops->drain(r->model, &loss, err) || finish_step(t, step, loss, err))) return -1;
             return nc_fail(err, NC_E_CANCELLED, "training cancelled after step %lld", (long long)step);
         }
@@ -170,7 +174,7 @@ static int train_steps(trainer *t, nc_error *err) {
         r->step = ops->updates(r->model); /* after a non-finite loss: the steps the kept weights saw */
         r->dirty = true;
         if (rc || (pending && finish_step(t, step, loss, err))) return -1;
-        if ((pending = lag) && !settles(&r->cfg, step + 1)) {
+        if ((pending = lag) && after_of(&r->cfg, step + 1) == AFTER_NOTHING) {
             nc_step_times_add(&t->times, dt);
             continue;
         }

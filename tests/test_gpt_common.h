@@ -3,7 +3,7 @@
 #ifndef NC_TEST_GPT_COMMON_H
 #define NC_TEST_GPT_COMMON_H
 
-#include "models/gpt.h"
+#include "models/gpt_testing.h"
 #include "tensor/backend.h"
 #include "testutil.h"
 #include "twin_check.h"

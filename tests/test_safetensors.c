@@ -4,7 +4,8 @@
 #include "checkpoint.h"
 #include "safetensors.h"
 
-#include "test_gpt_common.h"
+#include "trainutil.h"
+#include "models/gpt_testing.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -98,47 +99,65 @@ START_TEST(malformed_files) {
 }
 END_TEST
 
-#define ARGS(seed) "{\"depth\": 2, \"aspect_ratio\": 16, \"head_dim\": 16, \"seq_len\": 32, \"seed\": " #seed ", \"device\": \"cpu\"}"
+/* A GPT of `seed`, trained for a step in an engine of its own. */
+static void gpt_engine(tu_engine *t, const char *tag, int seed) {
+    tu_engine_open(t, tag, 0, 0);
+    json_t *args = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s}", "device", "cpu", "depth", 2,
+                             "aspect_ratio", 16, "head_dim", 16, "seq_len", 32, "batch_size", 2, "steps", 1,
+                             "eval_windows", 2, "data", t->corpus);
+    json_object_set_new(args, "seed", json_integer(seed));
+    json_decref(tu_engine_call(t, "train", args));
+}
 
-/* Weights saved under upstream's names load into another model, exactly. */
-START_TEST(gpt_weights_move_a_model) {
-    char path[256];
-    path_of(path, sizeof path, "gpt.safetensors");
-    gpt_fixture a, b;
-    gpt_fixture_open(&a, ARGS(1), 65);
-    gpt_fixture_open(&b, ARGS(2), 65);
-    nc_error err = {0};
-    ck_assert_msg(nc_gpt_save_weights(a.m, path, &err) == 0, "%s", err.message);
-    ck_assert_msg(nc_gpt_load_weights(b.m, path, &err) == 0, "%s", err.message);
+/* The logits of a fixed window from the resident GPT. */
+static void logits_of(tu_engine *t, float *out, int V) {
     int32_t ids[32];
-    for (int i = 0; i < 32; i++) ids[i] = (i * 7) % 65;
+    for (int i = 0; i < 32; i++) ids[i] = (i * 7) % V;
     nc_batch batch = {ids, NULL, 1, 32};
-    float la[32 * 65], lb[32 * 65];
-    ck_assert_int_eq(nc_gpt_logits(a.m, &batch, la, &err), 0);
-    ck_assert_int_eq(nc_gpt_logits(b.m, &batch, lb, &err), 0);
-    ck_assert_mem_eq(la, lb, sizeof la);
+    nc_error err;
+    ck_assert_int_eq(nc_gpt_logits(t->e->res.model, &batch, out, &err), 0);
+}
+
+/* `checkpoint export` writes weights under upstream's names (padded
+ * vocabulary, as upstream's state_dict), and `checkpoint import` of them
+ * makes another model of the same config compute exactly the same. */
+START_TEST(gpt_weights_move_a_model) {
+    tu_engine a, b;
+    gpt_engine(&a, "st-a", 1);
+    gpt_engine(&b, "st-b", 2);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/w.safetensors", a.checkpoints);
+    json_decref(tu_engine_call(&a, "checkpoint", json_pack("{s:s, s:s}", "action", "export", "path", path)));
+    json_decref(tu_engine_call(&b, "checkpoint", json_pack("{s:s, s:s}", "action", "import", "path", path)));
+    int V = a.e->res.vocab.size;
+    float *la = malloc(sizeof(float) * 32 * (size_t)V), *lb = malloc(sizeof(float) * 32 * (size_t)V);
+    logits_of(&a, la, V);
+    logits_of(&b, lb, V);
+    ck_assert_mem_eq(la, lb, sizeof(float) * 32 * (size_t)V);
     nc_tensor_list l = {0};
     json_t *meta = NULL;
+    nc_error err;
     ck_assert_int_eq(nc_safetensors_load(path, INT64_MAX, &l, &meta, &err), 0);
     ck_assert(nc_tensors_get(&l, "transformer.h.1.attn.ve_gate.weight") && nc_tensors_get(&l, "value_embeds.1.weight"));
-    ck_assert_int_eq(nc_tensors_get(&l, "lm_head.weight")->shape[0], 128); /* padded, as upstream */
-    ck_assert_ptr_nonnull(json_object_get(meta, "model_config"));
-    /* a wrong shape or a foreign tensor is refused and changes nothing */
-    ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 64;
-    ck_assert_int_eq(nc_tensor_gpt_ops.import_state(b.m, &l, false, &err), -1);
-    ck_assert_int_eq(err.code, NC_E_CHECKPOINT_CORRUPT);
-    ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 128;
+    ck_assert_int_eq(nc_tensors_get(&l, "lm_head.weight")->shape[0], 64); /* padded to 64, as upstream */
+    ck_assert_str_eq(json_string_value(json_object_get(meta, "format")), "nanochat-c weights");
+    /* a wrong shape or a foreign tensor is refused before anything changes */
+    const nc_resident *r = &b.e->res;
     int64_t count;
-    ck_assert_int_eq(nc_state_check(&nc_tensor_gpt_ops, &b.cfg, 65, &l, false, &count, &err), 0);
-    nc_tensors_add(&l, "transformer.h.9.attn.c_q.weight", 2, (int64_t[]){32, 32}); /* checked before any import */
-    ck_assert_int_eq(nc_state_check(&nc_tensor_gpt_ops, &b.cfg, 65, &l, false, &count, &err), -1);
+    ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 128;
+    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg, V, &l, false, &count, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "wrong shape"));
+    ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 64;
+    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg, V, &l, false, &count, &err), 0);
+    nc_tensors_add(&l, "transformer.h.9.attn.c_q.weight", 2, (int64_t[]){32, 32});
+    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg, V, &l, false, &count, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.message, "not part of the gpt model"));
-    ck_assert_int_eq(nc_gpt_logits(b.m, &batch, lb, &err), 0);
-    ck_assert_mem_eq(la, lb, sizeof la);
     json_decref(meta);
     nc_tensors_free(&l);
-    gpt_fixture_close(&a);
-    gpt_fixture_close(&b);
+    free(la);
+    free(lb);
+    tu_engine_close(&a);
+    tu_engine_close(&b);
 }
 END_TEST
 
@@ -147,7 +166,7 @@ int main(void) {
     Suite *s = suite_create("safetensors");
     tu_tcase(s, "format", round_trip, reduced_precision, malformed_files, gpt_weights_move_a_model);
     int status = tu_run(s);
-    const char *files[] = {"a.safetensors", "b.safetensors", "bad.safetensors", "gpt.safetensors"};
+    const char *files[] = {"a.safetensors", "b.safetensors", "bad.safetensors"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[256];
         path_of(path, sizeof path, files[i]);

@@ -1,6 +1,6 @@
 /* gpt.h: upstream nanochat's GPT (92d63d4), trained with its MuonAdamW, on
  * any tensor backend. The model ops are nc_tensor_gpt_ops; this header adds
- * the config arithmetic and the hooks the parity tests and tools use. */
+ * the config arithmetic (gpt_testing.h: the hooks the tests use). */
 #ifndef NC_GPT_H
 #define NC_GPT_H
 
@@ -22,7 +22,6 @@ typedef struct nc_gpt_config {
 int nc_gpt_config_init(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab, nc_error *err);
 /* Value embeddings on layers i with i % 2 == (n_layer - 1) % 2. */
 bool nc_gpt_has_ve(const nc_gpt_config *g, int layer);
-int64_t nc_gpt_num_params(const nc_gpt_config *g);
 /* Parameters of the matrices in the blocks plus lm_head (base_train's scaling params). */
 int64_t nc_gpt_scaling_params(const nc_gpt_config *g);
 /* upstream's estimate_flops: 6 x matmul params + 12 x n_head x head_dim x effective window per layer */
@@ -32,21 +31,5 @@ double nc_gpt_flops_per_token(const nc_gpt_config *g);
 void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_train_cfg *cfg, double *lr_scale, double *wd);
 
 extern const nc_model_ops nc_tensor_gpt_ops;
-
-/* The pieces of train_step, for the parity tests. */
-int nc_gpt_forward_backward(nc_model *m, const nc_batch *b, double *loss, nc_error *err);
-void nc_gpt_optimizer_step(nc_model *m, int64_t step, int64_t steps);
-/* Gradients of the last forward_backward, under the parameters' names. */
-int nc_gpt_export_grads(nc_model *m, nc_tensor_list *out, nc_error *err);
-/* How train_step runs: "sync" (no graphs), "graph" (recorded once per batch
- * shape, replayed, loss a step late), or "eager (...)" when recording failed. */
-const char *nc_gpt_step_mode(const nc_model *m);
-/* Soft-capped logits of every position, (B, T, V) floats. */
-int nc_gpt_logits(nc_model *m, const nc_batch *b, float *logits, nc_error *err);
-
-/* Weight interchange: safetensors under upstream's state_dict names and
- * shapes (padded vocabulary), with the config in the metadata. */
-int nc_gpt_save_weights(nc_model *m, const char *path, nc_error *err);
-int nc_gpt_load_weights(nc_model *m, const char *path, nc_error *err);
 
 #endif

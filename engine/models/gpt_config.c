@@ -66,12 +66,6 @@ int64_t nc_gpt_scaling_params(const nc_gpt_config *g) {
     return blocks + (int64_t)g->padded_vocab * C;
 }
 
-int64_t nc_gpt_num_params(const nc_gpt_config *g) {
-    int64_t tables = (int64_t)(1 + ve_layers(g)) * g->padded_vocab * g->n_embd; /* wte, value embeddings */
-    int64_t scalars = 2 * g->n_layer + NC_SMEAR_CHANNELS + 2;
-    return nc_gpt_scaling_params(g) + tables + scalars;
-}
-
 double nc_gpt_flops_per_token(const nc_gpt_config *g) {
     double matmul = (double)nc_gpt_scaling_params(g) + NC_SMEAR_CHANNELS, attn = 0;
     for (int i = 0; i < g->n_layer; i++) {

@@ -7,7 +7,7 @@
 #ifndef NC_GPT_INTERNAL_H
 #define NC_GPT_INTERNAL_H
 
-#include "gpt.h"
+#include "gpt_testing.h"
 
 #include "../optim_muon.h"
 #include "../tensor/backend.h"

@@ -65,12 +65,6 @@ sv_id sv_exp(sv_graph *g, sv_id a) { return unary(g, OP_EXP, exp(g->n[a].v), a, 
 sv_id sv_log(sv_graph *g, sv_id a) { return unary(g, OP_LOG, log(g->n[a].v), a, 0); }
 sv_id sv_relu(sv_graph *g, sv_id a) { return unary(g, OP_RELU, g->n[a].v > 0 ? g->n[a].v : 0, a, 0); }
 
-sv_id sv_sum(sv_graph *g, const sv_id *xs, int n) {
-    sv_id s = xs[0];
-    for (int i = 1; i < n; i++) s = sv_add(g, s, xs[i]);
-    return s;
-}
-
 sv_id sv_dot(sv_graph *g, const sv_id *xs, const sv_id *ys, int n) {
     sv_id s = sv_mul(g, xs[0], ys[0]);
     for (int i = 1; i < n; i++) s = sv_add(g, s, sv_mul(g, xs[i], ys[i]));

@@ -51,7 +51,6 @@ static inline double sv_val(const sv_graph *g, sv_id a) { return g->n[a].v; }
 static inline double sv_grad(const sv_graph *g, sv_id a) { return g->n[a].g; }
 
 /* Composites built from the primitives. */
-sv_id sv_sum(sv_graph *g, const sv_id *xs, int n);
 sv_id sv_dot(sv_graph *g, const sv_id *xs, const sv_id *ys, int n);
 /* y (out) = W x for x (in) and W (out, in) the consecutive nodes from w0. */
 void sv_linear(sv_graph *g, const sv_id *x, int in, sv_id w0, int out, sv_id *y);

@@ -109,8 +109,6 @@ void nc_pool_free(nc_pool *p) {
     free(p);
 }
 
-int nc_pool_threads(const nc_pool *p) { return p->threads; }
-
 static void await_workers(nc_pool *p) {
     for (int i = 0; i < SPINS; i++)
         if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;

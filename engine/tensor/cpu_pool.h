@@ -16,7 +16,6 @@ typedef void (*nc_range_fn)(void *ctx, int64_t lo, int64_t hi);
 
 nc_pool *nc_pool_new(int threads); /* NULL when threads cannot be started */
 void nc_pool_free(nc_pool *p);
-int nc_pool_threads(const nc_pool *p);
 /* Runs fn over [0, n) in ranges of at least `grain` items (a single call
  * on the caller's thread when n <= grain); returns when all are done. */
 void nc_pool_for(nc_pool *p, int64_t n, int64_t grain, nc_range_fn fn, void *ctx);

@@ -11,7 +11,7 @@
 #include "files.h"
 #include "gpu_check.h"
 #include "models/bigram_tensor.h"
-#include "models/gpt.h"
+#include "models/gpt_testing.h"
 #include "tensor/backend.h"
 
 #include <math.h>
