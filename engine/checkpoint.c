@@ -56,7 +56,7 @@ int nc_engine_save_resident(nc_engine *e, json_t **result, nc_error *err) {
     nc_resident *r = &e->res;
     if (!nc_resident_loaded(r) || !r->dirty) return 0;
     if (nc_resident_save(e, r, r->checkpoint, err)) return -1;
-    *result = json_pack("{s:s, s:I}", "path", r->checkpoint, "step", (json_int_t)r->step);
+    *result = json_pack("{s:s, s:I}", "path", r->checkpoint, "step", (json_int_t)nc_resident_step(r));
     return 1;
 }
 
@@ -67,7 +67,7 @@ static json_t *load_into_resident(nc_engine *e, const char *path, nc_error *err)
     nc_guard_reset(&e->guard);
     return json_pack("{s:s, s:s, s:s, s:I}", "path", path, "mode", nc_mode_names[e->res.ops->mode], "kind",
                      nc_kind_names[e->res.ops->kind],
-                     "step", (json_int_t)e->res.step);
+                     "step", (json_int_t)nc_resident_step(&e->res));
 }
 
 int nc_checkpoint_check(const void *args, nc_error *err) {
@@ -92,7 +92,7 @@ json_t *nc_cmd_checkpoint(nc_engine *e, const void *args, const nc_sink *sink, n
     switch (cfg->action) {
     case NC_CKPT_SAVE:
         if (nc_resident_save(e, &e->res, given ? path : e->res.checkpoint, err)) return NULL;
-        return json_pack("{s:s, s:I}", "path", e->res.checkpoint, "step", (json_int_t)e->res.step);
+        return json_pack("{s:s, s:I}", "path", e->res.checkpoint, "step", (json_int_t)nc_resident_step(&e->res));
     case NC_CKPT_EXPORT: return nc_weights_export(e, path, err);
     default: return nc_weights_import(e, path, err);
     }

@@ -8,7 +8,7 @@
  * own stream per request) and the step. Layout (little-endian):
  *
  *   offset 0   8 bytes  magic "NCCKPT\0\0"
- *          8   u32      format version (1)
+ *          8   u32      format version (2; 1 is read too, see drop_step_tensor)
  *         12   u32      reserved (0)
  *         16   u64      header bytes H (at most 64 MiB)
  *         24   u64      data bytes D
@@ -23,11 +23,14 @@
  * four xoshiro256** words as 16-digit hex strings) and "tensors" (each
  * "name", "shape", "offset" in the data section). The tensors are the
  * model's export_state with the optimizer: its weights and optimizer state.
+ * "step" is the updates that state has seen, the model's one step counter
+ * (version 1 also kept it as a float tensor, "optim.step" or
+ * "optimizer.step", exact only to 2^24; version 2 does not).
  *
  * The checksum catches accidents, not forgery, so a file is read as hostile:
  * unknown or missing fields, a config its model would not accept, code points
- * that are not Unicode scalar values or repeat, a step outside [0, steps] or
- * other than the optimizer's own count, tensors that do not tile the data
+ * that are not Unicode scalar values or repeat, a step outside [0, steps],
+ * tensors that do not tile the data
  * section or are not exactly the model's, non-finite values, and a model too
  * large for the memory limits all make it CheckpointCorrupt. */
 #define _GNU_SOURCE
@@ -115,7 +118,7 @@ static json_t *header_json(const nc_resident *r, const nc_tensor_list *tl) {
     }
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:s, s:o, s:o}", "format", "nanochat-c checkpoint",
                      "mode", nc_mode_names[r->ops->mode], "kind", nc_kind_names[r->ops->kind], "config", nc_args_to_json(train, &r->cfg),
-                     "vocab", vocab, "style_only", style, "step", (json_int_t)r->step, "run_id", r->run_id,
+                     "vocab", vocab, "style_only", style, "step", (json_int_t)nc_resident_step(r), "run_id", r->run_id,
                      "data_rng", rng_to_json(&r->data_rng), "tensors", index);
 }
 
@@ -184,16 +187,16 @@ static int corrupt(nc_error *err, const char *path, const char *fmt, ...) {
     return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "%s: %s", path, what);
 }
 
-/* The header's length from the prefix, checked; sets *D to the data's. */
-static int read_prefix(const uint8_t *buf, size_t len, const char *path, uint64_t *H, uint64_t *D, nc_error *err) {
-    uint32_t version;
+/* The version and the header's and data's lengths from the prefix, checked. */
+static int read_prefix(const uint8_t *buf, size_t len, const char *path, uint32_t *version, uint64_t *H, uint64_t *D,
+                       nc_error *err) {
     if (len < PREFIX || memcmp(buf, MAGIC, 8) != 0) return corrupt(err, path, "not a nanochat-c checkpoint");
-    memcpy(&version, buf + 8, 4);
+    memcpy(version, buf + 8, 4);
     memcpy(H, buf + 16, 8);
     memcpy(D, buf + 24, 8);
-    if (version != NC_CHECKPOINT_VERSION)
-        return nc_fail(err, NC_E_UNSUPPORTED_VERSION, "%s has checkpoint format version %u; this build reads version %d",
-                       path, version, NC_CHECKPOINT_VERSION);
+    if (*version < 1 || *version > NC_CHECKPOINT_VERSION)
+        return nc_fail(err, NC_E_UNSUPPORTED_VERSION, "%s has checkpoint format version %u; this build reads versions 1 to %d",
+                       path, *version, NC_CHECKPOINT_VERSION);
     if (*H > MAX_HEADER) return corrupt(err, path, "a header of %" PRIu64 " bytes (at most %" PRIu64 ")", *H, MAX_HEADER);
     return 0;
 }
@@ -201,7 +204,8 @@ static int read_prefix(const uint8_t *buf, size_t len, const char *path, uint64_
 /* The whole file checked (length, checksum); the header parsed. */
 static json_t *open_payload(const uint8_t *buf, size_t len, const char *path, nc_error *err) {
     uint64_t H = 0, D = 0, sum;
-    if (read_prefix(buf, len, path, &H, &D, err)) return NULL;
+    uint32_t version;
+    if (read_prefix(buf, len, path, &version, &H, &D, err)) return NULL;
     if (H > len - PREFIX || D != len - PREFIX - H) return corrupt(err, path, "truncated or padded (%zu bytes)", len), NULL;
     hasher h;
     hash_init(&h, H + D);
@@ -321,12 +325,13 @@ static int check_run_id(json_t *hdr, nc_resident *r, const char *path, nc_error 
     return 0;
 }
 
-/* Everything the header says, checked, into r (its model not yet built). */
-static int read_header(json_t *hdr, nc_resident *r, const char *path, nc_error *err) {
+/* Everything the header says, checked, into c (its model not yet built). */
+static int read_header(json_t *hdr, nc_checkpoint *c, const char *path, nc_error *err) {
+    nc_resident *r = &c->r;
     if (check_fields(hdr, path, err) || check_config(hdr, r, path, err) || check_vocab(hdr, r, path, err) ||
         check_style(hdr, r, path, err) || check_rng(hdr, &r->data_rng, path, err) || check_run_id(hdr, r, path, err))
         return -1;
-    return int_field(json_object_get(hdr, "step"), "step", 0, r->cfg.steps, &r->step, path, err);
+    return int_field(json_object_get(hdr, "step"), "step", 0, r->cfg.steps, &c->step, path, err);
 }
 
 /* ---- reading: the tensors ------------------------------------------------------------------ */
@@ -364,23 +369,37 @@ static int read_tensors(json_t *index, const uint8_t *data, uint64_t D, nc_tenso
     return 0;
 }
 
-/* The file's tensors, checked whole against the model the header describes
- * (names, shapes, finite values, the optimizer's count equal to 'step'). */
-static int take_tensors(const nc_resident *r, json_t *hdr, const uint8_t *data, uint64_t D, nc_tensor_list *tl,
-                        const char *path, nc_error *err) {
-    nc_error why;
-    int64_t count;
-    if (read_tensors(json_object_get(hdr, "tensors"), data, D, tl, path, err)) return -1;
-    if (nc_state_check(r->ops, &r->cfg, r->vocab.size, tl, true, &count, &why)) return corrupt(err, path, "%s", why.message);
-    if (count != r->step)
-        return corrupt(err, path, "'step' %lld disagrees with the optimizer's count %lld", (long long)r->step,
-                       (long long)count);
+/* Version 1 kept the step as a float tensor too: it must agree with the
+ * header's, and goes. */
+static int drop_step_tensor(nc_checkpoint *c, const char *path, nc_error *err) {
+    static const char *const names[] = {"optim.step", "optimizer.step"};
+    for (int i = 0; i < 2; i++) {
+        const nc_tensor *t = nc_tensors_get(&c->tensors, names[i]);
+        if (!t) continue;
+        if (nc_tensor_numel(t) != 1 || t->data[0] != (float)c->step)
+            return corrupt(err, path, "%s disagrees with 'step' %lld", names[i], (long long)c->step);
+        nc_tensors_remove(&c->tensors, names[i]);
+    }
     return 0;
 }
 
-static int import(nc_resident *r, const nc_tensor_list *tl, const char *path, nc_error *err) {
+/* The file's tensors, checked whole against the model the header describes
+ * (names, shapes, finite values). */
+static int take_tensors(nc_checkpoint *c, json_t *hdr, uint32_t version, const uint8_t *data, uint64_t D,
+                        const char *path, nc_error *err) {
     nc_error why;
-    return r->ops->import_state(r->model, tl, true, &why) ? corrupt(err, path, "%s", why.message) : 0;
+    if (read_tensors(json_object_get(hdr, "tensors"), data, D, &c->tensors, path, err) ||
+        (version == 1 && drop_step_tensor(c, path, err)))
+        return -1;
+    if (nc_state_check(c->r.ops, &c->r.cfg, c->r.vocab.size, &c->tensors, true, &why))
+        return corrupt(err, path, "%s", why.message);
+    return 0;
+}
+
+/* The checked tensors and step into r's built model. */
+static int import(nc_resident *r, const nc_checkpoint *c, const char *path, nc_error *err) {
+    nc_error why;
+    return r->ops->import_state(r->model, &c->tensors, true, c->step, &why) ? corrupt(err, path, "%s", why.message) : 0;
 }
 
 /* Builds the model the header describes, within the memory limits (it will
@@ -395,16 +414,24 @@ static int build(nc_engine *e, nc_resident *r, const char *path, nc_error *err) 
     return nc_engine_build(e, r, true, NC_E_CHECKPOINT_CORRUPT, what, err);
 }
 
-int nc_checkpoint_parse(const uint8_t *buf, size_t len, const char *path, nc_resident *r, nc_tensor_list *tl,
-                        nc_error *err) {
+int nc_checkpoint_parse(const uint8_t *buf, size_t len, const char *path, nc_checkpoint *c, nc_error *err) {
+    memset(c, 0, sizeof *c);
     json_t *hdr = open_payload(buf, len, path, err);
     if (!hdr) return -1;
     uint64_t H;
+    uint32_t version;
+    memcpy(&version, buf + 8, 4);
     memcpy(&H, buf + 16, 8);
-    int rc = read_header(hdr, r, path, err) ||
-             take_tensors(r, hdr, buf + PREFIX + H, len - PREFIX - H, tl, path, err) ? -1 : 0;
+    int rc = read_header(hdr, c, path, err) ||
+             take_tensors(c, hdr, version, buf + PREFIX + H, len - PREFIX - H, path, err) ? -1 : 0;
     json_decref(hdr);
+    if (rc) nc_checkpoint_free(c);
     return rc;
+}
+
+void nc_checkpoint_free(nc_checkpoint *c) {
+    nc_resident_clear(&c->r);
+    nc_tensors_free(&c->tensors);
 }
 
 uint64_t nc_checkpoint_checksum(const uint8_t *buf, size_t len) {
@@ -415,21 +442,24 @@ uint64_t nc_checkpoint_checksum(const uint8_t *buf, size_t len) {
 }
 
 /* The file (a regular file within the host limit), parsed and checked. */
-static int read_checkpoint(const nc_engine *e, const char *path, nc_resident *r, nc_tensor_list *tl, nc_error *err) {
+static int read_checkpoint(const nc_engine *e, const char *path, nc_checkpoint *c, nc_error *err) {
     char *buf;
     size_t len;
     if (nc_read_file(path, e->limits.host_bytes, "checkpoint", &buf, &len, err)) return -1;
-    int rc = nc_checkpoint_parse((const uint8_t *)buf, len, path, r, tl, err);
+    int rc = nc_checkpoint_parse((const uint8_t *)buf, len, path, c, err);
     free(buf);
     return rc;
 }
 
 int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_error *err) {
+    nc_checkpoint c;
     memset(out, 0, sizeof *out);
+    if (read_checkpoint(e, path, &c, err)) return -1;
+    *out = c.r; /* the resident-to-be takes the header's fields */
+    memset(&c.r, 0, sizeof c.r);
     snprintf(out->checkpoint, sizeof out->checkpoint, "%s", path);
-    nc_tensor_list tl = {0};
-    int rc = read_checkpoint(e, path, out, &tl, err) || build(e, out, path, err) || import(out, &tl, path, err) ? -1 : 0;
-    nc_tensors_free(&tl);
+    int rc = build(e, out, path, err) || import(out, &c, path, err) ? -1 : 0;
+    nc_checkpoint_free(&c);
     if (rc) nc_resident_clear(out);
     return rc;
 }
@@ -441,32 +471,25 @@ static bool same_model(const nc_resident *a, const nc_resident *b) {
 }
 
 int nc_checkpoint_reload(nc_engine *e, nc_resident *r, nc_error *err) {
-    nc_resident seen = {0};
-    nc_tensor_list tl = {0};
-    int rc = read_checkpoint(e, r->checkpoint, &seen, &tl, err);
-    if (rc == 0 && !same_model(&seen, r)) rc = corrupt(err, r->checkpoint, "it holds another model than the resident one");
-    if (rc == 0) rc = import(r, &tl, r->checkpoint, err);
-    if (rc == 0) {
-        r->step = seen.step;
-        r->data_rng = seen.data_rng;
-    }
-    nc_tensors_free(&tl);
-    nc_resident_clear(&seen);
+    nc_checkpoint c;
+    if (read_checkpoint(e, r->checkpoint, &c, err)) return -1;
+    int rc = same_model(&c.r, r) ? import(r, &c, r->checkpoint, err)
+                                 : corrupt(err, r->checkpoint, "it holds another model than the resident one");
+    if (rc == 0) r->data_rng = c.r.data_rng;
+    nc_checkpoint_free(&c);
     return rc;
 }
 
 int nc_state_check(const nc_model_ops *ops, const nc_train_cfg *cfg, int V, const nc_tensor_list *in, bool optimizer,
-                   int64_t *count, nc_error *err) {
+                   nc_error *err) {
     nc_tensor_list want = {0};
     int rc = ops->state_spec(cfg, V, optimizer, &want, err);
-    *count = -1;
     for (int i = 0; rc == 0 && i < want.count; i++) {
         const nc_tensor *w = &want.items[i], *t = nc_tensors_get(in, w->name);
         bool same = t && t->ndim == w->ndim;
         for (int d = 0; same && d < w->ndim; d++) same = t->shape[d] == w->shape[d];
         if (!t) rc = nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s is missing", w->name);
         else if (!same) rc = nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s has the wrong shape", w->name);
-        else if (w->count) rc = nc_tensors_take_count(in, w->name, count, err);
     }
     for (int i = 0; rc == 0 && i < in->count; i++)
         if (!nc_tensors_get(&want, in->items[i].name))
@@ -490,7 +513,8 @@ json_t *nc_checkpoint_describe(const char *path, nc_error *err) {
     uint8_t prefix[PREFIX];
     uint64_t H = 0, D;
     uint8_t *buf = NULL;
-    bool ok = pread(fd, prefix, PREFIX, 0) == PREFIX && read_prefix(prefix, PREFIX, path, &H, &D, err) == 0 &&
+    uint32_t version;
+    bool ok = pread(fd, prefix, PREFIX, 0) == PREFIX && read_prefix(prefix, PREFIX, path, &version, &H, &D, err) == 0 &&
               H <= (uint64_t)size - PREFIX && (buf = malloc(H + 1)) && pread(fd, buf, H, PREFIX) == (ssize_t)H;
     close(fd);
     json_t *hdr = ok ? json_loadb((const char *)buf, H, JSON_REJECT_DUPLICATES, NULL) : NULL;

@@ -82,6 +82,8 @@ void nc_resident_set(nc_resident *r, nc_resident *incoming) {
 
 bool nc_resident_loaded(const nc_resident *r) { return r->ops != NULL; }
 
+int64_t nc_resident_step(const nc_resident *r) { return r->ops && r->model ? r->ops->updates(r->model) : 0; }
+
 int nc_require_model(const nc_resident *r, nc_error *err) {
     if (nc_resident_loaded(r)) return 0;
     return nc_fail(err, NC_E_NOT_FOUND,
@@ -170,7 +172,7 @@ json_t *nc_engine_describe(nc_engine *e) {
     if (!nc_resident_loaded(r)) return json_null();
     json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s, s:b}", "mode", nc_mode_names[r->ops->mode],
                           "kind", nc_kind_names[r->ops->kind],
-                          "run_id", r->run_id, "step", (json_int_t)r->step,
+                          "run_id", r->run_id, "step", (json_int_t)nc_resident_step(r),
                           "params", (json_int_t)r->ops->num_params(r->model), "vocab_size", r->vocab.size,
                           "style", nc_style_names[r->cfg.style], "checkpoint", r->checkpoint, "unsaved", r->dirty);
     json_object_set_new(d, "backend", json_string(r->backend ? r->backend->name : "cpu"));

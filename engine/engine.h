@@ -23,12 +23,14 @@ typedef struct nc_resident {
     nc_train_cfg cfg;             /* resolved config it was created with */
     nc_vocab vocab;
     uint8_t *style_only;          /* (vocab.size) characters only the style's text has */
-    int64_t step;                 /* optimizer steps taken */
-    nc_rng data_rng;              /* training batch stream, positioned after `step` */
+    nc_rng data_rng;              /* training batch stream, positioned after the steps taken */
     char run_id[128];
     char checkpoint[PATH_MAX];    /* its default checkpoint path */
     bool dirty;                   /* changed since the last save or load */
 } nc_resident;
+
+/* The optimizer steps the resident model has taken (its own count; 0 without one). */
+int64_t nc_resident_step(const nc_resident *r);
 
 struct nc_engine {
     nc_engine_opts opts;

@@ -101,7 +101,7 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     if ((twin->backend = nc_engine_backend(e, NC_DEVICE_CPU, err)) &&
         nc_engine_build(e, twin, false, NC_E_BAD_REQUEST, "a cpu copy of the resident model", err) == 0 &&
         r->ops->export_state(r->model, false, &tl, err) == 0)
-        rc = twin->ops->import_state(twin->model, &tl, false, err);
+        rc = twin->ops->import_state(twin->model, &tl, false, 0, err);
     nc_tensors_free(&tl);
     return rc;
 }
@@ -125,7 +125,7 @@ json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_erro
     nc_backend *be = on_cpu ? twin.backend : r->backend;
     nc_resident_clear(&twin);
     if (rc) return NULL;
-    json_t *res = nc_eval_json(&ev, r->step);
+    json_t *res = nc_eval_json(&ev, nc_resident_step(r));
     json_object_del(res, "type");
     json_object_update_new(res, json_pack("{s:I, s:s, s:s}", "seq_len", (json_int_t)r->cfg.seq_len, "backend",
                                           be ? be->name : "cpu", "compute_dtype",

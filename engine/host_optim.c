@@ -9,7 +9,7 @@
 
 static bool is_adamw(const nc_train_cfg *cfg) { return cfg->optimizer == NC_OPTIMIZER_ADAMW; }
 
-void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
+void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, float *w, int64_t n) {
     memset(o, 0, sizeof *o);
     o->adamw = is_adamw(cfg);
     o->lr = cfg->lr;
@@ -18,13 +18,15 @@ void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, int64_t n) {
     o->beta2 = cfg->beta2;
     o->eps = cfg->eps;
     o->n = n;
-    o->undo_w = nc_xcalloc((size_t)n, sizeof *o->undo_w);
+    o->w = w;
     if (o->adamw) {
         o->m = nc_xcalloc((size_t)n, sizeof *o->m);
         o->v = nc_xcalloc((size_t)n, sizeof *o->v);
-        o->undo_m = nc_xcalloc((size_t)n, sizeof *o->undo_m);
-        o->undo_v = nc_xcalloc((size_t)n, sizeof *o->undo_v);
     }
+    nc_snapshot_add_host(&o->snap, o->w, n);
+    if (!o->adamw) return;
+    nc_snapshot_add_host(&o->snap, o->m, n);
+    nc_snapshot_add_host(&o->snap, o->v, n);
 }
 
 double nc_host_optim_bytes(const nc_train_cfg *cfg, int64_t n) {
@@ -32,63 +34,35 @@ double nc_host_optim_bytes(const nc_train_cfg *cfg, int64_t n) {
 }
 
 int nc_host_optim_spec(const nc_train_cfg *cfg, int64_t n, nc_tensor_list *out) {
-    int64_t one = 1;
-    if (nc_tensors_declare(out, "optimizer.step", 1, &one, true)) return -1;
     if (!is_adamw(cfg)) return 0;
-    return nc_tensors_declare(out, "optimizer.exp_avg", 1, &n, false) ||
-           nc_tensors_declare(out, "optimizer.exp_avg_sq", 1, &n, false) ? -1 : 0;
+    return nc_tensors_declare(out, "optimizer.exp_avg", 1, &n) || nc_tensors_declare(out, "optimizer.exp_avg_sq", 1, &n)
+               ? -1 : 0;
 }
 
 void nc_host_optim_free(nc_host_optim *o) {
     free(o->m);
     free(o->v);
-    free(o->undo_w);
-    free(o->undo_m);
-    free(o->undo_v);
-    free(o->undo);
+    nc_snapshot_free(&o->snap);
     memset(o, 0, sizeof *o);
 }
 
-/* Copies [from, to) of the weights and, with AdamW, of the moments. */
-static void copy_range(const nc_host_optim *o, float *dw, float *dm, float *dv, const float *sw, const float *sm,
-                       const float *sv, int64_t from, int64_t to) {
-    size_t bytes = (size_t)(to - from) * sizeof(float);
-    memcpy(dw + from, sw + from, bytes);
-    if (!o->adamw) return;
-    memcpy(dm + from, sm + from, bytes);
-    memcpy(dv + from, sv + from, bytes);
-}
+int64_t nc_host_optim_updates(const nc_host_optim *o) { return o->snap.step; }
 
-/* Logs [from, to) before the update changes it. */
-static void log_range(nc_host_optim *o, const float *w, int64_t from, int64_t to) {
-    if (o->undo_count == o->undo_cap) {
-        o->undo_cap = o->undo_cap ? 2 * o->undo_cap : 64;
-        o->undo = nc_xrealloc(o->undo, (size_t)o->undo_cap * sizeof *o->undo);
-    }
-    o->undo[o->undo_count][0] = from;
-    o->undo[o->undo_count++][1] = to;
-    copy_range(o, o->undo_w, o->undo_m, o->undo_v, w, o->m, o->v, from, to);
-}
-
-int nc_host_optim_guard(nc_host_optim *o, float *w, double loss, nc_error *err) {
+int nc_host_optim_guard(nc_host_optim *o, double loss, nc_error *err) {
     if (isfinite(loss)) return 0;
-    long long failing = (long long)o->t + 1; /* 1-based: updates so far, plus this step */
-    if (!o->can_undo) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; no update was applied", failing, loss);
-    for (int i = 0; i < o->undo_count; i++)
-        copy_range(o, w, o->m, o->v, o->undo_w, o->undo_m, o->undo_v, o->undo[i][0], o->undo[i][1]);
-    o->t--;
-    o->can_undo = false;
+    long long failing = (long long)o->snap.step + 1; /* 1-based: updates so far, plus this step */
+    if (!o->snap.can_undo) return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; no update was applied", failing, loss);
+    nc_snapshot_restore(&o->snap);
     return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss of step %lld is %g; the model is back at the weights of step "
-                   "%lld, the last with a finite loss", failing, loss, (long long)o->t + 1);
+                   "%lld, the last with a finite loss", failing, loss, (long long)o->snap.step + 1);
 }
 
 void nc_host_optim_begin(nc_host_optim *o) {
-    o->t++;
-    o->undo_count = 0;
-    o->can_undo = true;
+    nc_snapshot_begin(&o->snap);
+    double t = (double)o->snap.step; /* this update's number, from 1 */
     o->decay = (float)(1.0 - o->lr * o->wd);
-    o->step = (float)(o->adamw ? o->lr / (1.0 - pow(o->beta1, (double)o->t)) : o->lr);
-    o->rbias2 = o->adamw ? (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t))) : 1.0f;
+    o->step = (float)(o->adamw ? o->lr / (1.0 - pow(o->beta1, t)) : o->lr);
+    o->rbias2 = o->adamw ? (float)(1.0 / sqrt(1.0 - pow(o->beta2, t))) : 1.0f;
 }
 
 static void sgd(const nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to) {
@@ -112,34 +86,30 @@ static void adamw(const nc_host_optim *o, float *w, const float *g, int64_t from
     }
 }
 
-void nc_host_optim_update(nc_host_optim *o, float *w, const float *g, int64_t from, int64_t to) {
-    log_range(o, w, from, to);
-    if (o->adamw) adamw(o, w, g, from, to);
-    else sgd(o, w, g, from, to);
+void nc_host_optim_update(nc_host_optim *o, const float *g, int64_t from, int64_t to) {
+    for (int r = 0; r < o->snap.n; r++) nc_snapshot_keep(&o->snap, r, from, to);
+    if (o->adamw) adamw(o, o->w, g, from, to);
+    else sgd(o, o->w, g, from, to);
 }
 
-void nc_host_optim_step(nc_host_optim *o, float *w, const float *g) {
+void nc_host_optim_step(nc_host_optim *o, const float *g) {
     nc_host_optim_begin(o);
-    nc_host_optim_update(o, w, g, 0, o->n);
+    nc_host_optim_update(o, g, 0, o->n);
 }
 
 bool nc_host_optim_sparse(const nc_host_optim *o) { return !o->adamw && o->wd == 0; }
 
 int nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out, nc_error *err) {
-    int64_t one = 1;
-    float t = (float)o->t;
-    if (nc_tensors_put(out, "optimizer.step", 1, &one, &t, err)) return -1;
     if (!o->adamw) return 0;
     return nc_tensors_put(out, "optimizer.exp_avg", 1, &o->n, o->m, err) ||
            nc_tensors_put(out, "optimizer.exp_avg_sq", 1, &o->n, o->v, err) ? -1 : 0;
 }
 
-int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, nc_error *err) {
-    int64_t t;
-    if (nc_tensors_take_count(in, "optimizer.step", &t, err)) return -1;
+int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, int64_t step, nc_error *err) {
     if (o->adamw && (nc_tensors_take(in, "optimizer.exp_avg", 1, &o->n, o->m, err) ||
                      nc_tensors_take(in, "optimizer.exp_avg_sq", 1, &o->n, o->v, err)))
         return -1;
-    o->t = t;
+    o->snap.step = step;
+    o->snap.can_undo = false;
     return 0;
 }

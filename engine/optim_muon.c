@@ -24,9 +24,7 @@ struct nc_muonadamw {
     int64_t n_params, adamw_base;   /* adamw regions start at adamw_base */
     int64_t v2_offset[NC_OPT_MAX_GROUPS];
     float *state;                   /* first (n_params) | adamw second (n_params - adamw_base) | v2 */
-    float *backup;                  /* a copy of state */
     size_t state_bytes;
-    int64_t count, backup_count;
     void *hp;                       /* (n_adamw) nc_adamw_hp, then (n_muon) nc_muon_hp */
     void *x, *y, *a, *b;            /* Polar Express: (K, R, C) x2 and (K, s, s) x2, act */
 };
@@ -35,7 +33,7 @@ static int64_t muon_side(const nc_muon_group *g) { return g->R >= g->C ? g->R : 
 static int64_t muon_small(const nc_muon_group *g) { return g->R <= g->C ? g->R : g->C; }
 
 static void free_buffers(nc_muonadamw *o) {
-    void *bufs[] = {o->state, o->backup, o->hp, o->x, o->y, o->a, o->b};
+    void *bufs[] = {o->state, o->hp, o->x, o->y, o->a, o->b};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->be->ops->free(o->be, bufs[i]);
 }
 
@@ -65,10 +63,15 @@ static muon_sizes sizes_of(const nc_muon_setup *s, int64_t n_params) {
     return z;
 }
 
+int64_t nc_muonadamw_state_floats(const nc_muon_setup *s, int64_t n_params) {
+    muon_sizes z = sizes_of(s, n_params);
+    return 2 * n_params - z.adamw_base + z.v2;
+}
+
 double nc_muonadamw_bytes(const nc_muon_setup *s, int64_t n_params, size_t act) {
     muon_sizes z = sizes_of(s, n_params);
-    double state = sizeof(float) * (double)(2 * n_params - z.adamw_base + z.v2);
-    return 2 * state + (double)act * (2.0 * (double)z.mat + 2.0 * (double)z.sq) +
+    double state = sizeof(float) * (double)nc_muonadamw_state_floats(s, n_params);
+    return state + (double)act * (2.0 * (double)z.mat + 2.0 * (double)z.sq) +
            sizeof(nc_adamw_hp) * (double)s->n_adamw + sizeof(nc_muon_hp) * (double)s->n_muon;
 }
 
@@ -79,16 +82,15 @@ nc_muonadamw *nc_muonadamw_new(nc_backend *be, const nc_muon_setup *s, int64_t n
     *o = (nc_muonadamw){.be = be, .s = *s, .n_params = n_params, .adamw_base = z.adamw_base};
     memcpy(o->v2_offset, z.v2_offset, sizeof o->v2_offset);
     int64_t mat = z.mat, sq = z.sq;
-    o->state_bytes = sizeof(float) * (size_t)(2 * n_params - o->adamw_base + z.v2);
+    o->state_bytes = sizeof(float) * (size_t)nc_muonadamw_state_floats(s, n_params);
     size_t act = nc_dtype_size(be->act);
     o->state = be->ops->alloc(be, o->state_bytes);
-    o->backup = be->ops->alloc(be, o->state_bytes);
     o->hp = be->ops->alloc(be, sizeof(nc_adamw_hp) * (size_t)s->n_adamw + sizeof(nc_muon_hp) * (size_t)s->n_muon);
     o->x = be->ops->alloc(be, act * (size_t)mat);
     o->y = be->ops->alloc(be, act * (size_t)mat);
     o->a = be->ops->alloc(be, act * (size_t)sq);
     o->b = be->ops->alloc(be, act * (size_t)sq);
-    if (!o->state || !o->backup || !o->hp || !o->x || !o->y || !o->a || !o->b) {
+    if (!o->state || !o->hp || !o->x || !o->y || !o->a || !o->b) {
         nc_muonadamw_free(o);
         nc_fail(err, NC_E_INTERNAL, "out of %s memory for the optimizer state", be->name);
         return NULL;
@@ -167,10 +169,10 @@ static void muon_group_step(nc_muonadamw *o, int i, float *params, float *grads)
     be->ops->muon_finish(be, params + g->offset, x, v2, g->K, g->R, g->C, hp);
 }
 
-void nc_muonadamw_prepare(nc_muonadamw *o, int64_t it, int64_t steps) {
+void nc_muonadamw_prepare(nc_muonadamw *o, int64_t it, int64_t steps, int64_t t) {
     size_t bytes = sizeof(nc_adamw_hp) * (size_t)o->s.n_adamw + sizeof(nc_muon_hp) * (size_t)o->s.n_muon;
     nc_adamw_hp host[2 * NC_OPT_MAX_GROUPS]; /* room for both kinds of records */
-    fill_hp(o, host, it, steps, ++o->count);
+    fill_hp(o, host, it, steps, t);
     o->be->ops->upload(o->be, o->hp, host, bytes);
 }
 
@@ -185,13 +187,15 @@ void nc_muonadamw_apply(nc_muonadamw *o, float *params, float *grads) {
     for (int i = 0; i < o->s.n_muon; i++) muon_group_step(o, i, params, grads);
 }
 
-void nc_muonadamw_step(nc_muonadamw *o, float *params, float *grads, int64_t it, int64_t steps) {
-    nc_muonadamw_prepare(o, it, steps);
+void nc_muonadamw_step(nc_muonadamw *o, float *params, float *grads, int64_t it, int64_t steps, int64_t t) {
+    nc_muonadamw_prepare(o, it, steps, t);
     nc_muonadamw_apply(o, params, grads);
 }
 
-int64_t nc_muonadamw_count(const nc_muonadamw *o) { return o->count; }
-void nc_muonadamw_set_count(nc_muonadamw *o, int64_t count) { o->count = count; }
+float *nc_muonadamw_state(nc_muonadamw *o, int64_t *floats) {
+    *floats = (int64_t)(o->state_bytes / sizeof(float));
+    return o->state;
+}
 
 float *nc_muonadamw_first(nc_muonadamw *o, int64_t offset) { return o->state + offset; }
 
@@ -209,18 +213,4 @@ float *nc_muonadamw_second(nc_muonadamw *o, int64_t offset, int64_t numel, int64
     }
     *n2 = 0;
     return NULL;
-}
-
-void nc_muonadamw_save(nc_muonadamw *o) {
-    o->be->ops->copy(o->be, o->backup, o->state, o->state_bytes);
-    o->backup_count = o->count;
-}
-
-void nc_muonadamw_save_if(nc_muonadamw *o, const float *flag) {
-    o->be->ops->copy_if(o->be, o->backup, o->state, o->state_bytes, flag);
-}
-
-void nc_muonadamw_restore(nc_muonadamw *o) {
-    o->be->ops->copy(o->be, o->state, o->backup, o->state_bytes);
-    o->count = o->backup_count;
 }

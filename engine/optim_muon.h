@@ -6,7 +6,9 @@
  * one arena parallel to it: the first moment (AdamW exp_avg, Muon momentum)
  * for every parameter, AdamW's exp_avg_sq, and NorMuon's factored second
  * moment. Each step's hyperparameters (base_train's schedules applied) reach
- * the ops through one upload to a small device buffer. */
+ * the ops through one upload to a small device buffer. The step count, and
+ * the copy of the state that a non-finite loss returns to, are the model's
+ * snapshot's (snapshot.h). */
 #ifndef NC_OPTIM_MUON_H
 #define NC_OPTIM_MUON_H
 
@@ -41,35 +43,29 @@ typedef struct nc_muonadamw nc_muonadamw;
 
 /* The adamw regions must follow every muon region in the arena of n_params. */
 nc_muonadamw *nc_muonadamw_new(nc_backend *be, const nc_muon_setup *s, int64_t n_params, nc_error *err);
-/* The bytes nc_muonadamw_new allocates for such a setup (act: bytes of an activation). */
+/* The floats of its state (moments), and all the bytes nc_muonadamw_new
+ * allocates for such a setup (act: bytes of an activation). */
+int64_t nc_muonadamw_state_floats(const nc_muon_setup *s, int64_t n_params);
 double nc_muonadamw_bytes(const nc_muon_setup *s, int64_t n_params, size_t act);
 void nc_muonadamw_free(nc_muonadamw *o);
 
 /* One update of params from grads ((n_params) f32 arenas) at step it (from 0)
- * of a run of `steps`: prepare, then apply. */
-void nc_muonadamw_step(nc_muonadamw *o, float *params, float *grads, int64_t it, int64_t steps);
-/* The host half: counts the update and uploads its hyperparameters. */
-void nc_muonadamw_prepare(nc_muonadamw *o, int64_t it, int64_t steps);
+ * of a run of `steps`, the t-th update the state sees (from 1: AdamW's bias
+ * corrections): prepare, then apply. */
+void nc_muonadamw_step(nc_muonadamw *o, float *params, float *grads, int64_t it, int64_t steps, int64_t t);
+/* The host half: uploads the update's hyperparameters. */
+void nc_muonadamw_prepare(nc_muonadamw *o, int64_t it, int64_t steps, int64_t t);
 /* The device half: only ops reading device memory (capturable in a graph).
  * Consumes grads (Muon's momentum works in place). */
 void nc_muonadamw_apply(nc_muonadamw *o, float *params, float *grads);
 
-/* Updates taken so far (AdamW's bias-correction step). */
-int64_t nc_muonadamw_count(const nc_muonadamw *o);
-void nc_muonadamw_set_count(nc_muonadamw *o, int64_t count);
-
+/* The whole state (moments), *floats of them: what the snapshot keeps. */
+float *nc_muonadamw_state(nc_muonadamw *o, int64_t *floats);
 /* The state of the parameter tensor at `offset`: its first moment (numel
  * floats, parallel to the parameter), and its second moment: AdamW's
  * exp_avg_sq (numel) or, for a Muon matrix, NorMuon's (R) when R >= C else
  * (C); *n2 receives that count. */
 float *nc_muonadamw_first(nc_muonadamw *o, int64_t offset);
 float *nc_muonadamw_second(nc_muonadamw *o, int64_t offset, int64_t numel, int64_t *n2);
-
-/* Keeps a copy of the whole state, or returns to the kept copy. */
-void nc_muonadamw_save(nc_muonadamw *o);
-void nc_muonadamw_restore(nc_muonadamw *o);
-/* The device half of save, only while *flag (device f32) is nonzero: capturable;
- * the caller keeps the count that goes with the copy (nc_muonadamw_set_count). */
-void nc_muonadamw_save_if(nc_muonadamw *o, const float *flag);
 
 #endif

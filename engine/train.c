@@ -70,9 +70,9 @@ static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, 
     memset(r, 0, sizeof *r); /* the caller clears it on failure, even before the read */
     if (nc_engine_checkpoint_path(e, cfg->resume, NC_ACCESS_READ, path, err) || nc_checkpoint_read(e, path, r, err))
         return -1;
-    if (cfg->steps < r->step)
+    if (cfg->steps < nc_resident_step(r))
         return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
-                       (long long)cfg->steps, (long long)r->step);
+                       (long long)cfg->steps, (long long)nc_resident_step(r));
     const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, err);
     if (!c || nc_vocab_check(&r->vocab, &c->vocab, c->path, err)) return -1;
     r->cfg.steps = cfg->steps;
@@ -156,7 +156,7 @@ static int train_steps(trainer *t, nc_error *err) {
     const nc_model_ops *ops = r->ops;
     int B = (int)r->cfg.batch_size, T = (int)r->cfg.seq_len;
     bool lag = ops->loss_lag && ops->loss_lag(r->model), pending = false;
-    for (int64_t step = r->step; step < r->cfg.steps; step++) {
+    for (int64_t step = nc_resident_step(r); step < r->cfg.steps; step++) {
         double loss;
         if (nc_step_boundary(t->sink)) {
             if (pending && (ops->drain(r->model, &loss, err) || finish_step(t, step, loss, err))) return -1;
@@ -171,7 +171,6 @@ static int train_steps(trainer *t, nc_error *err) {
             t->first_step_s = nc_now() - t->t_cmd;
             nc_guard_reset(&t->e->guard);
         }
-        r->step = ops->updates(r->model); /* after a non-finite loss: the steps the kept weights saw */
         r->dirty = true;
         if (rc || (pending && finish_step(t, step, loss, err))) return -1;
         if ((pending = lag) && after_of(&r->cfg, step + 1) == AFTER_NOTHING) {
@@ -220,17 +219,17 @@ static json_t *summary(trainer *t) {
     double flops = r->ops->flops_per_token ? r->ops->flops_per_token(r->model) : 0;
     double peak = r->backend ? nc_peak_flops(r->backend) : 0;
     json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:I}", "run_id", t->run.id, "run_dir", t->run.dir,
-                          "steps", (json_int_t)r->step, "start_step", (json_int_t)t->start, "tok_per_s", mean,
+                          "steps", (json_int_t)nc_resident_step(r), "start_step", (json_int_t)t->start, "tok_per_s", mean,
                           "tok_per_s_median", median, "time_to_first_step_s", t->first_step_s,
                           "flops_per_token", flops, "peak_host_rss_bytes", (json_int_t)nc_peak_rss_bytes());
     json_object_set_new(s, "train_s", json_real(t->times.total_s));
     json_object_set_new(s, "mfu", peak > 0 ? json_real(flops * mean / peak) : json_null());
     json_object_set_new(s, "peak_device_bytes", r->backend && r->backend->gpu ? json_integer(nc_backend_device_bytes(r->backend, true)) : json_null());
-    json_object_set_new(s, "final_train_loss", t->r->step > t->start ? json_real(t->last_loss) : json_null());
+    json_object_set_new(s, "final_train_loss", nc_resident_step(t->r) > t->start ? json_real(t->last_loss) : json_null());
     json_object_set_new(s, "final_val_loss", json_incref(json_object_get(t->last_eval, "val_loss")) ?: json_null());
     json_object_set_new(s, "final_bpb", json_incref(json_object_get(t->last_eval, "bpb")) ?: json_null());
     json_object_set_new(s, "baseline_val_loss", json_incref(json_object_get(t->first_eval, "val_loss")) ?: json_null());
-    json_object_set_new(s, "checkpoint", r->step > t->start ? json_string(r->checkpoint) : json_null());
+    json_object_set_new(s, "checkpoint", nc_resident_step(r) > t->start ? json_string(r->checkpoint) : json_null());
     json_object_update_new(s, backend_info(t));
     return s;
 }
@@ -285,7 +284,7 @@ static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_e
     if (check_checkpoint_path(e, req, err)) return -1;
     int rc = req->resume[0] ? resumed_model(e, req, fresh, err) : fresh_model(e, req, fresh, err);
     t->r = fresh;
-    t->start = t->log_step = fresh->step;
+    t->start = t->log_step = nc_resident_step(fresh);
     if (rc == 0) t->corpus = nc_engine_corpus(e, fresh->cfg.data, fresh->cfg.style, err);
     if (rc || !t->corpus) return -1;
     size_t bt = (size_t)fresh->cfg.batch_size * (size_t)fresh->cfg.seq_len;
@@ -342,7 +341,8 @@ json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_err
     t.t_log = nc_now();
     int rc = t.start == 0 ? run_eval(&t, 0, err) : 0;
     if (rc == 0) rc = train_steps(&t, err);
-    if (rc == 0 && t.r->step > t.start) rc = persist_then_eval(&t, t.r->step, err);
+    int64_t done = nc_resident_step(t.r);
+    if (rc == 0 && done > t.start) rc = persist_then_eval(&t, done, err);
     json_t *res = summary(&t);
     if (rc) json_object_set_new(res, "error", json_pack("{s:s, s:s}", "code", nc_code_name(err->code), "message", err->message));
     nc_run_close(&t.run, rc == 0 ? "completed" : err->code == NC_E_CANCELLED ? "cancelled" : "failed",

@@ -22,7 +22,7 @@ json_t *nc_weights_export(nc_engine *e, const char *path, nc_error *err) {
     nc_tensors_free(&tl);
     if (rc) return NULL;
     return json_pack("{s:s, s:i, s:I, s:I}", "path", path, "tensors", count, "params",
-                     (json_int_t)r->ops->num_params(r->model), "step", (json_int_t)r->step);
+                     (json_int_t)r->ops->num_params(r->model), "step", (json_int_t)nc_resident_step(r));
 }
 
 /* The file's tensors must be exactly the model's weights, all finite, before
@@ -32,9 +32,8 @@ json_t *nc_weights_import(nc_engine *e, const char *path, nc_error *err) {
     nc_tensor_list tl = {0};
     if (nc_safetensors_load(path, e->limits.host_bytes, &tl, NULL, err)) return NULL;
     nc_error why;
-    int64_t no_count;
-    int rc = nc_state_check(r->ops, &r->cfg, r->vocab.size, &tl, false, &no_count, &why) ||
-                     r->ops->import_state(r->model, &tl, false, &why) ? -1 : 0;
+    int rc = nc_state_check(r->ops, &r->cfg, r->vocab.size, &tl, false, &why) ||
+                     r->ops->import_state(r->model, &tl, false, 0, &why) ? -1 : 0;
     int count = tl.count;
     nc_tensors_free(&tl);
     if (rc) {

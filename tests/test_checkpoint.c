@@ -68,7 +68,7 @@ START_TEST(the_file_holds_everything_needed_to_continue) {
     nc_error err;
     ck_assert_msg(nc_checkpoint_read(t.e, path, &loaded, &err) == 0, "%s", err.message);
     nc_resident *r = &t.e->res;
-    ck_assert_int_eq(loaded.step, 3);
+    ck_assert_int_eq(nc_resident_step(&loaded), 3);
     ck_assert_mem_eq(&loaded.data_rng, &r->data_rng, sizeof r->data_rng);
     ck_assert_int_eq(loaded.vocab.size, r->vocab.size);
     ck_assert_mem_eq(loaded.vocab.cps, r->vocab.cps, (size_t)r->vocab.size * sizeof *r->vocab.cps);
@@ -204,7 +204,7 @@ static void on_event(void *ctx, const char *event, json_t *data) {
         nc_resident r;
         nc_error err;
         ck_assert_msg(nc_checkpoint_read(p->t->e, p->path, &r, &err) == 0, "%s", err.message);
-        ck_assert_int_eq(r.step, step);
+        ck_assert_int_eq(nc_resident_step(&r), step);
         nc_resident_clear(&r);
         p->evals++;
     }

@@ -3,11 +3,12 @@
  * sample, same unsaved flag) and a daemon that keeps serving.
  *
  * - Forged checkpoints (the checksum recomputed, as a forger would): a
- *   negative or textual step, a step past the run or other than the
- *   optimizer's count, unknown or missing header fields, code points that
+ *   negative or textual step, a step past the run, unknown or missing header
+ *   fields, a tensor the model lacks, code points that
  *   are negative, surrogates, beyond U+10FFFF, repeated or out of order, a
  *   vocabulary over its bound of 65,536, tensors that do not tile the data, a
  *   non-finite weight: CheckpointCorrupt, for `load` and `train --resume`.
+ *   A version 1 file loads, unless its step tensor disagrees with its header.
  * - Sizes: a batch, a context or a width that would take gigabytes, a
  *   vocabulary of 40,000 characters for a bigram: refused with the estimate
  *   and the limit before anything is allocated (the daemon's memory stays
@@ -98,12 +99,11 @@ static parts read_parts(const char *path) {
 }
 
 /* Writes hdr and data as a checkpoint with a checksum that matches. */
-static void write_forged(const char *path, json_t *hdr, const uint8_t *data, size_t D) {
+static void write_forged(const char *path, uint32_t version, json_t *hdr, const uint8_t *data, size_t D) {
     char *text = json_dumps(hdr, JSON_COMPACT);
     size_t H = strlen(text), len = 40 + H + D;
     uint8_t *buf = calloc(1, len);
     memcpy(buf, "NCCKPT\0\0", 8);
-    uint32_t version = NC_CHECKPOINT_VERSION;
     memcpy(buf + 8, &version, 4);
     uint64_t h = H, dd = D;
     memcpy(buf + 16, &h, 8);
@@ -119,6 +119,23 @@ static void write_forged(const char *path, json_t *hdr, const uint8_t *data, siz
     free(text);
 }
 
+/* The checkpoint at good rewritten in format version 1, which also kept the
+ * step as a float tensor ("optimizer.step" for this model) after the others:
+ * the header's step plus `off`. */
+static void write_version_1(const char *good, const char *path, int off) {
+    parts p = read_parts(good);
+    float step = (float)(json_integer_value(json_object_get(p.hdr, "step")) + off);
+    json_array_append_new(json_object_get(p.hdr, "tensors"), json_pack("{s:s, s:[i], s:I}", "name", "optimizer.step",
+                                                                        "shape", 1, "offset", (json_int_t)p.D));
+    uint8_t *data = malloc(p.D + sizeof step);
+    memcpy(data, p.data, p.D);
+    memcpy(data + p.D, &step, sizeof step);
+    write_forged(path, 1, p.hdr, data, p.D + sizeof step);
+    free(data);
+    free(p.data);
+    json_decref(p.hdr);
+}
+
 typedef void (*forge_fn)(json_t *hdr, uint8_t *data, size_t D);
 
 static void step_negative(json_t *h, uint8_t *d, size_t n) { (void)d, (void)n; json_object_set_new(h, "step", json_integer(-100000000)); }
@@ -127,7 +144,10 @@ static void step_past_run(json_t *h, uint8_t *d, size_t n) {
     (void)d, (void)n;
     json_object_set_new(h, "step", json_integer(json_integer_value(json_object_get(json_object_get(h, "config"), "steps")) + 1));
 }
-static void step_not_count(json_t *h, uint8_t *d, size_t n) { (void)d, (void)n; json_object_set_new(h, "step", json_integer(1)); }
+static void tensor_renamed(json_t *h, uint8_t *d, size_t n) {
+    (void)d, (void)n;
+    json_object_set_new(json_array_get(json_object_get(h, "tensors"), 0), "name", json_string("surprise.weight"));
+}
 static void unknown_field(json_t *h, uint8_t *d, size_t n) { (void)d, (void)n; json_object_set_new(h, "surprise", json_true()); }
 static void no_config(json_t *h, uint8_t *d, size_t n) { (void)d, (void)n; json_object_del(h, "config"); }
 static void config_unresolved(json_t *h, uint8_t *d, size_t n) {
@@ -175,7 +195,7 @@ START_TEST(forged_checkpoints_are_corrupt_and_change_nothing) {
     snapshot before = take_snapshot();
     static const struct { const char *name; forge_fn forge; } forgeries[] = {
         {"step -100000000", step_negative}, {"step \"x\"", step_text}, {"step past the run", step_past_run},
-        {"step other than the optimizer's", step_not_count}, {"an unknown field", unknown_field},
+        {"a tensor the model lacks", tensor_renamed}, {"an unknown field", unknown_field},
         {"no config", no_config}, {"an unresolved config", config_unresolved}, {"a negative code point", cp_negative},
         {"a surrogate", cp_surrogate}, {"a code point past U+10FFFF", cp_beyond}, {"a repeated code point", cp_repeated},
         {"65,537 code points", vocab_huge}, {"a gap in the data", tensor_gap}, {"a NaN weight", weight_nan},
@@ -186,7 +206,7 @@ START_TEST(forged_checkpoints_are_corrupt_and_change_nothing) {
     for (size_t i = 0; i < sizeof forgeries / sizeof forgeries[0]; i++) {
         parts p = read_parts(good);
         forgeries[i].forge(p.hdr, p.data, p.D);
-        write_forged(path, p.hdr, p.data, p.D);
+        write_forged(path, NC_CHECKPOINT_VERSION, p.hdr, p.data, p.D);
         json_decref(p.hdr);
         free(p.data);
         const char *msg = tu_call_error(&c, "checkpoint", ckpt("load", "forged.ckpt"), NC_E_CHECKPOINT_CORRUPT);
@@ -197,10 +217,16 @@ START_TEST(forged_checkpoints_are_corrupt_and_change_nothing) {
         assert_unchanged(&before, forgeries[i].name);
     }
     parts p = read_parts(good); /* the control: rewritten unforged, it loads */
-    write_forged(path, p.hdr, p.data, p.D);
+    write_forged(path, NC_CHECKPOINT_VERSION, p.hdr, p.data, p.D);
     json_decref(p.hdr);
     free(p.data);
     json_decref(tu_call(&c, "checkpoint", ckpt("load", "forged.ckpt")));
+    write_version_1(good, path, 1);
+    tu_call_error(&c, "checkpoint", ckpt("load", "forged.ckpt"), NC_E_CHECKPOINT_CORRUPT);
+    write_version_1(good, path, 0);
+    res = tu_call(&c, "checkpoint", ckpt("load", "forged.ckpt"));
+    ck_assert_int_eq(json_integer_value(json_object_get(res, "step")), 3);
+    json_decref(res);
     free_snapshot(&before);
     stop();
 }

@@ -59,7 +59,7 @@ static void parity_open(parity *p, const char *file) {
     gpt_fixture_open(&p->f, meta_str(p, "train_args"), atoi(meta_str(p, "vocab_size")));
     nc_tensor_list init = {0};
     strip_prefix(&p->ref, "param.", &init);
-    ck_assert_msg(nc_tensor_gpt_ops.import_state(p->f.m, &init, false, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_tensor_gpt_ops.import_state(p->f.m, &init, false, 0, &err) == 0, "%s", err.message);
     nc_tensors_free(&init);
     const nc_tensor *x = ref(p, "x");
     p->x = ids_of(x);

@@ -25,7 +25,7 @@ void nc_bigram_init(nc_bigram *b, const nc_train_cfg *cfg, int V) {
     nc_rng rng;
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_INIT);
     for (int64_t i = 0; i < b->P; i++) b->w[i] = (float)(0.1 * nc_rng_normal(&rng));
-    nc_host_optim_init(&b->opt, cfg, b->P);
+    nc_host_optim_init(&b->opt, cfg, b->w, b->P);
 }
 
 void nc_bigram_free(nc_bigram *b) {
@@ -46,8 +46,8 @@ int nc_bigram_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_
 
 int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
     int64_t shape[2] = {V, V};
-    if (nc_tensors_declare(out, "wte.weight", 2, shape, false) ||
-        (!cfg->tie_lm_head && nc_tensors_declare(out, "lm_head.weight", 2, shape, false)) ||
+    if (nc_tensors_declare(out, "wte.weight", 2, shape) ||
+        (!cfg->tie_lm_head && nc_tensors_declare(out, "lm_head.weight", 2, shape)) ||
         (optimizer && nc_host_optim_spec(cfg, params_of(cfg, V), out)))
         return nc_fail(err, NC_E_INTERNAL, "out of memory");
     return 0;
@@ -58,16 +58,16 @@ double nc_bigram_bytes(const nc_train_cfg *cfg, int V) {
     return 2.0 * sizeof(float) * (double)P + nc_host_optim_bytes(cfg, P); /* weights, gradient, optimizer */
 }
 
-int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
+int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, int64_t step, nc_error *err) {
     nc_bigram *b = (nc_bigram *)m;
     int64_t shape[2] = {b->V, b->V}, n = (int64_t)b->V * b->V;
-    if (optimizer && nc_host_optim_import(&b->opt, in, err)) return -1; /* it checks its state first */
+    if (optimizer && nc_host_optim_import(&b->opt, in, step, err)) return -1;
     if (nc_tensors_take(in, "wte.weight", 2, shape, b->w, err)) return -1;
     return !b->cfg.tie_lm_head && nc_tensors_take(in, "lm_head.weight", 2, shape, b->w + n, err) ? -1 : 0;
 }
 
 int64_t nc_bigram_num_params(const nc_model *m) { return ((const nc_bigram *)m)->P; }
-int64_t nc_bigram_updates(const nc_model *m) { return ((const nc_bigram *)m)->opt.t; }
+int64_t nc_bigram_updates(const nc_model *m) { return nc_host_optim_updates(&((const nc_bigram *)m)->opt); }
 
 int nc_bigram_context_len(const nc_model *m) {
     (void)m;

@@ -31,7 +31,7 @@ int64_t nc_bigram_head_offset(const nc_bigram *b);
  * an nc_bigram. The state is "wte.weight", "lm_head.weight" (untied) and the
  * optimizer's. Decoding a bigram needs no state: its decoder is the model. */
 int nc_bigram_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
-int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
+int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, int64_t step, nc_error *err);
 int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
 /* Bytes of the weights, their gradient and the optimizer (each
  * implementation adds its own working memory). */

@@ -207,11 +207,11 @@ static void update(nc_model *m) {
     nc_host_optim_begin(o);
     int64_t head_off = nc_bigram_head_offset(&m->b), V = m->b.V;
     if (head_off == 0 || !nc_host_optim_sparse(o)) {
-        nc_host_optim_update(o, m->b.w, m->grad, 0, m->b.P);
+        nc_host_optim_update(o, m->grad, 0, m->b.P);
         return;
     }
-    nc_host_optim_update(o, m->b.w, m->grad, head_off, m->b.P);
-    for (int r = 0; r < m->nrows; r++) nc_host_optim_update(o, m->b.w, m->grad, m->rows[r] * V, (m->rows[r] + 1) * V);
+    nc_host_optim_update(o, m->grad, head_off, m->b.P);
+    for (int r = 0; r < m->nrows; r++) nc_host_optim_update(o, m->grad, m->rows[r] * V, (m->rows[r] + 1) * V);
 }
 
 static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t steps, double *loss, nc_error *err) {
@@ -219,8 +219,8 @@ static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t step
     const float *grad;
     if (m->dev && nc_bigram_device_grad(m->dev, &m->b, b, m->grad, loss, err)) return -1;
     if (!m->dev) *loss = nc_tensor_bigram_grad(m, b, &grad);
-    if (nc_host_optim_guard(&m->b.opt, m->b.w, *loss, err)) return -1;
-    if (m->dev) nc_host_optim_step(&m->b.opt, m->b.w, m->grad); /* a dense gradient */
+    if (nc_host_optim_guard(&m->b.opt, *loss, err)) return -1;
+    if (m->dev) nc_host_optim_step(&m->b.opt, m->grad); /* a dense gradient */
     else update(m);
     return 0;
 }

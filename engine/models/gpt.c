@@ -29,8 +29,9 @@ static void gpt_footprint(const nc_train_cfg *cfg, int V, const nc_backend *be, 
         double P = (double)m->lay.total, rotary = 2.0 * sizeof(float) * GPT_ROPE_SPAN * m->g.seq_len * (m->g.head_dim / 2);
         nc_muon_setup s;
         gpt_optimizer_setup(m, &s);
-        double bytes = 3 * sizeof(float) * P + (act != sizeof(float) ? (double)act * P : 0) + rotary +
-                       nc_muonadamw_bytes(&s, m->lay.total, act) +
+        double bytes = 2 * sizeof(float) * P + (act != sizeof(float) ? (double)act * P : 0) + rotary +
+                       nc_muonadamw_bytes(&s, m->lay.total, act) + nc_snapshot_bytes(m->lay.total) +
+                       nc_snapshot_bytes(nc_muonadamw_state_floats(&s, m->lay.total)) +
                        (double)gpt_buffers_bytes(m, act, cfg->batch_size * cfg->seq_len, true) +
                        ALLOC_SLACK; /* backends round each of its few dozen buffers up */
         bool device = be && be->gpu;
@@ -99,8 +100,9 @@ static void gpt_destroy(nc_model *m) {
     if (!m) return;
     gpt_stepper_free(m); /* first: its graph reads the buffers below */
     gpt_buffers_free(m, &m->train);
+    nc_snapshot_free(&m->snap);
     nc_muonadamw_free(m->opt);
-    void *bufs[] = {m->params, m->grads, m->backup, m->cos, m->sin, m->wact != m->params ? m->wact : NULL};
+    void *bufs[] = {m->params, m->grads, m->cos, m->sin, m->wact != m->params ? m->wact : NULL};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) OPS->free(m->be, bufs[i]);
     gpt_layout_free(&m->lay);
@@ -111,14 +113,16 @@ static int alloc_arenas(nc_model *m, nc_error *err) {
     size_t bytes = sizeof(float) * (size_t)m->lay.total;
     m->params = OPS->alloc(m->be, bytes);
     m->grads = OPS->alloc(m->be, bytes);
-    m->backup = OPS->alloc(m->be, bytes);
     m->wact = m->be->act == NC_F32 ? m->params : OPS->alloc(m->be, nc_dtype_size(m->be->act) * (size_t)m->lay.total);
-    if (!m->params || !m->grads || !m->backup || !m->wact)
+    if (!m->params || !m->grads || !m->wact)
         return nc_fail(err, NC_E_INTERNAL, "out of %s memory for %lld parameters", m->be->name, (long long)m->lay.total);
     nc_muon_setup s;
     gpt_optimizer_setup(m, &s);
-    m->opt = nc_muonadamw_new(m->be, &s, m->lay.total, err);
-    return m->opt ? 0 : -1;
+    int64_t state_floats;
+    if (!(m->opt = nc_muonadamw_new(m->be, &s, m->lay.total, err))) return -1;
+    float *state = nc_muonadamw_state(m->opt, &state_floats);
+    return nc_snapshot_add(&m->snap, m->be, m->params, m->lay.total, err) ||
+           nc_snapshot_add(&m->snap, m->be, state, state_floats, err) ? -1 : 0;
 }
 
 static nc_model *gpt_create(const nc_train_cfg *cfg, const nc_vocab *vocab, nc_backend *be, nc_error *err) {
@@ -131,8 +135,7 @@ static nc_model *gpt_create(const nc_train_cfg *cfg, const nc_vocab *vocab, nc_b
         return NULL;
     }
     nc_gpt_batch_scaling(&m->g, cfg, &m->lr_scale, &m->wd);
-    if (alloc_arenas(m, err) || rotary_tables(m, err) || init_weights(m, err) ||
-        (be->ops->graph_begin && gpt_stepper_new(m, err))) {
+    if (alloc_arenas(m, err) || rotary_tables(m, err) || init_weights(m, err) || gpt_stepper_new(m, err)) {
         gpt_destroy(m);
         return NULL;
     }
@@ -168,33 +171,17 @@ int nc_gpt_forward_backward(nc_model *m, const nc_batch *b, double *loss, nc_err
 }
 
 void nc_gpt_optimizer_step(nc_model *m, int64_t step, int64_t steps) {
-    nc_muonadamw_step(m->opt, m->params, m->grads, step, steps);
+    nc_muonadamw_step(m->opt, m->params, m->grads, step, steps, ++m->snap.step);
     gpt_sync_weights(m);
 }
 
 static int gpt_train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t steps, double *loss, nc_error *err) {
-    if (m->stepper) return gpt_stepper_step(m, b, step, steps, loss, err);
-    *loss = NAN;
-    if (nc_gpt_forward_backward(m, b, loss, err)) return -1;
-    if (!isfinite(*loss)) {
-        if (m->backup_valid) { /* back to the state whose loss was finite */
-            OPS->copy(m->be, m->params, m->backup, sizeof(float) * (size_t)m->lay.total);
-            nc_muonadamw_restore(m->opt);
-            gpt_sync_weights(m);
-        }
-        return nc_fail(err, NC_E_NON_FINITE_LOSS, "the loss at step %lld is %g", (long long)step, *loss);
-    }
-    OPS->copy(m->be, m->backup, m->params, sizeof(float) * (size_t)m->lay.total);
-    nc_muonadamw_save(m->opt);
-    m->backup_valid = true;
-    nc_gpt_optimizer_step(m, step, steps);
-    return OPS->sync(m->be, err);
+    return gpt_stepper_step(m, b, step, steps, loss, err);
 }
 
-/* Only lagged (graph-stepped) models have a pending loss to drain. */
 static int gpt_drain(nc_model *m, double *loss, nc_error *err) { return gpt_stepper_drain(m, loss, err); }
 
-static int gpt_loss_lag(const nc_model *m) { return m->stepper ? 1 : 0; }
+static int gpt_loss_lag(const nc_model *m) { return gpt_stepper_lagged(m) ? 1 : 0; }
 
 static int gpt_eval_losses(nc_model *m, const nc_batch *b, float *losses, nc_error *err) {
     gpt_pass p;
@@ -222,7 +209,7 @@ int nc_gpt_logits(nc_model *m, const nc_batch *b, float *logits, nc_error *err) 
 
 int nc_gpt_export_grads(nc_model *m, nc_tensor_list *out, nc_error *err) { return gpt_export(m, m->grads, "", out, err); }
 
-static int64_t gpt_updates(const nc_model *m) { return nc_muonadamw_count(m->opt); }
+static int64_t gpt_updates(const nc_model *m) { return m->snap.step; }
 
 static int gpt_context_len(const nc_model *m) { return m->g.seq_len; }
 static int64_t gpt_max_positions(const nc_model *m) { return (int64_t)GPT_ROPE_SPAN * m->g.seq_len; }
@@ -232,10 +219,10 @@ static int gpt_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc
     return optimizer ? gpt_export_optimizer(m, out, err) : 0;
 }
 
-static int gpt_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
+static int gpt_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, int64_t step, nc_error *err) {
     if (gpt_import(m, in, optimizer, err)) return -1;
-    m->backup_valid = false; /* the kept state is not this one's predecessor */
-    if (m->stepper) gpt_stepper_forget(m);
+    if (optimizer) m->snap.step = step;
+    gpt_stepper_forget(m); /* the kept state is not this one's predecessor */
     gpt_sync_weights(m);
     return OPS->sync(m->be, err);
 }

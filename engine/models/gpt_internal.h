@@ -10,6 +10,7 @@
 #include "gpt_testing.h"
 
 #include "../optim_muon.h"
+#include "../snapshot.h"
 #include "../tensor/backend.h"
 
 #define GPT_SOFTCAP 15.0f
@@ -102,13 +103,12 @@ struct nc_model {
     nc_gpt_config g;
     gpt_layout lay;
     float *params, *grads; /* (P) f32 arenas */
-    float *backup;         /* (P) the parameters before the last update */
-    bool backup_valid;     /* backup and the optimizer's copy hold that state */
+    nc_snapshot snap;      /* params and the optimizer's state: the step, the last good copy */
     void *wact;            /* (P) act copy of params (params itself when act is f32) */
     float *cos, *sin;      /* (10 T, D / 2) */
     nc_muonadamw *opt;
     gpt_buffers train;     /* sized by the first batch */
-    struct gpt_stepper *stepper; /* the graph-replaying step (gpt_step.c); NULL without graphs */
+    struct gpt_stepper *stepper; /* the training step (gpt_step.c) */
     double lr_scale, wd;   /* base_train's batch scaling */
 };
 
@@ -141,13 +141,14 @@ int gpt_load_batch(nc_model *m, const nc_batch *b, bool targets, gpt_pass *p, nc
 /* The act copy of the weights the gemms read (params itself when act is f32). */
 void gpt_sync_weights(nc_model *m);
 
-/* The training step on a backend with graphs (gpt_step.c): loss one call late. */
+/* The training step (gpt_step.c): with graphs, the loss one call late. */
 typedef struct gpt_stepper gpt_stepper;
 int gpt_stepper_new(nc_model *m, nc_error *err); /* sets m->stepper */
 void gpt_stepper_free(nc_model *m);
 int gpt_stepper_step(nc_model *m, const nc_batch *b, int64_t step, int64_t steps, double *loss, nc_error *err);
 int gpt_stepper_drain(nc_model *m, double *loss, nc_error *err);
-/* Drops the pending loss (the state was replaced by an import). */
+bool gpt_stepper_lagged(const nc_model *m); /* losses come a call late */
+/* The state was replaced (an import): no pending loss, nothing kept of it yet. */
 void gpt_stepper_forget(nc_model *m);
 
 /* Decoding with a KV cache (gpt_decode.c). */

@@ -1,7 +1,8 @@
 /* gpt_state.c: weights, gradients and optimizer state as named host tensors.
  * Weights carry upstream's state_dict names and shapes; the optimizer state
  * is "optim.<name>.exp_avg" / ".exp_avg_sq" (AdamW), ".momentum_buffer" /
- * ".second_momentum_buffer" (Muon, (R, 1) or (1, C)) and "optim.step". */
+ * ".second_momentum_buffer" (Muon, (R, 1) or (1, C)); the step it has seen
+ * is the snapshot's (the checkpoint's header carries it). */
 #include "gpt_internal.h"
 
 #include <math.h>
@@ -50,13 +51,12 @@ int gpt_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_lis
     int rc = 0;
     for (int i = 0; rc == 0 && i < lay.count; i++) {
         const gpt_tensor *t = &lay.tensors[i];
-        rc = nc_tensors_declare(out, t->name, t->ndim, t->shape, false);
+        rc = nc_tensors_declare(out, t->name, t->ndim, t->shape);
         for (int second = 0; rc == 0 && optimizer && second < 2; second++) {
             state_ref r = state_shape(&lay, t, second);
-            rc = nc_tensors_declare(out, r.name, r.ndim, r.shape, false);
+            rc = nc_tensors_declare(out, r.name, r.ndim, r.shape);
         }
     }
-    if (rc == 0 && optimizer) rc = nc_tensors_declare(out, "optim.step", 1, (int64_t[]){1}, true);
     gpt_layout_free(&lay);
     return rc ? nc_fail(err, NC_E_INTERNAL, "out of memory") : 0;
 }
@@ -85,8 +85,7 @@ int gpt_export_optimizer(nc_model *m, nc_tensor_list *out, nc_error *err) {
             state_ref r = state_of(m, &m->lay.tensors[i], second);
             if (add_download(m, out, r.name, r.ndim, r.shape, r.dev, r.n, err)) return -1;
         }
-    float step = (float)nc_muonadamw_count(m->opt);
-    return nc_tensors_put(out, "optim.step", 1, (int64_t[]){1}, &step, err);
+    return 0;
 }
 
 /* The tensor of `in` named `name`, checked against the shape; NULL with err set. */
@@ -119,10 +118,7 @@ static int import_pass(nc_model *m, const nc_tensor_list *in, bool optimizer, bo
 }
 
 int gpt_import(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
-    int64_t step = 0;
-    if ((optimizer && nc_tensors_take_count(in, "optim.step", &step, err)) || import_pass(m, in, optimizer, false, err))
-        return -1;
+    if (import_pass(m, in, optimizer, false, err)) return -1;
     import_pass(m, in, optimizer, true, err);
-    if (optimizer) nc_muonadamw_set_count(m->opt, step);
     return 0;
 }

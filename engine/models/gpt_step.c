@@ -1,17 +1,19 @@
-/* gpt_step.c: the training step on a backend with graphs (cuda).
+/* gpt_step.c: the GPT's one training step, on every backend.
  *
- * The first step of a batch shape runs op by op (it grows op scratch and
- * picks the gemm algorithms) and waits, the second is recorded as one graph,
- * every later one replays it: forward, backward, the finite-loss guard, the
- * backup of the last good state, the optimizer and the bf16 weight copy in a
- * single launch. The host never waits for a step before issuing the next:
- * the loss comes back through pinned memory and is returned one call late
- * (loss_lag 1; drain returns the last).
+ * A step issues forward, backward, the finite-loss guard, the snapshot of
+ * the last good state, the optimizer and the act weight copy. On a backend
+ * with graphs (cuda) the first step of a batch shape runs op by op (it grows
+ * op scratch and picks the gemm algorithms) and waits, the second is
+ * recorded as one graph, every later one replays it in a single launch, and
+ * the host never waits for a step before issuing the next: the loss comes
+ * back through pinned memory one call late (loss_lag 1; drain returns the
+ * last). Elsewhere (the cpu) the same ops run one by one and the loss is read
+ * at once.
  *
- * A non-finite loss clears a device flag that stops the backups, so the
- * backup always holds the last state whose loss was finite; when the host
- * sees that loss (a call later) it returns there, as the synchronous step
- * does, and fails with NonFiniteLoss. */
+ * A non-finite loss clears a device flag that stops the snapshot's copies, so
+ * the kept copy always holds the last state whose loss was finite; when the
+ * host sees that loss (at once, or a call later) it returns there and fails
+ * with NonFiniteLoss. */
 #include "gpt_internal.h"
 
 #include <math.h>
@@ -31,13 +33,14 @@ typedef struct recording {
 
 struct gpt_stepper {
     recording rec;
+    bool graphs;          /* the backend records graphs (and returns losses a step late) */
     bool eager;           /* recording failed once: op by op from then on */
     char mode[160];       /* for nc_gpt_step_mode */
-    float *ok;            /* (1) device: every loss since the backup was finite */
-    float *loss;          /* (2) pinned: the losses of the last two steps */
-    void *done[2];        /* events after each slot's step */
-    int64_t count[2];     /* the optimizer's count before each slot's step */
-    int64_t good_count;   /* the count of the state the backup holds */
+    float *ok;            /* (1) device: every loss since the last keep was finite */
+    float *loss;          /* (2) the losses of the last two steps: pinned with graphs */
+    void *done[2];        /* with graphs: events after each slot's step */
+    int64_t step_at[2];   /* the snapshot's step before each slot's update */
+    bool kept;            /* the snapshot holds this state's predecessor (not after creation or an import) */
     bool pending;         /* a step's loss has not been returned yet */
     int slot;             /* the pending step's slot */
     int64_t step;         /* and number */
@@ -48,8 +51,9 @@ void gpt_stepper_free(nc_model *m) {
     if (!s) return;
     if (s->rec.graph) OPS->graph_free(m->be, s->rec.graph);
     if (s->ok) OPS->free(m->be, s->ok);
-    if (s->loss) OPS->host_free(m->be, s->loss);
-    for (int i = 0; i < 2; i++)
+    if (s->loss && s->graphs) OPS->host_free(m->be, s->loss);
+    else free(s->loss);
+    for (int i = 0; s->graphs && i < 2; i++)
         if (s->done[i]) OPS->event_free(m->be, s->done[i]);
     free(s);
     m->stepper = NULL;
@@ -58,15 +62,17 @@ void gpt_stepper_free(nc_model *m) {
 int gpt_stepper_new(nc_model *m, nc_error *err) {
     gpt_stepper *s = m->stepper = calloc(1, sizeof *s);
     if (!s) return nc_fail(err, NC_E_INTERNAL, "out of memory");
+    s->graphs = OPS->graph_begin != NULL;
     s->ok = OPS->alloc(m->be, sizeof(float));
-    s->loss = OPS->host_alloc(m->be, 2 * sizeof(float));
-    s->done[0] = OPS->event_new(m->be);
-    s->done[1] = OPS->event_new(m->be);
-    snprintf(s->mode, sizeof s->mode, "graph");
-    if (s->ok && s->loss && s->done[0] && s->done[1]) return 0;
+    s->loss = s->graphs ? OPS->host_alloc(m->be, 2 * sizeof(float)) : calloc(2, sizeof(float));
+    bool events = !s->graphs || ((s->done[0] = OPS->event_new(m->be)) && (s->done[1] = OPS->event_new(m->be)));
+    snprintf(s->mode, sizeof s->mode, "%s", s->graphs ? "graph" : "sync");
+    if (s->ok && s->loss && events) return 0;
     gpt_stepper_free(m);
     return nc_fail(err, NC_E_INTERNAL, "out of %s memory for the training step", m->be->name);
 }
+
+bool gpt_stepper_lagged(const nc_model *m) { return m->stepper->graphs; }
 
 /* The device half of one step: everything a replay repeats. */
 static void issue_step(nc_model *m, const gpt_pass *p) {
@@ -74,8 +80,7 @@ static void issue_step(nc_model *m, const gpt_pass *p) {
     gpt_forward(m, &m->train, p);
     gpt_backward(m, &m->train, p);
     OPS->finite_and(m->be, s->ok, m->train.loss);
-    OPS->copy_if(m->be, m->backup, m->params, sizeof(float) * (size_t)m->lay.total, s->ok);
-    nc_muonadamw_save_if(m->opt, s->ok);
+    nc_snapshot_save_if(&m->snap, s->ok);
     nc_muonadamw_apply(m->opt, m->params, m->grads);
     gpt_sync_weights(m);
 }
@@ -94,7 +99,7 @@ static int run_step(nc_model *m, const gpt_pass *p, nc_error *err) {
     gpt_stepper *s = m->stepper;
     recording *r = &s->rec;
     check_shape(m, p);
-    if (!r->warm || s->eager) {
+    if (!r->warm || s->eager || !s->graphs) {
         issue_step(m, p);
         r->warm = true;
         return OPS->sync(m->be, err);
@@ -118,37 +123,33 @@ static int run_step(nc_model *m, const gpt_pass *p, nc_error *err) {
     return 0;
 }
 
-/* The backup := the current state (after creation or an import). */
+/* The snapshot := the current state (after creation or an import). */
 static void keep_state(nc_model *m) {
     gpt_stepper *s = m->stepper;
     float one = 1.0f;
-    OPS->copy(m->be, m->backup, m->params, sizeof(float) * (size_t)m->lay.total);
-    nc_muonadamw_save(m->opt);
+    nc_snapshot_save(&m->snap);
     OPS->upload(m->be, s->ok, &one, sizeof one);
-    s->good_count = nc_muonadamw_count(m->opt);
-    m->backup_valid = true;
+    s->kept = true;
 }
 
-/* Back to the backup: the last state whose loss was finite. */
+/* Back to the snapshot's copy: the last state whose loss was finite. */
 static int restore_good_state(nc_model *m, nc_error *err) {
     gpt_stepper *s = m->stepper;
     float one = 1.0f;
-    OPS->copy(m->be, m->params, m->backup, sizeof(float) * (size_t)m->lay.total);
-    nc_muonadamw_restore(m->opt);
-    nc_muonadamw_set_count(m->opt, s->good_count);
+    nc_snapshot_restore(&m->snap);
     OPS->upload(m->be, s->ok, &one, sizeof one);
     gpt_sync_weights(m);
     s->pending = false; /* whatever ran after the bad step is undone too */
     return OPS->sync(m->be, err);
 }
 
-/* Waits for the step in `slot` and takes its loss. */
+/* Takes the loss of the step in `slot` (waiting for it with graphs). */
 static int collect(nc_model *m, int slot, int64_t step, double *loss, nc_error *err) {
     gpt_stepper *s = m->stepper;
-    if (OPS->event_wait(m->be, s->done[slot], err)) return -1;
+    if (s->graphs && OPS->event_wait(m->be, s->done[slot], err)) return -1;
     *loss = s->loss[slot];
     if (isfinite(*loss)) {
-        s->good_count = s->count[slot]; /* the backup now holds that step's starting state */
+        m->snap.kept_step = s->step_at[slot]; /* the copy now holds that step's starting state */
         return 0;
     }
     if (restore_good_state(m, err)) return -1;
@@ -160,11 +161,15 @@ int gpt_stepper_step(nc_model *m, const nc_batch *b, int64_t step, int64_t steps
     gpt_pass p;
     *loss = NAN;
     if (gpt_load_batch(m, b, true, &p, err)) return -1;
-    if (!m->backup_valid) keep_state(m);
+    if (!s->kept) keep_state(m);
     int slot = s->pending ? 1 - s->slot : 0;
-    s->count[slot] = nc_muonadamw_count(m->opt);
-    nc_muonadamw_prepare(m->opt, step, steps);
+    s->step_at[slot] = m->snap.step;
+    nc_muonadamw_prepare(m->opt, step, steps, ++m->snap.step);
     if (run_step(m, &p, err)) return -1;
+    if (!s->graphs) { /* at once */
+        OPS->download(m->be, &s->loss[slot], m->train.loss, sizeof(float));
+        return collect(m, slot, step, loss, err);
+    }
     OPS->download_async(m->be, &s->loss[slot], m->train.loss, sizeof(float));
     OPS->event_record(m->be, s->done[slot]);
     bool had = s->pending;
@@ -184,6 +189,9 @@ int gpt_stepper_drain(nc_model *m, double *loss, nc_error *err) {
     return collect(m, s->slot, s->step, loss, err);
 }
 
-void gpt_stepper_forget(nc_model *m) { m->stepper->pending = false; }
+void gpt_stepper_forget(nc_model *m) {
+    m->stepper->pending = false;
+    m->stepper->kept = false;
+}
 
 const char *nc_gpt_step_mode(const nc_model *m) { return m->stepper ? m->stepper->mode : "sync"; }

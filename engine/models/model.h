@@ -29,7 +29,6 @@ typedef struct nc_tensor {
     int ndim;
     int64_t shape[4];
     float *data; /* owned by the list; NULL in a spec (state_spec) */
-    bool count;  /* a spec's mark: it holds a count (an integer from 0 to 2^24) */
 } nc_tensor;
 
 typedef struct nc_tensor_list {
@@ -77,21 +76,23 @@ typedef struct nc_model_ops {
     int (*decoder_feed)(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err);
     void (*decoder_free)(nc_decoder *d);
 
-    /* Weights (upstream's names for gpt) and, with optimizer, the optimizer
-     * state, as host copies. import_state checks every name and shape. */
+    /* Weights (upstream's names for gpt) and, with optimizer, the optimizer's
+     * moments, as host copies. import_state checks every name and shape; with
+     * optimizer it also sets the step (updates()) the state has seen. */
     int (*export_state)(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
-    int (*import_state)(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
+    int (*import_state)(nc_model *m, const nc_tensor_list *in, bool optimizer, int64_t step, nc_error *err);
     /* The names and shapes export_state gives for a model of a resolved cfg
-     * and vocabulary V, without building one (data NULL; counts marked), so
-     * that a file can be checked before anything is allocated for it. */
+     * and vocabulary V, without building one (data NULL), so that a file can
+     * be checked before anything is allocated for it. */
     int (*state_spec)(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
     /* The memory a model of a resolved cfg and vocabulary V holds while it
      * trains on backend be (NULL: host only): parameters, gradients,
      * optimizer state, a batch's activations, tables; an upper bound. */
     void (*footprint)(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out);
 
-    /* Optimizer updates the current weights have seen (the resident step;
-     * after a non-finite loss, the steps of the state that was kept). */
+    /* Optimizer updates the current weights have seen: the run's one step
+     * counter (the model's snapshot's; after a non-finite loss, the steps of
+     * the state that was kept). */
     int64_t (*updates)(const nc_model *m);
     /* Host bytes the model holds now outside its backend (its arrays, its
      * autograd arena as grown, its optimizer): what the memory guard adds to
@@ -110,13 +111,12 @@ const nc_model_ops *nc_model_find(nc_mode mode, nc_model_kind kind); /* NULL: no
  * out of memory (the list is unchanged). */
 nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape);
 /* A spec entry: name and shape, no data. */
-int nc_tensors_declare(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, bool count);
+int nc_tensors_declare(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape);
 /* nc_tensors_add with a copy of src; Internal when out of memory. */
 int nc_tensors_put(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, const float *src,
                    nc_error *err);
-/* A count kept as a float tensor of shape (1): exact up to 2^24. */
-#define NC_MAX_COUNT (1 << 24)
-int nc_tensors_take_count(const nc_tensor_list *l, const char *name, int64_t *count, nc_error *err);
+/* Removes the tensor named `name` (freeing its data); false when absent. */
+bool nc_tensors_remove(nc_tensor_list *l, const char *name);
 const nc_tensor *nc_tensors_get(const nc_tensor_list *l, const char *name);
 int64_t nc_tensor_numel(const nc_tensor *t);
 void nc_tensors_free(nc_tensor_list *l);

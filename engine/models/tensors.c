@@ -1,7 +1,6 @@
 /* tensors.c: the named host tensors models exchange with checkpoints. */
 #include "model.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +35,8 @@ nc_tensor *nc_tensors_add(nc_tensor_list *l, const char *name, int ndim, const i
     return t;
 }
 
-int nc_tensors_declare(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape, bool count) {
-    nc_tensor *t = append(l, name, ndim, shape);
-    if (!t) return -1;
-    t->count = count;
+int nc_tensors_declare(nc_tensor_list *l, const char *name, int ndim, const int64_t *shape) {
+    if (!append(l, name, ndim, shape)) return -1;
     l->count++;
     return 0;
 }
@@ -75,11 +72,13 @@ int nc_tensors_put(nc_tensor_list *l, const char *name, int ndim, const int64_t 
     return 0;
 }
 
-int nc_tensors_take_count(const nc_tensor_list *l, const char *name, int64_t *count, nc_error *err) {
-    float v;
-    if (nc_tensors_take(l, name, 1, (const int64_t[]){1}, &v, err)) return -1;
-    if (!(v >= 0 && v <= NC_MAX_COUNT && v == floorf(v)))
-        return nc_fail(err, NC_E_CHECKPOINT_CORRUPT, "tensor %s must hold a count from 0 to %d", name, NC_MAX_COUNT);
-    *count = (int64_t)v;
-    return 0;
+bool nc_tensors_remove(nc_tensor_list *l, const char *name) {
+    for (int i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].name, name) == 0) {
+            free(l->items[i].data);
+            memmove(&l->items[i], &l->items[i + 1], sizeof *l->items * (size_t)(l->count - i - 1));
+            l->count--;
+            return true;
+        }
+    return false;
 }

@@ -98,8 +98,8 @@ static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t step
     (void)step, (void)steps;
     const float *grad;
     *loss = nc_scalar_bigram_grad(m, b, &grad);
-    if (nc_host_optim_guard(&m->b.opt, m->b.w, *loss, err)) return -1;
-    nc_host_optim_step(&m->b.opt, m->b.w, grad);
+    if (nc_host_optim_guard(&m->b.opt, *loss, err)) return -1;
+    nc_host_optim_step(&m->b.opt, grad);
     return 0;
 }
 

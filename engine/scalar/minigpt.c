@@ -105,7 +105,7 @@ static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct n
     nc_rng rng;
     nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_INIT);
     for (int64_t i = 0; i < m->P; i++) m->w[i] = (float)(INIT_STD * nc_rng_normal(&rng));
-    nc_host_optim_init(&m->opt, cfg, m->P);
+    nc_host_optim_init(&m->opt, cfg, m->w, m->P);
     sv_init(&m->g);
     return m;
 }
@@ -217,10 +217,10 @@ static int train_step(nc_model *m, const nc_batch *b, int64_t step, int64_t step
     for (int w = 0; w < b->B; w++) window_loss(m, b, w, &total, NULL);
     total = sv_scale(&m->g, total, 1.0 / (b->B * b->T));
     *loss = sv_val(&m->g, total);
-    if (nc_host_optim_guard(&m->opt, m->w, *loss, err)) return -1;
+    if (nc_host_optim_guard(&m->opt, *loss, err)) return -1;
     sv_backward(&m->g, total);
     for (int64_t i = 0; i < m->P; i++) m->grad[i] = (float)sv_grad(&m->g, (sv_id)i);
-    nc_host_optim_step(&m->opt, m->w, m->grad);
+    nc_host_optim_step(&m->opt, m->grad);
     return 0;
 }
 
@@ -286,14 +286,14 @@ static int state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_
     layout(&m, cfg->tie_lm_head);
     for (int i = 0; i < W_COUNT; i++) {
         int64_t shape[2] = {m.wt[i].rows, m.wt[i].cols};
-        if (m.wt[i].rows && nc_tensors_declare(out, weight_names[i], 2, shape, false))
+        if (m.wt[i].rows && nc_tensors_declare(out, weight_names[i], 2, shape))
             return nc_fail(err, NC_E_INTERNAL, "out of memory");
     }
     return optimizer && nc_host_optim_spec(cfg, m.P, out) ? nc_fail(err, NC_E_INTERNAL, "out of memory") : 0;
 }
 
-static int import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err) {
-    if (optimizer && nc_host_optim_import(&m->opt, in, err)) return -1; /* it checks its state first */
+static int import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, int64_t step, nc_error *err) {
+    if (optimizer && nc_host_optim_import(&m->opt, in, step, err)) return -1;
     for (int i = 0; i < W_COUNT; i++) {
         const weight *w = &m->wt[i];
         int64_t shape[2] = {w->rows, w->cols};
@@ -302,7 +302,7 @@ static int import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, n
     return 0;
 }
 
-static int64_t updates(const nc_model *m) { return m->opt.t; }
+static int64_t updates(const nc_model *m) { return nc_host_optim_updates(&m->opt); }
 
 static int64_t num_params(const nc_model *m) { return m->P; }
 

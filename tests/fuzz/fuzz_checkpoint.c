@@ -18,16 +18,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t sum = nc_checkpoint_checksum(buf, size);
         memcpy(buf + 32, &sum, 8);
     }
-    nc_resident r = {0};
-    nc_tensor_list tl = {0};
+    nc_checkpoint c;
     nc_error err;
-    if (nc_checkpoint_parse(buf, size, "fuzz.ckpt", &r, &tl, &err) == 0) {
-        if (!r.ops || r.vocab.size < 1 || r.vocab.size > NC_MAX_VOCAB || r.step < 0 || r.step > r.cfg.steps) abort();
+    if (nc_checkpoint_parse(buf, size, "fuzz.ckpt", &c, &err) == 0) {
+        const nc_resident *r = &c.r;
+        if (!r->ops || r->vocab.size < 1 || r->vocab.size > NC_MAX_VOCAB || c.step < 0 || c.step > r->cfg.steps) abort();
+        nc_checkpoint_free(&c);
     } else if (err.code != NC_E_CHECKPOINT_CORRUPT && err.code != NC_E_UNSUPPORTED_VERSION && err.code != NC_E_INTERNAL) {
         abort();
     }
-    nc_tensors_free(&tl);
-    nc_resident_clear(&r);
     free(buf);
     return 0;
 }

@@ -117,7 +117,7 @@ static void curves_agree(const double *cpu, const double *gpu) {
 static void weights_move(nc_model *from, nc_model *to, bool optimizer) {
     nc_tensor_list state = {0};
     nc_error err = {0};
-    if (ops->export_state(from, optimizer, &state, &err) || ops->import_state(to, &state, optimizer, &err))
+    if (ops->export_state(from, optimizer, &state, &err) || ops->import_state(to, &state, optimizer, ops->updates(from), &err))
         die("state exchange", &err);
     nc_tensors_free(&state);
 }
@@ -173,7 +173,7 @@ static void non_finite_recovers(nc_model *m, const nc_corpus *c) {
     double l;
     if (ops->export_state(m, true, &good, &err) || ops->export_state(m, true, &bad, &err)) die("export", &err);
     ((nc_tensor *)nc_tensors_get(&bad, "lm_head.weight"))->data[0] = NAN;
-    if (ops->import_state(m, &bad, true, &err)) die("import", &err);
+    if (ops->import_state(m, &bad, true, ops->updates(m), &err)) die("import", &err);
     nc_batch b = windows(c->train, c->n_train, 999, x, y);
     int rc1 = ops->train_step(m, &b, STEPS, STEPS + 4, &l, &err);
     int rc2 = rc1 ? rc1 : ops->train_step(m, &b, STEPS + 1, STEPS + 4, &l, &err);
@@ -187,7 +187,7 @@ static void non_finite_recovers(nc_model *m, const nc_corpus *c) {
                               sizeof(float) * (size_t)nc_tensor_numel(&bad.items[i])) == 0;
     report("non-finite loss: fails, keeps last good state", rc2 != 0 && code == NC_E_NON_FINITE_LOSS && kept,
            "rc %d code %d state kept %d", rc2, code, kept);
-    if (ops->import_state(m, &good, true, &err)) die("import", &err);
+    if (ops->import_state(m, &good, true, ops->updates(m), &err)) die("import", &err);
     nc_tensors_free(&good);
     nc_tensors_free(&bad);
     nc_tensors_free(&after);
