@@ -20,24 +20,19 @@ _Static_assert(sizeof(nc_mode) == sizeof(int), "choice fields hold an int");
 extern const char *const nc_mode_names[], *const nc_kind_names[], *const nc_device_names[], *const nc_style_names[],
     *const nc_optimizer_names[], *const nc_scaling_names[], *const nc_action_names[];
 
-typedef struct nc_train_cfg {
-    /* what to train */
-    nc_mode mode;
-    nc_model_kind model_kind;
-    nc_device device;
-    nc_style style;
-    nc_str data;           /* corpus path; "" = the daemon's default */
-    int64_t steps;
+/* What a model is built and optimized from: the model section of a train
+ * request (the models see this, never the run's knobs). */
+typedef struct nc_model_cfg {
     int64_t batch_size;    /* 0 = the model's default */
     int64_t seq_len;       /* 0 = the model's default */
-    int64_t seed;
+    int64_t seed;          /* base seed of the init (and the run's data) streams */
+    bool deterministic;
+    /* bigram and mini-gpt */
     bool tie_lm_head;
     bool input_rmsnorm;
-    bool deterministic;
-    /* optimizer for bigram and mini-gpt */
-    nc_optimizer optimizer; /* bigram, mini-gpt (gpt: always muon+adamw) */
+    nc_optimizer optimizer; /* gpt: always muon+adamw */
     double lr;             /* 0 = the model's default */
-    double weight_decay;   /* adamw decay; for gpt, Muon's cautious decay */
+    double weight_decay;   /* adamw decay; for gpt, Muon's cautious decay; -1 = the model's default */
     double beta1, beta2, eps;
     /* gpt architecture (upstream nanochat) */
     int64_t depth;
@@ -49,6 +44,17 @@ typedef struct nc_train_cfg {
     int64_t warmup_steps;
     double warmdown_ratio, final_lr_frac;
     nc_batch_scaling batch_scaling;
+} nc_model_cfg;
+
+typedef struct nc_train_cfg {
+    /* what to train, where, on what */
+    nc_mode mode;
+    nc_model_kind model_kind;
+    nc_device device;
+    nc_style style;
+    nc_str data;           /* corpus path; "" = the daemon's default */
+    int64_t steps;
+    nc_model_cfg model;
     /* logging, evaluation, checkpoints */
     int64_t log_every;
     int64_t eval_every;    /* 0 = only at the end */

@@ -30,6 +30,7 @@ static const char *const ablate_kinds[] = {"bigram", "mini-gpt", NULL}; /* nc_mo
 #define I64 9.2e18
 
 #define T(f, ty, d, c, lo, hi, h) ARG(nc_train_cfg, f, ty, d, c, lo, hi, h)
+#define M(f, ty, d, c, lo, hi, h) { #f, ty, d, c, lo, hi, offsetof(nc_train_cfg, model.f), h } /* nc_model_cfg */
 static const nc_arg_spec train_args[] = {
     T(mode, NC_ARG_CHOICE, "tensor", nc_mode_names, 0, 0, "autograd on scalars or batched tensors"),
     T(model_kind, NC_ARG_CHOICE, "gpt", nc_kind_names, 0, 0, "model to train"),
@@ -37,30 +38,30 @@ static const nc_arg_spec train_args[] = {
     T(style, NC_ARG_CHOICE, "classic", nc_style_names, 0, 0, "corpus style (futuristic appends a built-in corpus)"),
     T(data, NC_ARG_STRING, "", NULL, 0, 0, "corpus file (UTF-8); empty: the daemon's default"),
     T(steps, NC_ARG_INT, "500", NULL, 0, 1e9, "optimizer steps (0: report the baseline loss only)"),
-    T(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "sequences (pairs for bigram) per step; 0: model default"),
-    T(seq_len, NC_ARG_INT, "0", NULL, 0, 65536, "context length; 0: model default"),
-    T(seed, NC_ARG_INT, "1337", NULL, 0, I64, "base seed of every random stream"),
-    T(tie_lm_head, NC_ARG_BOOL, "false", NULL, 0, 0, "share the token embedding with the output head (bigram, mini-gpt)"),
-    T(input_rmsnorm, NC_ARG_BOOL, "false", NULL, 0, 0, "RMSNorm the input embedding (bigram, mini-gpt)"),
-    T(deterministic, NC_ARG_BOOL, "false", NULL, 0, 0, "bit-identical GPU runs (CPU runs always are)"),
-    T(optimizer, NC_ARG_CHOICE, "adamw", nc_optimizer_names, 0, 0, "optimizer for bigram and mini-gpt (gpt: Muon+AdamW)"),
-    T(lr, NC_ARG_FLOAT, "0", NULL, 0, 1e6, "learning rate for bigram and mini-gpt; 0: model default"),
-    T(weight_decay, NC_ARG_FLOAT, "-1", NULL, -1, 1e6, "AdamW decay (bigram, mini-gpt) or Muon cautious decay (gpt); -1: model default"),
-    T(beta1, NC_ARG_FLOAT, "0.9", NULL, 0, 1, "AdamW beta1 (bigram, mini-gpt)"),
-    T(beta2, NC_ARG_FLOAT, "0.999", NULL, 0, 1, "AdamW beta2 (bigram, mini-gpt)"),
-    T(eps, NC_ARG_FLOAT, "1e-8", NULL, 0, 1, "AdamW epsilon (bigram, mini-gpt)"),
-    T(depth, NC_ARG_INT, "6", NULL, 1, 256, "gpt: number of layers"),
-    T(aspect_ratio, NC_ARG_INT, "64", NULL, 1, 4096, "gpt: n_embd = depth * aspect_ratio, rounded up to head_dim"),
-    T(head_dim, NC_ARG_INT, "128", NULL, 2, 1024, "gpt: attention head dimension (even; at most 512 heads)"),
-    T(window_pattern, NC_ARG_STRING, "L", NULL, 0, 0, "gpt: sliding windows tiled over layers (L full, S quarter; last layer L)"),
-    T(embedding_lr, NC_ARG_FLOAT, "0.3", NULL, 0, 1e6, "gpt: AdamW lr of the token embedding"),
-    T(unembedding_lr, NC_ARG_FLOAT, "0.008", NULL, 0, 1e6, "gpt: AdamW lr of lm_head"),
-    T(matrix_lr, NC_ARG_FLOAT, "0.02", NULL, 0, 1e6, "gpt: Muon lr of the block matrices"),
-    T(scalar_lr, NC_ARG_FLOAT, "0.5", NULL, 0, 1e6, "gpt: AdamW lr of the per-layer scalars"),
-    T(warmup_steps, NC_ARG_INT, "40", NULL, 0, 1e9, "gpt: linear lr warmup steps"),
-    T(warmdown_ratio, NC_ARG_FLOAT, "0.65", NULL, 0, 1, "gpt: fraction of steps in the final linear warmdown"),
-    T(final_lr_frac, NC_ARG_FLOAT, "0.05", NULL, 0, 1, "gpt: lr multiplier at the end of warmdown"),
-    T(batch_scaling, NC_ARG_CHOICE, "base_train", nc_scaling_names, 0, 0, "gpt: scale lrs and decay by batch size as base_train does, or use them as given"),
+    M(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "sequences (pairs for bigram) per step; 0: model default"),
+    M(seq_len, NC_ARG_INT, "0", NULL, 0, 65536, "context length; 0: model default"),
+    M(seed, NC_ARG_INT, "1337", NULL, 0, I64, "base seed of every random stream"),
+    M(tie_lm_head, NC_ARG_BOOL, "false", NULL, 0, 0, "share the token embedding with the output head (bigram, mini-gpt)"),
+    M(input_rmsnorm, NC_ARG_BOOL, "false", NULL, 0, 0, "RMSNorm the input embedding (bigram, mini-gpt)"),
+    M(deterministic, NC_ARG_BOOL, "false", NULL, 0, 0, "bit-identical GPU runs (CPU runs always are)"),
+    M(optimizer, NC_ARG_CHOICE, "adamw", nc_optimizer_names, 0, 0, "optimizer for bigram and mini-gpt (gpt: Muon+AdamW)"),
+    M(lr, NC_ARG_FLOAT, "0", NULL, 0, 1e6, "learning rate for bigram and mini-gpt; 0: model default"),
+    M(weight_decay, NC_ARG_FLOAT, "-1", NULL, -1, 1e6, "AdamW decay (bigram, mini-gpt) or Muon cautious decay (gpt); -1: model default"),
+    M(beta1, NC_ARG_FLOAT, "0.9", NULL, 0, 1, "AdamW beta1 (bigram, mini-gpt)"),
+    M(beta2, NC_ARG_FLOAT, "0.999", NULL, 0, 1, "AdamW beta2 (bigram, mini-gpt)"),
+    M(eps, NC_ARG_FLOAT, "1e-8", NULL, 0, 1, "AdamW epsilon (bigram, mini-gpt)"),
+    M(depth, NC_ARG_INT, "6", NULL, 1, 256, "gpt: number of layers"),
+    M(aspect_ratio, NC_ARG_INT, "64", NULL, 1, 4096, "gpt: n_embd = depth * aspect_ratio, rounded up to head_dim"),
+    M(head_dim, NC_ARG_INT, "128", NULL, 2, 1024, "gpt: attention head dimension (even; at most 512 heads)"),
+    M(window_pattern, NC_ARG_STRING, "L", NULL, 0, 0, "gpt: sliding windows tiled over layers (L full, S quarter; last layer L)"),
+    M(embedding_lr, NC_ARG_FLOAT, "0.3", NULL, 0, 1e6, "gpt: AdamW lr of the token embedding"),
+    M(unembedding_lr, NC_ARG_FLOAT, "0.008", NULL, 0, 1e6, "gpt: AdamW lr of lm_head"),
+    M(matrix_lr, NC_ARG_FLOAT, "0.02", NULL, 0, 1e6, "gpt: Muon lr of the block matrices"),
+    M(scalar_lr, NC_ARG_FLOAT, "0.5", NULL, 0, 1e6, "gpt: AdamW lr of the per-layer scalars"),
+    M(warmup_steps, NC_ARG_INT, "40", NULL, 0, 1e9, "gpt: linear lr warmup steps"),
+    M(warmdown_ratio, NC_ARG_FLOAT, "0.65", NULL, 0, 1, "gpt: fraction of steps in the final linear warmdown"),
+    M(final_lr_frac, NC_ARG_FLOAT, "0.05", NULL, 0, 1, "gpt: lr multiplier at the end of warmdown"),
+    M(batch_scaling, NC_ARG_CHOICE, "base_train", nc_scaling_names, 0, 0, "gpt: scale lrs and decay by batch size as base_train does, or use them as given"),
     T(log_every, NC_ARG_INT, "10", NULL, 1, 1e9, "steps between progress events and metrics.jsonl lines"),
     T(eval_every, NC_ARG_INT, "0", NULL, 0, 1e9, "steps between evals (0: at the start and the end only)"),
     T(eval_windows, NC_ARG_INT, "0", NULL, 0, 1e7, "validation windows per eval; 0: model default"),
@@ -70,6 +71,7 @@ static const nc_arg_spec train_args[] = {
     T(run_id, NC_ARG_STRING, "", NULL, 0, 0, "name of the run's artifact folder; empty: generated"),
 };
 #undef T
+#undef M
 
 #define S(f, ty, d, c, lo, hi, h) ARG(nc_sample_cfg, f, ty, d, c, lo, hi, h)
 static const nc_arg_spec sample_args[] = {
@@ -213,6 +215,8 @@ json_t *nc_json_number(double v) {
     if (isfinite(v)) return json_real(v);
     return json_string(isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
 }
+
+json_t *nc_json_measured(double v) { return isnan(v) ? json_null() : nc_json_number(v); }
 
 bool nc_json_nonfinite(json_t *v, double *out) {
     const char *s = json_string_value(v);

@@ -66,6 +66,8 @@ bool nc_args_equal(const nc_command_spec *cmd, const void *a, const void *b);
 /* JSON cannot hold NaN or infinities: they travel as the strings "nan",
  * "inf" and "-inf", which float arguments accept. */
 json_t *nc_json_number(double v);
+/* A figure that may not exist: null for NaN (none), else nc_json_number. */
+json_t *nc_json_measured(double v);
 bool nc_json_nonfinite(json_t *v, double *out);
 /* A choice argument's names joined with '|' ("scalar|tensor"), into out. */
 void nc_choices_text(const nc_arg_spec *spec, char *out, size_t n);

@@ -35,18 +35,17 @@ static double recent_mean(const variant_watch *w) {
     return n ? s / (double)n : NAN;
 }
 
-static json_t *row(const nc_ablate_cfg *cfg, const char *name, bool tie, bool norm, json_t *res, const nc_engine *e,
+static json_t *row(const nc_train_cfg *t, const char *name, const nc_train_outcome *o, const nc_engine *e,
                    const variant_watch *w) {
-    double train_s = json_number_value(json_object_get(res, "train_s"));
-    int64_t steps = json_integer_value(json_object_get(res, "steps"));
-    return json_pack("{s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:O, s:O, s:O, s:f, s:f, s:O, s:i, s:I, s:O}", "variant", name,
-                     "tie_lm_head", tie, "input_rmsnorm", norm, "style", nc_style_names[cfg->style], "params",
-                     (json_int_t)e->res.ops->num_params(e->res.model), "steps", (json_int_t)steps, "seed",
-                     (json_int_t)cfg->seed, "final_train_loss", json_object_get(res, "final_train_loss"), "val_loss",
-                     json_object_get(res, "final_val_loss"), "baseline_val_loss", json_object_get(res, "baseline_val_loss"),
-                     "mean_last_n_loss", recent_mean(w), "steps_per_s", train_s > 0 ? (double)steps / train_s : 0.0,
-                     "tok_per_s", json_object_get(res, "tok_per_s"), "vocab_size", e->res.vocab.size, "train_tokens",
-                     (json_int_t)e->corpus.n_train, "run_id", json_object_get(res, "run_id"));
+    return json_pack("{s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:f, s:f, s:i, s:I, s:s}", "variant", name,
+                     "tie_lm_head", t->model.tie_lm_head, "input_rmsnorm", t->model.input_rmsnorm, "style",
+                     nc_style_names[t->style], "params", (json_int_t)e->res.ops->num_params(e->res.model), "steps",
+                     (json_int_t)o->steps, "seed", (json_int_t)t->model.seed, "final_train_loss",
+                     nc_json_measured(o->final_train_loss), "val_loss", nc_json_measured(o->final_val_loss),
+                     "baseline_val_loss", nc_json_measured(o->baseline_val_loss), "mean_last_n_loss",
+                     nc_json_measured(recent_mean(w)), "steps_per_s", o->train_s > 0 ? (double)o->steps / o->train_s : 0.0,
+                     "tok_per_s", o->tok_per_s, "vocab_size", e->res.vocab.size, "train_tokens",
+                     (json_int_t)e->corpus.n_train, "run_id", o->run_id);
 }
 
 static const char *const columns[] = {"variant", "tie_lm_head", "input_rmsnorm", "style", "params", "steps", "seed",
@@ -87,44 +86,37 @@ static int write_tables(const char *stem, json_t *rows, nc_error *err) {
 
 static const char *const names[4] = {"untied", "untied+rmsnorm", "tied", "tied+rmsnorm"};
 
-/* The train request of variant v. */
-static void variant_cfg(const nc_ablate_cfg *cfg, int v, const char *stem, nc_train_cfg *t) {
-    nc_error ignored;
-    nc_args_parse(nc_command_find("train"), NULL, t, &ignored);
-    t->mode = cfg->mode;
-    t->model_kind = cfg->model_kind;
-    t->style = cfg->style;
-    t->optimizer = cfg->optimizer;
-    snprintf(t->run_id, sizeof t->run_id, "%s_%s", stem, names[v]);
-    t->device = NC_DEVICE_CPU;
-    t->steps = cfg->steps;
-    t->seed = cfg->seed;
-    t->batch_size = cfg->batch_size;
-    t->lr = cfg->lr;
-    t->eval_windows = cfg->eval_windows;
-    t->tie_lm_head = v >= 2;
-    t->input_rmsnorm = v % 2;
-    t->log_every = 1;
+/* The train request of variant v: every ablate argument is the train
+ * argument of the same name; the rest are train's defaults, but for the
+ * variant's own. */
+static int variant_cfg(const nc_ablate_cfg *cfg, int v, const char *stem, nc_train_cfg *t, nc_error *err) {
+    json_t *args = nc_args_to_json(nc_command_find("ablate"), cfg);
+    json_object_set_new(args, "device", json_string(nc_device_names[NC_DEVICE_CPU]));
+    json_object_set_new(args, "tie_lm_head", json_boolean(v >= 2));
+    json_object_set_new(args, "input_rmsnorm", json_boolean(v % 2));
+    json_object_set_new(args, "log_every", json_integer(1));
+    json_object_set_new(args, "run_id", json_sprintf("%s_%s", stem, names[v]));
+    int rc = nc_args_parse(nc_command_find("train"), args, t, err);
+    json_decref(args);
+    return rc;
 }
 
 int nc_ablate_check(const void *args, nc_error *err) {
-    const nc_ablate_cfg *req = args;
     nc_train_cfg t;
-    variant_cfg(req, 0, "ablate", &t);
-    return nc_train_check(&t, err);
+    return variant_cfg(args, 0, "ablate", &t, err) || nc_train_check(&t, err) ? -1 : 0;
 }
 
 static int run_variant(nc_engine *e, const nc_ablate_cfg *cfg, int v, const char *stem, json_t *rows,
                        const nc_sink *sink, nc_error *err) {
-    bool tie = v >= 2, norm = v % 2;
     nc_train_cfg t;
-    variant_cfg(cfg, v, stem, &t);
+    if (variant_cfg(cfg, v, stem, &t, err)) return -1;
     variant_watch w = {.outer = sink, .variant = names[v]};
     nc_sink tagged = {on_event, &w, sink ? sink->cancel : NULL, sink ? sink->beats : NULL};
-    json_t *res = nc_cmd_train(e, &t, &tagged, err);
+    nc_train_outcome o;
+    json_t *res = nc_train(e, &t, &tagged, &o, err);
     if (!res) return -1;
-    json_array_append_new(rows, row(cfg, names[v], tie, norm, res, e, &w));
     json_decref(res);
+    json_array_append_new(rows, row(&t, names[v], &o, e, &w));
     return 0;
 }
 

@@ -38,7 +38,7 @@ json_t *nc_checkpoint_describe(const char *path, nc_error *err);
  * (ops->state_spec: names and shapes, with the optimizer's state when
  * `optimizer`), each once, all finite; CheckpointCorrupt otherwise. Nothing
  * is built or changed, so a file can be refused before it costs anything. */
-int nc_state_check(const nc_model_ops *ops, const nc_train_cfg *cfg, int V, const nc_tensor_list *in, bool optimizer,
+int nc_state_check(const nc_model_ops *ops, const nc_model_cfg *cfg, int V, const nc_tensor_list *in, bool optimizer,
                    nc_error *err);
 
 /* Writes r to path (resolved and confined for writing again, now) and makes

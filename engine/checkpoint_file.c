@@ -261,7 +261,7 @@ static int check_config(json_t *hdr, nc_resident *r, const char *path, nc_error 
     if (!mode || !kind || strcmp(mode, nc_mode_names[r->ops->mode]) || strcmp(kind, nc_kind_names[r->ops->kind]))
         return corrupt(err, path, "'mode' and 'kind' disagree with the config");
     nc_train_cfg again = r->cfg;
-    if (r->ops->resolve(&again, NULL, &why)) return corrupt(err, path, "config: %s", why.message);
+    if (r->ops->resolve(&again.model, NULL, &again.eval_windows, &why)) return corrupt(err, path, "config: %s", why.message);
     if (!nc_args_equal(nc_command_find("train"), &again, &r->cfg)) return corrupt(err, path, "config: not resolved for its model");
     return 0;
 }
@@ -391,7 +391,7 @@ static int take_tensors(nc_checkpoint *c, json_t *hdr, uint32_t version, const u
     if (read_tensors(json_object_get(hdr, "tensors"), data, D, &c->tensors, path, err) ||
         (version == 1 && drop_step_tensor(c, path, err)))
         return -1;
-    if (nc_state_check(c->r.ops, &c->r.cfg, c->r.vocab.size, &c->tensors, true, &why))
+    if (nc_state_check(c->r.ops, &c->r.cfg.model, c->r.vocab.size, &c->tensors, true, &why))
         return corrupt(err, path, "%s", why.message);
     return 0;
 }
@@ -480,7 +480,7 @@ int nc_checkpoint_reload(nc_engine *e, nc_resident *r, nc_error *err) {
     return rc;
 }
 
-int nc_state_check(const nc_model_ops *ops, const nc_train_cfg *cfg, int V, const nc_tensor_list *in, bool optimizer,
+int nc_state_check(const nc_model_ops *ops, const nc_model_cfg *cfg, int V, const nc_tensor_list *in, bool optimizer,
                    nc_error *err) {
     nc_tensor_list want = {0};
     int rc = ops->state_spec(cfg, V, optimizer, &want, err);

@@ -146,19 +146,19 @@ int nc_engine_fits(const nc_engine *e, const nc_backend *be, const nc_footprint 
 
 static void footprint_of(const nc_resident *r, nc_footprint *fp) {
     *fp = (nc_footprint){0};
-    if (nc_resident_loaded(r)) r->ops->footprint(&r->cfg, r->vocab.size, r->backend, fp);
+    if (nc_resident_loaded(r)) r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, fp);
 }
 
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err) {
     nc_footprint mine, resident, both;
-    r->ops->footprint(&r->cfg, r->vocab.size, r->backend, &mine);
+    r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, &mine);
     footprint_of(&e->res, &resident);
     both = (nc_footprint){mine.device + (resident.device > 0 && e->res.backend == r->backend ? resident.device : 0),
                           mine.host + resident.host, mine.host_transient};
     if (nc_engine_fits(e, r->backend, replaces ? &mine : &both, code, what, err)) return -1;
     nc_error ignored;
     if (replaces && nc_engine_fits(e, r->backend, &both, code, what, &ignored)) nc_resident_clear(&e->res);
-    r->model = r->ops->create(&r->cfg, &r->vocab, r->backend, err);
+    r->model = r->ops->create(&r->cfg.model, &r->vocab, r->backend, err);
     return r->model ? 0 : -1;
 }
 

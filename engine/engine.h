@@ -66,6 +66,15 @@ int nc_eval_check(const void *args, nc_error *err);
 int nc_checkpoint_check(const void *args, nc_error *err);
 int nc_ablate_check(const void *args, nc_error *err);
 json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+/* What a training run achieved, typed: train's result says it in JSON (and more). */
+typedef struct nc_train_outcome {
+    char run_id[128];
+    int64_t start_step, steps;
+    double train_s, tok_per_s;
+    double final_train_loss, baseline_val_loss, final_val_loss, final_bpb; /* NaN: none */
+} nc_train_outcome;
+/* nc_cmd_train, with the outcome also in *out (when not NULL). */
+json_t *nc_train(nc_engine *e, const nc_train_cfg *cfg, const nc_sink *sink, nc_train_outcome *out, nc_error *err);
 json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 json_t *nc_cmd_checkpoint(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);

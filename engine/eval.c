@@ -17,7 +17,7 @@ size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i) {
  * stops with Cancelled between batches when the sink is cancelled. */
 static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *sink, double *nats, double *bytes,
                  nc_error *err) {
-    int T = (int)r->cfg.seq_len, B = (int)r->cfg.batch_size;
+    int T = (int)r->cfg.model.seq_len, B = (int)r->cfg.model.batch_size;
     int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y); /* (B, T) */
     float *loss = malloc((size_t)B * T * sizeof *loss);                                       /* (B, T) */
     int rc = x && y && loss ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory for an eval batch of %d x %d", B, T);
@@ -54,7 +54,7 @@ int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, 
     if (!c || nc_vocab_check(&r->vocab, &c->vocab, c->path, err)) return -1;
     double nats, bytes;
     if (score(r, c, W, sink, &nats, &bytes, err)) return -1;
-    int64_t tokens = W * cfg->seq_len;
+    int64_t tokens = W * cfg->model.seq_len;
     *out = (nc_eval_result){nats / (double)tokens, nats / (log(2.0) * bytes), W, tokens};
     return 0;
 }
@@ -94,7 +94,7 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     twin->ops = r->ops;
     twin->cfg = r->cfg;
     twin->cfg.device = NC_DEVICE_CPU;
-    if (twin->cfg.batch_size > NC_TWIN_BATCH) twin->cfg.batch_size = NC_TWIN_BATCH; /* the windows do not depend on it */
+    if (twin->cfg.model.batch_size > NC_TWIN_BATCH) twin->cfg.model.batch_size = NC_TWIN_BATCH; /* the windows do not depend on it */
     if (nc_vocab_copy(&twin->vocab, &r->vocab)) return nc_fail(err, NC_E_INTERNAL, "out of memory");
     nc_tensor_list tl = {0};
     int rc = -1;
@@ -127,7 +127,7 @@ json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_erro
     if (rc) return NULL;
     json_t *res = nc_eval_json(&ev, nc_resident_step(r));
     json_object_del(res, "type");
-    json_object_update_new(res, json_pack("{s:I, s:s, s:s}", "seq_len", (json_int_t)r->cfg.seq_len, "backend",
+    json_object_update_new(res, json_pack("{s:I, s:s, s:s}", "seq_len", (json_int_t)r->cfg.model.seq_len, "backend",
                                           be ? be->name : "cpu", "compute_dtype",
                                           be && be->act == NC_BF16 ? "bfloat16" : "float32"));
     return res;

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool is_adamw(const nc_train_cfg *cfg) { return cfg->optimizer == NC_OPTIMIZER_ADAMW; }
+static bool is_adamw(const nc_model_cfg *cfg) { return cfg->optimizer == NC_OPTIMIZER_ADAMW; }
 
-void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, float *w, int64_t n) {
+void nc_host_optim_init(nc_host_optim *o, const nc_model_cfg *cfg, float *w, int64_t n) {
     memset(o, 0, sizeof *o);
     o->adamw = is_adamw(cfg);
     o->lr = cfg->lr;
@@ -29,11 +29,11 @@ void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, float *w, int
     nc_snapshot_add_host(&o->snap, o->v, n);
 }
 
-double nc_host_optim_bytes(const nc_train_cfg *cfg, int64_t n) {
+double nc_host_optim_bytes(const nc_model_cfg *cfg, int64_t n) {
     return (double)n * sizeof(float) * (is_adamw(cfg) ? 5 : 1);
 }
 
-int nc_host_optim_spec(const nc_train_cfg *cfg, int64_t n, nc_tensor_list *out) {
+int nc_host_optim_spec(const nc_model_cfg *cfg, int64_t n, nc_tensor_list *out) {
     if (!is_adamw(cfg)) return 0;
     return nc_tensors_declare(out, "optimizer.exp_avg", 1, &n) || nc_tensors_declare(out, "optimizer.exp_avg_sq", 1, &n)
                ? -1 : 0;

@@ -22,7 +22,7 @@ typedef struct nc_host_optim {
 } nc_host_optim;
 
 /* The optimizer of the n weights w (which it does not own). */
-void nc_host_optim_init(nc_host_optim *o, const nc_train_cfg *cfg, float *w, int64_t n);
+void nc_host_optim_init(nc_host_optim *o, const nc_model_cfg *cfg, float *w, int64_t n);
 void nc_host_optim_free(nc_host_optim *o);
 /* Begins the next update; then nc_host_optim_update covers the parameters. */
 void nc_host_optim_begin(nc_host_optim *o);
@@ -47,7 +47,7 @@ int nc_host_optim_export(const nc_host_optim *o, nc_tensor_list *out, nc_error *
 int nc_host_optim_import(nc_host_optim *o, const nc_tensor_list *in, int64_t step, nc_error *err);
 /* The names and shapes of that state (state_spec), and the bytes the
  * optimizer of n parameters holds (moments and the snapshot's copies). */
-int nc_host_optim_spec(const nc_train_cfg *cfg, int64_t n, nc_tensor_list *out);
-double nc_host_optim_bytes(const nc_train_cfg *cfg, int64_t n);
+int nc_host_optim_spec(const nc_model_cfg *cfg, int64_t n, nc_tensor_list *out);
+double nc_host_optim_bytes(const nc_model_cfg *cfg, int64_t n);
 
 #endif

@@ -30,7 +30,7 @@ typedef struct trainer {
     int64_t log_step;        /* step of the last progress event */
     double first_step_s;     /* command start to the end of the first step */
     double last_loss;        /* most recent known training loss */
-    json_t *first_eval, *last_eval;
+    nc_eval_result first_eval, last_eval; /* windows 0: none yet */
 } trainer;
 
 void nc_batch_sample(const int32_t *tokens, size_t n, int B, int T, nc_rng *rng, int32_t *x, int32_t *y) {
@@ -49,18 +49,16 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
     r->ops = nc_model_find(cfg->mode, cfg->model_kind); /* nc_train_check found it */
     const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
     if (!c) return -1;
-    if (cfg->mode == NC_MODE_TENSOR && !(r->backend = nc_engine_backend(e, cfg->device, err))) return -1;
-    if (r->ops->resolve(&r->cfg, r->backend, err)) return -1;
-    /* resolve may pin the device: the tensor bigram computes on the cpu */
-    if (r->backend && r->cfg.device != cfg->device && !(r->backend = nc_engine_backend(e, r->cfg.device, err)))
-        return -1;
+    if (r->cfg.device == NC_DEVICE_AUTO) r->cfg.device = r->ops->auto_device;
+    if (cfg->mode == NC_MODE_TENSOR && !(r->backend = nc_engine_backend(e, r->cfg.device, err))) return -1;
+    if (r->ops->resolve(&r->cfg.model, r->backend, &r->cfg.eval_windows, err)) return -1;
     if (nc_batch_check(&r->cfg, err)) return -1;
-    if ((size_t)r->cfg.seq_len + 1 >= c->n_train || (size_t)r->cfg.seq_len + 1 >= c->n_val)
-        return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.seq_len);
+    if ((size_t)r->cfg.model.seq_len + 1 >= c->n_train || (size_t)r->cfg.model.seq_len + 1 >= c->n_val)
+        return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.model.seq_len);
     if (nc_vocab_copy(&r->vocab, &c->vocab) || !(r->style_only = malloc((size_t)c->vocab.size)))
         return nc_fail(err, NC_E_INTERNAL, "out of memory for a vocabulary of %d", c->vocab.size);
     memcpy(r->style_only, c->style_only, (size_t)c->vocab.size);
-    nc_rng_seed(&r->data_rng, (uint64_t)r->cfg.seed, NC_STREAM_DATA);
+    nc_rng_seed(&r->data_rng, (uint64_t)r->cfg.model.seed, NC_STREAM_DATA);
     return nc_engine_build(e, r, true, NC_E_BAD_REQUEST, "the requested model", err);
 }
 
@@ -87,7 +85,7 @@ static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, 
 
 /* ---- logging ------------------------------------------------------------------ */
 
-static double tokens_per_step(const nc_resident *r) { return (double)r->cfg.batch_size * (double)r->cfg.seq_len; }
+static double tokens_per_step(const nc_resident *r) { return (double)r->cfg.model.batch_size * (double)r->cfg.model.seq_len; }
 
 static void log_progress(trainer *t, int64_t step) {
     double now = nc_now(), dt = now - t->t_log;
@@ -106,9 +104,8 @@ static int run_eval(trainer *t, int64_t step, nc_error *err) {
     if (nc_eval_guarded(t->e, t->r, t->r->cfg.eval_windows, t->sink, &ev, err)) return -1;
     json_t *d = nc_eval_json(&ev, step);
     nc_run_metric(&t->run, d);
-    if (!t->first_eval) t->first_eval = json_incref(d);
-    json_decref(t->last_eval);
-    t->last_eval = json_incref(d);
+    if (!t->first_eval.windows) t->first_eval = ev;
+    t->last_eval = ev;
     nc_emit(t->sink, "eval", d);
     return 0;
 }
@@ -154,7 +151,7 @@ static int finish_step(trainer *t, int64_t done, double loss, nc_error *err) {
 static int train_steps(trainer *t, nc_error *err) {
     nc_resident *r = t->r;
     const nc_model_ops *ops = r->ops;
-    int B = (int)r->cfg.batch_size, T = (int)r->cfg.seq_len;
+    int B = (int)r->cfg.model.batch_size, T = (int)r->cfg.model.seq_len;
     bool lag = ops->loss_lag && ops->loss_lag(r->model), pending = false;
     for (int64_t step = nc_resident_step(r); step < r->cfg.steps; step++) {
         double loss;
@@ -212,24 +209,36 @@ static json_t *backend_info(const trainer *t) {
     return b;
 }
 
-static json_t *summary(trainer *t) {
+/* What the run achieved, typed (ablate's rows read it). */
+static void outcome_of(const trainer *t, nc_train_outcome *o) {
+    double median;
+    *o = (nc_train_outcome){.start_step = t->start, .steps = nc_resident_step(t->r), .train_s = t->times.total_s,
+                            .final_train_loss = NAN, .baseline_val_loss = NAN, .final_val_loss = NAN, .final_bpb = NAN};
+    snprintf(o->run_id, sizeof o->run_id, "%s", t->run.id);
+    throughput(t, &o->tok_per_s, &median);
+    if (o->steps > o->start_step) o->final_train_loss = t->last_loss;
+    if (t->first_eval.windows) o->baseline_val_loss = t->first_eval.val_loss;
+    if (t->last_eval.windows) o->final_val_loss = t->last_eval.val_loss, o->final_bpb = t->last_eval.bpb;
+}
+
+static json_t *summary(const trainer *t, const nc_train_outcome *o) {
     nc_resident *r = t->r;
     double mean, median;
     throughput(t, &mean, &median);
     double flops = r->ops->flops_per_token ? r->ops->flops_per_token(r->model) : 0;
     double peak = r->backend ? nc_peak_flops(r->backend) : 0;
-    json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:I}", "run_id", t->run.id, "run_dir", t->run.dir,
-                          "steps", (json_int_t)nc_resident_step(r), "start_step", (json_int_t)t->start, "tok_per_s", mean,
+    json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:I}", "run_id", o->run_id, "run_dir", t->run.dir,
+                          "steps", (json_int_t)o->steps, "start_step", (json_int_t)o->start_step, "tok_per_s", mean,
                           "tok_per_s_median", median, "time_to_first_step_s", t->first_step_s,
                           "flops_per_token", flops, "peak_host_rss_bytes", (json_int_t)nc_peak_rss_bytes());
-    json_object_set_new(s, "train_s", json_real(t->times.total_s));
+    json_object_set_new(s, "train_s", json_real(o->train_s));
     json_object_set_new(s, "mfu", peak > 0 ? json_real(flops * mean / peak) : json_null());
     json_object_set_new(s, "peak_device_bytes", r->backend && r->backend->gpu ? json_integer(nc_backend_device_bytes(r->backend, true)) : json_null());
-    json_object_set_new(s, "final_train_loss", nc_resident_step(t->r) > t->start ? json_real(t->last_loss) : json_null());
-    json_object_set_new(s, "final_val_loss", json_incref(json_object_get(t->last_eval, "val_loss")) ?: json_null());
-    json_object_set_new(s, "final_bpb", json_incref(json_object_get(t->last_eval, "bpb")) ?: json_null());
-    json_object_set_new(s, "baseline_val_loss", json_incref(json_object_get(t->first_eval, "val_loss")) ?: json_null());
-    json_object_set_new(s, "checkpoint", nc_resident_step(r) > t->start ? json_string(r->checkpoint) : json_null());
+    json_object_set_new(s, "final_train_loss", nc_json_measured(o->final_train_loss));
+    json_object_set_new(s, "final_val_loss", nc_json_measured(o->final_val_loss));
+    json_object_set_new(s, "final_bpb", nc_json_measured(o->final_bpb));
+    json_object_set_new(s, "baseline_val_loss", nc_json_measured(o->baseline_val_loss));
+    json_object_set_new(s, "checkpoint", o->steps > o->start_step ? json_string(r->checkpoint) : json_null());
     json_object_update_new(s, backend_info(t));
     return s;
 }
@@ -239,7 +248,7 @@ static json_t *run_info(const trainer *t) {
     const nc_corpus *c = t->corpus;
     json_t *info = json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:i, s:I, s:I, s:I, s:s}",
                              "config", nc_args_to_json(nc_command_find("train"), &r->cfg), "mode", nc_mode_names[r->ops->mode],
-                             "model_kind", nc_kind_names[r->ops->kind], "seed", (json_int_t)r->cfg.seed, "style",
+                             "model_kind", nc_kind_names[r->ops->kind], "seed", (json_int_t)r->cfg.model.seed, "style",
                              nc_style_names[r->cfg.style],
                              "params", (json_int_t)r->ops->num_params(r->model),
                              "vocab_size", r->vocab.size, "train_tokens", (json_int_t)c->n_train, "val_tokens",
@@ -255,7 +264,7 @@ static int open_run(trainer *t, const nc_train_cfg *req, nc_error *err) {
     nc_utc_stamp(stamp, sizeof stamp);
     snprintf(stem, sizeof stem, "%s_%s-%s_style-%s_seed-%lld", stamp, nc_mode_names[r->ops->mode],
              nc_kind_names[r->ops->kind], nc_style_names[r->cfg.style],
-             (long long)r->cfg.seed);
+             (long long)r->cfg.model.seed);
     json_t *info = run_info(t);
     if (req->resume[0]) json_object_set_new(info, "resumed_from", json_string(r->checkpoint));
     if (nc_run_open(&t->run, &t->e->folders, t->e->results_dir, r->cfg.run_id, stem, info, err)) return -1;
@@ -287,7 +296,7 @@ static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_e
     t->start = t->log_step = nc_resident_step(fresh);
     if (rc == 0) t->corpus = nc_engine_corpus(e, fresh->cfg.data, fresh->cfg.style, err);
     if (rc || !t->corpus) return -1;
-    size_t bt = (size_t)fresh->cfg.batch_size * (size_t)fresh->cfg.seq_len;
+    size_t bt = (size_t)fresh->cfg.model.batch_size * (size_t)fresh->cfg.model.seq_len;
     t->x = malloc(bt * sizeof *t->x); /* (B, T) */
     t->y = malloc(bt * sizeof *t->y); /* (B, T) */
     if (!t->x || !t->y || nc_step_times_init(&t->times))
@@ -296,9 +305,9 @@ static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_e
 }
 
 int nc_batch_check(const nc_train_cfg *cfg, nc_error *err) {
-    if (cfg->batch_size * cfg->seq_len <= NC_MAX_BATCH_TOKENS) return 0;
+    if (cfg->model.batch_size * cfg->model.seq_len <= NC_MAX_BATCH_TOKENS) return 0;
     return nc_fail(err, NC_E_BAD_REQUEST, "args.batch_size x args.seq_len (%lld tokens) exceeds %d per step",
-                   (long long)(cfg->batch_size * cfg->seq_len), NC_MAX_BATCH_TOKENS);
+                   (long long)(cfg->model.batch_size * cfg->model.seq_len), NC_MAX_BATCH_TOKENS);
 }
 
 int nc_train_check(const void *args, nc_error *err) {
@@ -312,19 +321,16 @@ int nc_train_check(const void *args, nc_error *err) {
         return nc_fail(err, NC_E_BAD_REQUEST, "args.model_kind '%s' cannot be trained in args.mode '%s'",
                        nc_kind_names[req->model_kind], nc_mode_names[req->mode]);
     nc_train_cfg resolved = *req; /* as a cpu would resolve it: the device is not known yet */
-    return ops->resolve(&resolved, NULL, err) || nc_batch_check(&resolved, err) ? -1 : 0;
+    return ops->resolve(&resolved.model, NULL, &resolved.eval_windows, err) || nc_batch_check(&resolved, err) ? -1 : 0;
 }
 
 static void trainer_free(trainer *t) {
-    json_decref(t->first_eval);
-    json_decref(t->last_eval);
     free(t->x);
     free(t->y);
     nc_step_times_free(&t->times);
 }
 
-json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
-    const nc_train_cfg *req = args;
+json_t *nc_train(nc_engine *e, const nc_train_cfg *req, const nc_sink *sink, nc_train_outcome *out, nc_error *err) {
     trainer t = {.e = e, .sink = sink, .t_cmd = nc_now(), .last_loss = NAN};
     nc_resident fresh = {0};
     if (prepare(&t, req, &fresh, err)) {
@@ -343,7 +349,10 @@ json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_err
     if (rc == 0) rc = train_steps(&t, err);
     int64_t done = nc_resident_step(t.r);
     if (rc == 0 && done > t.start) rc = persist_then_eval(&t, done, err);
-    json_t *res = summary(&t);
+    nc_train_outcome o;
+    outcome_of(&t, &o);
+    if (out) *out = o;
+    json_t *res = summary(&t, &o);
     if (rc) json_object_set_new(res, "error", json_pack("{s:s, s:s}", "code", nc_code_name(err->code), "message", err->message));
     nc_run_close(&t.run, rc == 0 ? "completed" : err->code == NC_E_CANCELLED ? "cancelled" : "failed",
                  json_incref(res), NULL);
@@ -351,4 +360,8 @@ json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_err
     if (rc == 0) return res;
     json_decref(res);
     return NULL;
+}
+
+json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
+    return nc_train(e, args, sink, NULL, err);
 }

@@ -28,12 +28,12 @@ static inline void gpt_fixture_open(gpt_fixture *f, const char *train_args_json,
     json_decref(args);
     f->be = nc_backend_cpu_new(0, &err);
     ck_assert_msg(f->be, "%s", err.message);
-    ck_assert_msg(nc_tensor_gpt_ops.resolve(&f->cfg, f->be, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_tensor_gpt_ops.resolve(&f->cfg.model, f->be, &f->cfg.eval_windows, &err) == 0, "%s", err.message);
     uint32_t *cps = malloc(sizeof(uint32_t) * (size_t)V);
     for (int i = 0; i < V; i++) cps[i] = 32 + (uint32_t)i;
     ck_assert_int_eq(nc_vocab_init(&f->vocab, cps, (size_t)V), 0);
     free(cps);
-    f->m = nc_tensor_gpt_ops.create(&f->cfg, &f->vocab, f->be, &err);
+    f->m = nc_tensor_gpt_ops.create(&f->cfg.model, &f->vocab, f->be, &err);
     ck_assert_msg(f->m, "%s", err.message);
 }
 

@@ -13,7 +13,7 @@ static int resolve(const char *json, nc_train_cfg *cfg, nc_error *err) {
     ck_assert_int_eq(nc_args_parse(nc_command_find("train"), args, cfg, err), 0);
     json_decref(args);
     nc_backend *be = nc_backend_cpu_new(1, err);
-    int rc = nc_tensor_gpt_ops.resolve(cfg, be, err);
+    int rc = nc_tensor_gpt_ops.resolve(&cfg->model, be, &cfg->eval_windows, err);
     nc_backend_free(be);
     return rc;
 }
@@ -22,20 +22,20 @@ START_TEST(defaults) {
     nc_train_cfg cfg;
     nc_error err = {0};
     ck_assert_int_eq(resolve("{}", &cfg, &err), 0);
-    ck_assert_int_eq(cfg.batch_size, 8);
-    ck_assert_int_eq(cfg.seq_len, 256);
-    ck_assert_double_eq(cfg.weight_decay, 0.28);
+    ck_assert_int_eq(cfg.model.batch_size, 8);
+    ck_assert_int_eq(cfg.model.seq_len, 256);
+    ck_assert_double_eq(cfg.model.weight_decay, 0.28);
     ck_assert_int_eq(cfg.eval_windows, 160);
     nc_gpt_config g;
-    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, V, &err), 0);
+    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg.model, V, &err), 0);
     ck_assert_int_eq(g.n_embd, 384); /* depth 6 x 64, a multiple of head_dim 128 */
     ck_assert_int_eq(g.n_head, 3);
     ck_assert_int_eq(g.padded_vocab, 128);
-    cfg.depth = 4;
-    cfg.head_dim = 48; /* 256 rounds up to 288 */
-    snprintf(cfg.window_pattern, sizeof cfg.window_pattern, "ssl");
-    cfg.seq_len = 2048;
-    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, V, &err), 0);
+    cfg.model.depth = 4;
+    cfg.model.head_dim = 48; /* 256 rounds up to 288 */
+    snprintf(cfg.model.window_pattern, sizeof cfg.model.window_pattern, "ssl");
+    cfg.model.seq_len = 2048;
+    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg.model, V, &err), 0);
     ck_assert_int_eq(g.n_embd, 288);
     ck_assert_int_eq(g.window[0], 512); /* a quarter of 2048 rounded up to 128 (upstream comments 768) */
     ck_assert_int_eq(g.window[2], 2048);
@@ -120,7 +120,7 @@ START_TEST(layout_alignment) {
     nc_error err = {0};
     ck_assert_int_eq(resolve("{}", &cfg, &err), 0);
     nc_gpt_config g;
-    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, V, &err), 0);
+    ck_assert_int_eq(nc_gpt_config_init(&g, &cfg.model, V, &err), 0);
     gpt_layout lay;
     ck_assert_int_eq(gpt_layout_init(&lay, &g, &err), 0);
     int64_t gates_end = lay.gates + (int64_t)lay.n_ve * g.n_head * NC_VE_CHANNELS;

@@ -209,18 +209,18 @@ START_TEST(batch_scaling) {
     size_t i;
     json_array_foreach(all, i, c) {
         nc_train_cfg cfg = p.f.cfg;
-        cfg.depth = json_integer_value(json_object_get(c, "depth"));
-        cfg.aspect_ratio = json_integer_value(json_object_get(c, "aspect_ratio"));
-        cfg.head_dim = json_integer_value(json_object_get(c, "head_dim"));
-        cfg.batch_size = json_integer_value(json_object_get(c, "batch_size"));
-        cfg.seq_len = json_integer_value(json_object_get(c, "seq_len"));
-        cfg.weight_decay = json_real_value(json_object_get(c, "weight_decay"));
-        cfg.batch_scaling = NC_SCALING_BASE_TRAIN;
+        cfg.model.depth = json_integer_value(json_object_get(c, "depth"));
+        cfg.model.aspect_ratio = json_integer_value(json_object_get(c, "aspect_ratio"));
+        cfg.model.head_dim = json_integer_value(json_object_get(c, "head_dim"));
+        cfg.model.batch_size = json_integer_value(json_object_get(c, "batch_size"));
+        cfg.model.seq_len = json_integer_value(json_object_get(c, "seq_len"));
+        cfg.model.weight_decay = json_real_value(json_object_get(c, "weight_decay"));
+        cfg.model.batch_scaling = NC_SCALING_BASE_TRAIN;
         nc_gpt_config g;
         nc_error err = {0};
-        ck_assert_int_eq(nc_gpt_config_init(&g, &cfg, (int)json_integer_value(json_object_get(c, "vocab")), &err), 0);
+        ck_assert_int_eq(nc_gpt_config_init(&g, &cfg.model, (int)json_integer_value(json_object_get(c, "vocab")), &err), 0);
         double lr, wd;
-        nc_gpt_batch_scaling(&g, &cfg, &lr, &wd);
+        nc_gpt_batch_scaling(&g, &cfg.model, &lr, &wd);
         ck_assert_double_eq_tol(lr, json_real_value(json_object_get(c, "batch_lr_scale")), 1e-12);
         ck_assert_double_eq_tol(wd, json_real_value(json_object_get(c, "weight_decay_scaled")), 1e-9);
     }

@@ -144,12 +144,12 @@ START_TEST(gpt_weights_move_a_model) {
     /* a wrong shape or a foreign tensor is refused before anything changes */
     const nc_resident *r = &b.e->res;
     ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 128;
-    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg, V, &l, false, &err), -1);
+    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg.model, V, &l, false, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.message, "wrong shape"));
     ((nc_tensor *)nc_tensors_get(&l, "lm_head.weight"))->shape[0] = 64;
-    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg, V, &l, false, &err), 0);
+    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg.model, V, &l, false, &err), 0);
     nc_tensors_add(&l, "transformer.h.9.attn.c_q.weight", 2, (int64_t[]){32, 32});
-    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg, V, &l, false, &err), -1);
+    ck_assert_int_eq(nc_state_check(r->ops, &r->cfg.model, V, &l, false, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.message, "not part of the gpt model"));
     json_decref(meta);
     nc_tensors_free(&l);

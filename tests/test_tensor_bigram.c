@@ -4,9 +4,12 @@
  * component), for every variant and batch size; both start from the same
  * weights and stay together through SGD and AdamW updates; through nanochatd
  * it learns, and its result and run.json carry backend "cpu", a device and
- * using_gpu false. */
+ * using_gpu false; on device auto it computes on the cpu without the GPU
+ * being opened or probed. */
 #include "trainutil.h"
+#include "engine.h"
 #include "files.h"
+#include "tensor/backend.h"
 #include "models/bigram_tensor.h"
 #include "scalar/bigram.h"
 #include "text.h"
@@ -47,12 +50,12 @@ static void pair_new(pair *p, int variant, nc_optimizer optimizer) {
     nc_args_parse(nc_command_find("train"), NULL, &p->cfg, &err);
     p->cfg.mode = NC_MODE_TENSOR;
     p->cfg.model_kind = NC_KIND_BIGRAM;
-    p->cfg.optimizer = optimizer;
-    p->cfg.tie_lm_head = variant & 1;
-    p->cfg.input_rmsnorm = variant & 2;
-    ck_assert_int_eq(nc_tensor_bigram_ops.resolve(&p->cfg, NULL, &err), 0);
-    p->scalar = nc_scalar_bigram_ops.create(&p->cfg, &corpus.vocab, NULL, &err);
-    p->tensor = nc_tensor_bigram_ops.create(&p->cfg, &corpus.vocab, NULL, &err);
+    p->cfg.model.optimizer = optimizer;
+    p->cfg.model.tie_lm_head = variant & 1;
+    p->cfg.model.input_rmsnorm = variant & 2;
+    ck_assert_int_eq(nc_tensor_bigram_ops.resolve(&p->cfg.model, NULL, &p->cfg.eval_windows, &err), 0);
+    p->scalar = nc_scalar_bigram_ops.create(&p->cfg.model, &corpus.vocab, NULL, &err);
+    p->tensor = nc_tensor_bigram_ops.create(&p->cfg.model, &corpus.vocab, NULL, &err);
 }
 
 static void pair_free(pair *p) {
@@ -168,10 +171,22 @@ START_TEST(trains_through_the_daemon_on_the_cpu_backend) {
 }
 END_TEST
 
+START_TEST(auto_runs_it_on_the_cpu_without_opening_a_gpu) {
+    tu_engine t;
+    tu_engine_open(&t, "tbigram_auto", 0, 0);
+    json_t *res = tu_engine_call(&t, "train", tu_train_args("tensor", "bigram", 2, t.corpus));
+    check_backend(res);
+    ck_assert_ptr_null(t.e->backends[NC_BACKEND_CUDA]);
+    ck_assert_msg(!t.e->gpu_absent_why[0], "the GPU was probed: %s", t.e->gpu_absent_why);
+    json_decref(res);
+    tu_engine_close(&t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tensor_bigram");
     TCase *tc = tu_tcase(s, "tensor_bigram", loss_and_gradients_equal_the_scalar_bigram, updates_keep_the_two_together,
-                         trains_through_the_daemon_on_the_cpu_backend);
+                         trains_through_the_daemon_on_the_cpu_backend, auto_runs_it_on_the_cpu_without_opening_a_gpu);
     tcase_add_unchecked_fixture(tc, load_corpus, free_corpus);
     return tu_run(s);
 }

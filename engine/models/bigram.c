@@ -5,19 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-int nc_bigram_resolve(nc_train_cfg *cfg, nc_error *err) {
+int nc_bigram_resolve(nc_model_cfg *cfg, int64_t *eval_windows, nc_error *err) {
     if (cfg->batch_size == 0) cfg->batch_size = 32;
     if (cfg->seq_len == 0) cfg->seq_len = 1;
     if (cfg->lr == 0) cfg->lr = cfg->optimizer == NC_OPTIMIZER_ADAMW ? 0.01 : 1.0;
     if (cfg->weight_decay < 0) cfg->weight_decay = 0;
-    if (cfg->eval_windows == 0) cfg->eval_windows = 4096;
+    if (*eval_windows == 0) *eval_windows = 4096;
     if (cfg->seq_len != 1) return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len must be 1 for a bigram");
     return 0;
 }
 
-static int64_t params_of(const nc_train_cfg *cfg, int V) { return (cfg->tie_lm_head ? 1 : 2) * (int64_t)V * V; }
+static int64_t params_of(const nc_model_cfg *cfg, int V) { return (cfg->tie_lm_head ? 1 : 2) * (int64_t)V * V; }
 
-void nc_bigram_init(nc_bigram *b, const nc_train_cfg *cfg, int V) {
+void nc_bigram_init(nc_bigram *b, const nc_model_cfg *cfg, int V) {
     b->cfg = *cfg;
     b->V = V;
     b->P = params_of(cfg, V);
@@ -44,7 +44,7 @@ int nc_bigram_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_
     return optimizer ? nc_host_optim_export(&b->opt, out, err) : 0;
 }
 
-int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
+int nc_bigram_state_spec(const nc_model_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
     int64_t shape[2] = {V, V};
     if (nc_tensors_declare(out, "wte.weight", 2, shape) ||
         (!cfg->tie_lm_head && nc_tensors_declare(out, "lm_head.weight", 2, shape)) ||
@@ -53,7 +53,7 @@ int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tens
     return 0;
 }
 
-double nc_bigram_bytes(const nc_train_cfg *cfg, int V) {
+double nc_bigram_bytes(const nc_model_cfg *cfg, int V) {
     int64_t P = params_of(cfg, V);
     return 2.0 * sizeof(float) * (double)P + nc_host_optim_bytes(cfg, P); /* weights, gradient, optimizer */
 }

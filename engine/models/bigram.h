@@ -13,7 +13,7 @@
 #include "model.h"
 
 typedef struct nc_bigram {
-    nc_train_cfg cfg;
+    nc_model_cfg cfg;
     int V;
     int64_t P;        /* parameters: V*V (tied) or 2*V*V */
     float *w;         /* (P): E (V, V), then W (V, V) when untied */
@@ -21,8 +21,8 @@ typedef struct nc_bigram {
 } nc_bigram;
 
 /* The bigram's defaults (batch 32 pairs, lr, eval windows); seq_len must be 1. */
-int nc_bigram_resolve(nc_train_cfg *cfg, nc_error *err);
-void nc_bigram_init(nc_bigram *b, const nc_train_cfg *cfg, int V);
+int nc_bigram_resolve(nc_model_cfg *cfg, int64_t *eval_windows, nc_error *err);
+void nc_bigram_init(nc_bigram *b, const nc_model_cfg *cfg, int V);
 void nc_bigram_free(nc_bigram *b);
 /* Offset of the lm head W in w: 0 when tied. */
 int64_t nc_bigram_head_offset(const nc_bigram *b);
@@ -32,10 +32,10 @@ int64_t nc_bigram_head_offset(const nc_bigram *b);
  * optimizer's. Decoding a bigram needs no state: its decoder is the model. */
 int nc_bigram_export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_error *err);
 int nc_bigram_import_state(nc_model *m, const nc_tensor_list *in, bool optimizer, int64_t step, nc_error *err);
-int nc_bigram_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
+int nc_bigram_state_spec(const nc_model_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
 /* Bytes of the weights, their gradient and the optimizer (each
  * implementation adds its own working memory). */
-double nc_bigram_bytes(const nc_train_cfg *cfg, int V);
+double nc_bigram_bytes(const nc_model_cfg *cfg, int V);
 int64_t nc_bigram_num_params(const nc_model *m);
 int64_t nc_bigram_updates(const nc_model *m);
 int nc_bigram_context_len(const nc_model *m);

@@ -46,11 +46,9 @@ static const float *head(const nc_model *m) { return m->b.w + nc_bigram_head_off
 
 /* ---- lifecycle ------------------------------------------------------------------ */
 
-/* --device cuda runs on the gpu (bigram_device.c); anything else pins the cpu. */
-static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err) {
+static int resolve(nc_model_cfg *cfg, const struct nc_backend *be, int64_t *eval_windows, nc_error *err) {
     (void)be;
-    if (cfg->device != NC_DEVICE_CUDA) cfg->device = NC_DEVICE_CPU;
-    return nc_bigram_resolve(cfg, err);
+    return nc_bigram_resolve(cfg, eval_windows, err);
 }
 
 /* Buffers for B pairs (B is the run's batch: within the footprint). */
@@ -69,7 +67,7 @@ static void reserve(nc_model *m, int B) {
  * arrays; with --device cuda the device holds the weights, their gradient and
  * act copy (P x 12 bytes at most) and (B, V) x 5 act buffers, and the host
  * the same batch arrays. */
-static void footprint(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
+static void footprint(const nc_model_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
     double B = (double)cfg->batch_size * (double)cfg->seq_len, P = (cfg->tie_lm_head ? 1.0 : 2.0) * V * V;
     double batch = sizeof(float) * (3 * B * V + 2 * B);
     *out = (nc_footprint){.host = nc_bigram_bytes(cfg, V) + V + batch, .host_transient = 2 * sizeof(float) * P};
@@ -82,7 +80,7 @@ static int64_t memory_bytes(const nc_model *m) {
     return (int64_t)nc_bigram_bytes(&m->b.cfg, m->b.V) + m->b.V + (int64_t)m->cap * (3 * m->b.V + 2) * (int64_t)sizeof(float);
 }
 
-static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
+static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     nc_model *m = nc_xcalloc(1, sizeof *m);
     nc_bigram_init(&m->b, cfg, vocab->size);
     m->grad = nc_xcalloc((size_t)m->b.P, sizeof *m->grad);
@@ -248,6 +246,7 @@ static int decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits,
 const nc_model_ops nc_tensor_bigram_ops = {
     .mode = NC_MODE_TENSOR,
     .kind = NC_KIND_BIGRAM,
+    .auto_device = NC_DEVICE_CPU, /* --device cuda runs it on the gpu (bigram_device.c) */
     .resolve = resolve,
     .footprint = footprint,
     .memory_bytes = memory_bytes,

@@ -18,7 +18,7 @@
  * While it saves or loads, the host holds the state's copy (weights and two
  * moments) twice (the file's bytes and the tensors). A config no GPT can
  * have needs infinitely much. */
-static void gpt_footprint(const nc_train_cfg *cfg, int V, const nc_backend *be, nc_footprint *out) {
+static void gpt_footprint(const nc_model_cfg *cfg, int V, const nc_backend *be, nc_footprint *out) {
     *out = (nc_footprint){.host = INFINITY};
     nc_model *m = calloc(1, sizeof *m);
     nc_error ignored;
@@ -42,14 +42,14 @@ static void gpt_footprint(const nc_train_cfg *cfg, int V, const nc_backend *be, 
     free(m);
 }
 
-static int gpt_resolve(nc_train_cfg *cfg, const nc_backend *be, nc_error *err) {
+static int gpt_resolve(nc_model_cfg *cfg, const nc_backend *be, int64_t *eval_windows, nc_error *err) {
     if (cfg->tie_lm_head || cfg->input_rmsnorm)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.%s: gpt never ties lm_head and always normalizes its input",
                        cfg->tie_lm_head ? "tie_lm_head" : "input_rmsnorm");
     if (cfg->batch_size == 0) cfg->batch_size = be && be->gpu ? 64 : 8;
     if (cfg->seq_len == 0) cfg->seq_len = DEFAULT_SEQ_LEN;
     if (cfg->weight_decay < 0) cfg->weight_decay = DEFAULT_WEIGHT_DECAY;
-    if (cfg->eval_windows == 0) cfg->eval_windows = EVAL_BATCHES * cfg->batch_size;
+    if (*eval_windows == 0) *eval_windows = EVAL_BATCHES * cfg->batch_size;
     nc_gpt_config g;
     return nc_gpt_config_init(&g, cfg, 1, err);
 }
@@ -125,7 +125,7 @@ static int alloc_arenas(nc_model *m, nc_error *err) {
            nc_snapshot_add(&m->snap, m->be, state, state_floats, err) ? -1 : 0;
 }
 
-static nc_model *gpt_create(const nc_train_cfg *cfg, const nc_vocab *vocab, nc_backend *be, nc_error *err) {
+static nc_model *gpt_create(const nc_model_cfg *cfg, const nc_vocab *vocab, nc_backend *be, nc_error *err) {
     nc_model *m = calloc(1, sizeof *m);
     if (!m) return nc_fail(err, NC_E_INTERNAL, "out of memory"), NULL;
     m->be = be;
@@ -248,6 +248,7 @@ static json_t *gpt_describe(const nc_model *m) {
 const nc_model_ops nc_tensor_gpt_ops = {
     .mode = NC_MODE_TENSOR,
     .kind = NC_KIND_GPT,
+    .auto_device = NC_DEVICE_AUTO,
     .resolve = gpt_resolve,
     .footprint = gpt_footprint,
     .create = gpt_create,

@@ -19,7 +19,7 @@ typedef struct nc_gpt_config {
 /* n_embd = depth * aspect_ratio rounded up to head_dim; windows from the
  * pattern ("S" = a quarter of seq_len rounded up to 128, last layer "L").
  * BadRequest names the offending field. */
-int nc_gpt_config_init(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab, nc_error *err);
+int nc_gpt_config_init(nc_gpt_config *g, const nc_model_cfg *cfg, int vocab, nc_error *err);
 /* Value embeddings on layers i with i % 2 == (n_layer - 1) % 2. */
 bool nc_gpt_has_ve(const nc_gpt_config *g, int layer);
 /* Parameters of the matrices in the blocks plus lm_head (base_train's scaling params). */
@@ -28,7 +28,7 @@ int64_t nc_gpt_scaling_params(const nc_gpt_config *g);
 double nc_gpt_flops_per_token(const nc_gpt_config *g);
 /* base_train's batch scaling for cfg: the lr factor and Muon's weight decay
  * (both as given when cfg->batch_scaling is none). */
-void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_train_cfg *cfg, double *lr_scale, double *wd);
+void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_model_cfg *cfg, double *lr_scale, double *wd);
 
 extern const nc_model_ops nc_tensor_gpt_ops;
 

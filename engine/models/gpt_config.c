@@ -24,7 +24,7 @@ static int check_pattern(const char *p, nc_error *err) {
 }
 
 /* The shape of cfg's model, unchecked (base_train also sizes models it never builds). */
-static void shape_of(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab) {
+static void shape_of(nc_gpt_config *g, const nc_model_cfg *cfg, int vocab) {
     int64_t hd = cfg->head_dim, C = (cfg->depth * cfg->aspect_ratio + hd - 1) / hd * hd;
     *g = (nc_gpt_config){.n_layer = (int)cfg->depth, .n_embd = (int)C, .n_head = (int)(C / hd),
                          .head_dim = (int)hd, .vocab = vocab,
@@ -35,7 +35,7 @@ static void shape_of(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab) {
     g->window[g->n_layer - 1] = g->seq_len;
 }
 
-int nc_gpt_config_init(nc_gpt_config *g, const nc_train_cfg *cfg, int vocab, nc_error *err) {
+int nc_gpt_config_init(nc_gpt_config *g, const nc_model_cfg *cfg, int vocab, nc_error *err) {
     if (cfg->head_dim % 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.head_dim must be even (rotary halves)");
     if (cfg->depth < 1 || cfg->depth > NC_GPT_MAX_LAYERS)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.depth must be between 1 and %d", NC_GPT_MAX_LAYERS);
@@ -75,13 +75,13 @@ double nc_gpt_flops_per_token(const nc_gpt_config *g) {
     return 6 * matmul + attn;
 }
 
-void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_train_cfg *cfg, double *lr_scale, double *wd) {
+void nc_gpt_batch_scaling(const nc_gpt_config *g, const nc_model_cfg *cfg, double *lr_scale, double *wd) {
     if (cfg->batch_scaling == NC_SCALING_NONE) {
         *lr_scale = 1.0;
         *wd = cfg->weight_decay;
         return;
     }
-    nc_train_cfg ref_cfg = *cfg;
+    nc_model_cfg ref_cfg = *cfg;
     ref_cfg.depth = REFERENCE_DEPTH;
     nc_gpt_config ref;
     shape_of(&ref, &ref_cfg, g->vocab);

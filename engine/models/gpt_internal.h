@@ -99,7 +99,7 @@ typedef struct gpt_buffers {
 
 struct nc_model {
     nc_backend *be;
-    nc_train_cfg cfg;
+    nc_model_cfg cfg;
     nc_gpt_config g;
     gpt_layout lay;
     float *params, *grads; /* (P) f32 arenas */
@@ -165,6 +165,6 @@ static inline void *gpt_at(const nc_model *m, const void *base, int64_t i) {
 int gpt_export(nc_model *m, const float *arena, const char *prefix, nc_tensor_list *out, nc_error *err);
 int gpt_export_optimizer(nc_model *m, nc_tensor_list *out, nc_error *err);
 int gpt_import(nc_model *m, const nc_tensor_list *in, bool optimizer, nc_error *err);
-int gpt_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
+int gpt_state_spec(const nc_model_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
 
 #endif

@@ -19,7 +19,7 @@ static void muon(nc_muon_setup *s, int64_t offset, int K, int R, int C) {
 
 void gpt_optimizer_setup(const nc_model *m, nc_muon_setup *s) {
     const gpt_layout *lay = &m->lay;
-    const nc_train_cfg *cfg = &m->cfg;
+    const nc_model_cfg *cfg = &m->cfg;
     int L = m->g.n_layer, C = m->g.n_embd;
     int64_t table = (int64_t)m->g.padded_vocab * C;
     double bs = m->lr_scale, dmodel = pow(C / 768.0, -0.5); /* AdamW lrs scale as 1/sqrt(d_model) */

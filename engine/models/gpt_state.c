@@ -44,7 +44,7 @@ static state_ref state_of(nc_model *m, const gpt_tensor *t, bool second) {
     return r;
 }
 
-int gpt_state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
+int gpt_state_spec(const nc_model_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
     nc_gpt_config g;
     gpt_layout lay;
     if (nc_gpt_config_init(&g, cfg, V, err) || gpt_layout_init(&lay, &g, err)) return -1;

@@ -42,11 +42,15 @@ typedef struct nc_decoder nc_decoder;
 typedef struct nc_model_ops {
     nc_mode mode;       /* its name: nc_mode_names[mode] */
     nc_model_kind kind; /* nc_kind_names[kind] */
-    /* Replaces the config's "model default" sentinels (0 or -1) with this
-     * model's values, and rejects combinations it cannot train. */
-    int (*resolve)(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err);
+    /* Where a tensor model computes under --device auto: NC_DEVICE_AUTO (the
+     * gpu when there is one) or NC_DEVICE_CPU. */
+    nc_device auto_device;
+    /* Replaces the config's "model default" sentinels (0 or -1), and the
+     * run's validation windows per eval when 0, with this model's values;
+     * rejects combinations it cannot train. */
+    int (*resolve)(nc_model_cfg *cfg, const struct nc_backend *be, int64_t *eval_windows, nc_error *err);
     /* A freshly initialized model (weights from cfg->seed's init stream). */
-    nc_model *(*create)(const nc_train_cfg *cfg, const nc_vocab *vocab,
+    nc_model *(*create)(const nc_model_cfg *cfg, const nc_vocab *vocab,
                         struct nc_backend *be, nc_error *err);
     void (*destroy)(nc_model *m);
 
@@ -84,11 +88,11 @@ typedef struct nc_model_ops {
     /* The names and shapes export_state gives for a model of a resolved cfg
      * and vocabulary V, without building one (data NULL), so that a file can
      * be checked before anything is allocated for it. */
-    int (*state_spec)(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
+    int (*state_spec)(const nc_model_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err);
     /* The memory a model of a resolved cfg and vocabulary V holds while it
      * trains on backend be (NULL: host only): parameters, gradients,
      * optimizer state, a batch's activations, tables; an upper bound. */
-    void (*footprint)(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out);
+    void (*footprint)(const nc_model_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out);
 
     /* Optimizer updates the current weights have seen: the run's one step
      * counter (the model's snapshot's; after a non-finite loss, the steps of

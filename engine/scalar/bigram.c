@@ -16,16 +16,16 @@ struct nc_model {
     sv_graph g;
 };
 
-static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err) {
+static int resolve(nc_model_cfg *cfg, const struct nc_backend *be, int64_t *eval_windows, nc_error *err) {
     (void)be;
-    return nc_bigram_resolve(cfg, err);
+    return nc_bigram_resolve(cfg, eval_windows, err);
 }
 
 /* Graph nodes per pair: the linear head (2 V^2), the RMSNorm and the
  * cross-entropy (under 8 V), the running sum. */
 static double nodes_per_pair(double V) { return 2 * V * V + 8 * V + 16; }
 
-static void footprint(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
+static void footprint(const nc_model_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
     (void)be;
     double P = (cfg->tie_lm_head ? 1.0 : 2.0) * V * V, pairs = (double)cfg->batch_size * (double)cfg->seq_len;
     *out = (nc_footprint){.host = nc_bigram_bytes(cfg, V) + 2.0 * V * sizeof(sv_id) +
@@ -38,7 +38,7 @@ static int64_t memory_bytes(const nc_model *m) {
            (int64_t)m->g.cap * (int64_t)sizeof(sv_node);
 }
 
-static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
+static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
     nc_model *m = nc_xcalloc(1, sizeof *m);
     nc_bigram_init(&m->b, cfg, vocab->size);

@@ -31,7 +31,7 @@ typedef struct weight {
 } weight;
 
 struct nc_model {
-    nc_train_cfg cfg;
+    nc_model_cfg cfg;
     int V;
     weight wt[W_COUNT];
     int64_t P;
@@ -58,13 +58,13 @@ static void layout(nc_model *m, bool tied) {
 /* The lm head's first leaf: wte when tied. */
 static sv_id head(const nc_model *m) { return (sv_id)m->wt[m->wt[W_HEAD].rows ? W_HEAD : W_TE].off; }
 
-static int resolve(nc_train_cfg *cfg, const struct nc_backend *be, nc_error *err) {
+static int resolve(nc_model_cfg *cfg, const struct nc_backend *be, int64_t *eval_windows, nc_error *err) {
     (void)be;
     if (cfg->batch_size == 0) cfg->batch_size = 8;
     if (cfg->seq_len == 0) cfg->seq_len = BLOCK;
     if (cfg->lr == 0) cfg->lr = cfg->optimizer == NC_OPTIMIZER_ADAMW ? 0.01 : 0.3;
     if (cfg->weight_decay < 0) cfg->weight_decay = 0;
-    if (cfg->eval_windows == 0) cfg->eval_windows = 256;
+    if (*eval_windows == 0) *eval_windows = 256;
     if (cfg->seq_len > BLOCK)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld exceeds the mini-gpt's BLOCK_SIZE (%d)",
                        (long long)cfg->seq_len, BLOCK);
@@ -78,7 +78,7 @@ static double nodes_per_position(double V) {
     return 24.0 * C * C + HEADS * BLOCK * (4.0 * HD + 8) + 32.0 * C + 2 * V * C + 8 * V + 16;
 }
 
-static void footprint(const nc_train_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
+static void footprint(const nc_model_cfg *cfg, int V, const struct nc_backend *be, nc_footprint *out) {
     (void)be;
     nc_model m = {.V = V};
     layout(&m, cfg->tie_lm_head);
@@ -93,7 +93,7 @@ static int64_t memory_bytes(const nc_model *m) {
            (int64_t)m->g.cap * (int64_t)sizeof(sv_node);
 }
 
-static nc_model *create(const nc_train_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
+static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
     nc_model *m = nc_xcalloc(1, sizeof *m);
     m->cfg = *cfg;
@@ -281,7 +281,7 @@ static int export_state(nc_model *m, bool optimizer, nc_tensor_list *out, nc_err
     return optimizer ? nc_host_optim_export(&m->opt, out, err) : 0;
 }
 
-static int state_spec(const nc_train_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
+static int state_spec(const nc_model_cfg *cfg, int V, bool optimizer, nc_tensor_list *out, nc_error *err) {
     nc_model m = {.V = V};
     layout(&m, cfg->tie_lm_head);
     for (int i = 0; i < W_COUNT; i++) {

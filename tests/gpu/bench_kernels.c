@@ -339,13 +339,13 @@ static void bench_steps(bench *b) {
     for (int i = 0; i < V; i++) cps[i] = 32 + (uint32_t)i;
     nc_vocab_init(&vocab, cps, V);
     if (nc_args_parse(nc_command_find("train"), args, &cfg, &err) ||
-        nc_tensor_gpt_ops.resolve(&cfg, b->be, &err)) {
+        nc_tensor_gpt_ops.resolve(&cfg.model, b->be, &cfg.eval_windows, &err)) {
         printf("%s: config: %s\n", c->name, err.message);
         return;
     }
     json_decref(args);
     double t0 = now();
-    nc_model *m = nc_tensor_gpt_ops.create(&cfg, &vocab, b->be, &err);
+    nc_model *m = nc_tensor_gpt_ops.create(&cfg.model, &vocab, b->be, &err);
     if (!m) {
         printf("%s: create: %s\n", c->name, err.message);
         return;

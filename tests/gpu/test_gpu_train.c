@@ -65,9 +65,9 @@ static nc_model *model_of(const nc_model_ops *kind, const char *json_fmt, nc_bac
     nc_train_cfg cfg;
     snprintf(json, sizeof json, json_fmt, be->name);
     json_t *args = json_loads(json, 0, NULL);
-    if (nc_args_parse(nc_command_find("train"), args, &cfg, &err) || kind->resolve(&cfg, be, &err)) die("config", &err);
+    if (nc_args_parse(nc_command_find("train"), args, &cfg, &err) || kind->resolve(&cfg.model, be, &cfg.eval_windows, &err)) die("config", &err);
     json_decref(args);
-    nc_model *m = kind->create(&cfg, vocab, be, &err);
+    nc_model *m = kind->create(&cfg.model, vocab, be, &err);
     if (!m) die("create", &err);
     return m;
 }
