@@ -38,7 +38,7 @@ typedef struct daemon_opts {
 /* Every default, in one place (usage() prints them from here). The socket's
  * comes from the environment at run time (nc_default_socket). */
 static const daemon_opts DEFAULTS = {
-    .engine = {.data_path = NULL, .results_dir = "results", .checkpoint_dir = "checkpoints", .threads = 0,
+    .engine = {.data_path = NULL, .results_dir = NC_RESULTS_DIR_DEFAULT, .checkpoint_dir = NC_CHECKPOINT_DIR_DEFAULT, .threads = 0,
                .guard_window = NC_GUARD_WINDOW_DEFAULT,
                .guard_max_growth = NC_GUARD_GROWTH_DEFAULT, .preload = true,
                .preload_device = NC_DEVICE_AUTO},

@@ -50,8 +50,8 @@ nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
     }
     e->opts = *opts;
     snprintf(e->data_path, sizeof e->data_path, "%s", opts->data_path ? opts->data_path : NC_DEFAULT_DATA);
-    snprintf(e->results_dir, sizeof e->results_dir, "%s", opts->results_dir ? opts->results_dir : "results");
-    snprintf(e->checkpoint_dir, sizeof e->checkpoint_dir, "%s", opts->checkpoint_dir ? opts->checkpoint_dir : "checkpoints");
+    snprintf(e->results_dir, sizeof e->results_dir, "%s", opts->results_dir ? opts->results_dir : NC_RESULTS_DIR_DEFAULT);
+    snprintf(e->checkpoint_dir, sizeof e->checkpoint_dir, "%s", opts->checkpoint_dir ? opts->checkpoint_dir : NC_CHECKPOINT_DIR_DEFAULT);
     char *slash = strrchr(e->data_path, '/');
     snprintf(e->data_dir, sizeof e->data_dir, "%.*s", slash ? (int)(slash - e->data_path) + (slash == e->data_path) : 1,
              slash ? e->data_path : ".");

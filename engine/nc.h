@@ -39,6 +39,8 @@ typedef struct nc_engine_opts {
 #define NC_MAX_ALLOW_DIRS 32
 #define NC_GUARD_WINDOW_DEFAULT 8
 #define NC_GUARD_GROWTH_DEFAULT 1.5
+#define NC_RESULTS_DIR_DEFAULT "results"
+#define NC_CHECKPOINT_DIR_DEFAULT "checkpoints"
 
 /* Events: `event` names the kind ("progress", "eval", ...); the callee owns `data`. */
 typedef void (*nc_emit_fn)(void *ctx, const char *event, json_t *data);
