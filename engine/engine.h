@@ -6,10 +6,10 @@
 #include "api.h"
 #include "files.h"
 #include "guards.h"
-#include "memory.h"
+#include "memory_limits.h"
 #include "models/model.h"
 #include "rng.h"
-#include "text.h"
+#include "corpus.h"
 
 #include <limits.h>
 

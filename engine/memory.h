@@ -1,24 +1,9 @@
-/* memory.h: what a request or a file may make nanochatd allocate.
- *
- * Before anything sized by a request or a file is allocated, the memory it
- * implies is estimated from its dimensions (a model's footprint: parameters,
- * gradients, optimizer state, a batch's activations, tables; a corpus's
- * bytes) and held against the limits: host memory (default: 80% of the
- * machine's, or of the cgroup's limit when lower; nanochatd --max-memory) and
- * device memory (default: 90% of the GPU's; --max-device-memory). A request
- * over a limit is refused with BadRequest, a file with CheckpointCorrupt,
- * and the message gives the estimate and the limit. */
+/* memory.h: what every part allocates with, and the footprint a model
+ * declares before it allocates (memory_limits.h holds it against the limits). */
 #ifndef NC_MEMORY_H
 #define NC_MEMORY_H
 
-#include "nc.h"
-
-#include <stdint.h>
-
-typedef struct nc_limits {
-    int64_t host_bytes;   /* > 0 */
-    int64_t device_bytes; /* 0: the backend's own (nc_backend_memory_limit) */
-} nc_limits;
+#include <stddef.h>
 
 /* Bytes a model would hold: on its backend's device (0 for host backends:
  * theirs count as host), on the host, and on the host only while it saves or
@@ -35,16 +20,5 @@ typedef struct nc_footprint {
 void *nc_xmalloc(size_t bytes);
 void *nc_xcalloc(size_t n, size_t size);
 void *nc_xrealloc(void *p, size_t bytes);
-
-/* The default host limit: 80% of physical memory, or of the cgroup's. */
-int64_t nc_default_host_limit(void);
-/* Bytes a corpus file may have: its decoding takes up to 13 bytes per byte. */
-int64_t nc_corpus_max_bytes(const nc_limits *l);
-#define NC_CORPUS_BYTES_PER_BYTE 13
-
-/* 0 when fp fits the limits (device_limit: the backend's, 0 when none); else
- * `code` (BadRequest, CheckpointCorrupt) saying what needs how much. */
-int nc_footprint_check(const nc_limits *l, int64_t device_limit, const nc_footprint *fp, nc_code code,
-                       const char *what, nc_error *err);
 
 #endif

@@ -117,16 +117,14 @@ void *nc_cuda_scratch(nc_backend *be, size_t bytes) {
     return p;
 }
 
-static void *cuda_alloc(nc_backend *be, size_t bytes) { return nc_cuda_alloc(be, bytes); }
-
-static int64_t cuda_bytes(nc_backend *be, bool peak) {
+int64_t nc_cuda_bytes(nc_backend *be, bool peak) {
     nc_cuda *cu = nc_cuda_of(be);
     return peak ? cu->peak_bytes : cu->bytes;
 }
 
 /* Small uploads go through a pinned slot (a true asynchronous copy); large
  * ones (weights, once) straight from pageable memory. */
-static void cuda_upload(nc_backend *be, void *dst, const void *host, size_t bytes) {
+void nc_cuda_upload(nc_backend *be, void *dst, const void *host, size_t bytes) {
     nc_cuda *cu = nc_cuda_of(be);
     if (!bytes) return;
     if (bytes > NC_CUDA_STAGE_BYTES) {
@@ -141,83 +139,35 @@ static void cuda_upload(nc_backend *be, void *dst, const void *host, size_t byte
     nc_cuda_ok(be, cudaEventRecord(s->done, cu->stream), "upload slot");
 }
 
-static void cuda_download(nc_backend *be, void *host, const void *src, size_t bytes) {
+void nc_cuda_download(nc_backend *be, void *host, const void *src, size_t bytes) {
     nc_cuda *cu = nc_cuda_of(be);
     if (!bytes) return;
     nc_cuda_ok(be, cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, cu->stream), "download");
     nc_cuda_ok(be, cudaStreamSynchronize(cu->stream), "download");
 }
 
-static void cuda_zero(nc_backend *be, void *p, size_t bytes) {
+void nc_cuda_zero(nc_backend *be, void *p, size_t bytes) {
     if (bytes) nc_cuda_ok(be, cudaMemsetAsync(p, 0, bytes, nc_cuda_of(be)->stream), "zero");
 }
 
-static void cuda_copy(nc_backend *be, void *dst, const void *src, size_t bytes) {
+void nc_cuda_copy(nc_backend *be, void *dst, const void *src, size_t bytes) {
     if (bytes)
         nc_cuda_ok(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nc_cuda_of(be)->stream), "copy");
 }
 
-static int cuda_sync(nc_backend *be, nc_error *err) {
+int nc_cuda_sync(nc_backend *be, nc_error *err) {
     nc_cuda_ok(be, cudaStreamSynchronize(nc_cuda_of(be)->stream), "sync");
     return nc_cuda_take_error(be, err);
 }
 
 /* ---- the backend ------------------------------------------------------------------- */
 
-static void cuda_destroy(nc_backend *be);
+void nc_cuda_destroy(nc_backend *be);
 
-static const nc_backend_ops cuda_ops = {
-    .destroy = cuda_destroy,
-    .alloc = cuda_alloc,
-    .free = nc_cuda_free,
-    .bytes = cuda_bytes,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .zero = cuda_zero,
-    .copy = cuda_copy,
-    .sync = cuda_sync,
-    .cast = nc_cuda_cast,
-    .gemm = nc_cuda_gemm,
-    .embedding_forward = nc_cuda_embedding_forward,
-    .embedding_backward = nc_cuda_embedding_backward,
-    .rmsnorm_forward = nc_cuda_rmsnorm_forward,
-    .rmsnorm_backward = nc_cuda_rmsnorm_backward,
-    .smear_forward = nc_cuda_smear_forward,
-    .smear_backward = nc_cuda_smear_backward,
-    .scale_add_forward = nc_cuda_scale_add_forward,
-    .scale_add_backward = nc_cuda_scale_add_backward,
-    .add = nc_cuda_add,
-    .ve_forward = nc_cuda_ve_forward,
-    .ve_backward = nc_cuda_ve_backward,
-    .rope_qknorm_forward = nc_cuda_rope_qknorm_forward,
-    .rope_qknorm_backward = nc_cuda_rope_qknorm_backward,
-    .attention_forward = nc_cuda_attention_forward,
-    .attention_backward = nc_cuda_attention_backward,
-    .relu2_forward = nc_cuda_relu2_forward,
-    .relu2_backward = nc_cuda_relu2_backward,
-    .softcap_ce = nc_cuda_softcap_ce,
-    .softcap = nc_cuda_softcap,
-    .mean = nc_cuda_mean,
-    .adamw = nc_cuda_adamw,
-    .muon_momentum = nc_cuda_muon_momentum,
-    .muon_normalize = nc_cuda_muon_normalize,
-    .muon_finish = nc_cuda_muon_finish,
-    .finite_and = nc_cuda_finite_and,
-    .copy_if = nc_cuda_copy_if,
-    .graph_begin = nc_cuda_graph_begin,
-    .graph_end = nc_cuda_graph_end,
-    .graph_launch = nc_cuda_graph_launch,
-    .graph_free = nc_cuda_graph_free,
-    .host_alloc = nc_cuda_host_alloc,
-    .host_free = nc_cuda_host_free,
-    .download_async = nc_cuda_download_async,
-    .event_new = nc_cuda_event_new,
-    .event_free = nc_cuda_event_free,
-    .event_record = nc_cuda_event_record,
-    .event_wait = nc_cuda_event_wait,
-};
+#define NC_CUDA_ENTRY(ret, name, params) .name = nc_cuda_##name,
+static const nc_backend_ops cuda_ops = {NC_BACKEND_OPS(NC_CUDA_ENTRY) NC_BACKEND_GRAPH_OPS(NC_CUDA_ENTRY)};
 
-static void cuda_destroy(nc_backend *be) {
+void nc_cuda_destroy(nc_backend *be) {
     nc_cuda *cu = nc_cuda_of(be);
     cudaStreamSynchronize(cu->stream);
     nc_gemm_cache_free(be, cu->gemm);
@@ -298,7 +248,7 @@ nc_backend *nc_backend_cuda_new(nc_error *err) {
         nc_error why = {0};
         nc_cuda_take_error(be, &why);
         nc_fail(err, NC_E_DEVICE_UNAVAILABLE, "device cuda: %s", why.message);
-        cuda_destroy(be);
+        nc_cuda_destroy(be);
         return NULL;
     }
     return be;

@@ -12,7 +12,7 @@
 #include "tensor/backend.h"
 #include "models/bigram_tensor.h"
 #include "scalar/bigram.h"
-#include "text.h"
+#include "corpus.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* cpu_internal.h: what the cpu backend's files share: the backend state, the
- * deterministic block reduction, and every op (cpu_ops_*.c) for the op table
+ * deterministic block reduction, and every op (one file per op family, named
+ * as its cuda twin: rmsnorm.c ~ rmsnorm.cu) for the op table
  * in cpu_backend.c. On this backend every buffer is f32. */
 #ifndef NC_CPU_INTERNAL_H
 #define NC_CPU_INTERNAL_H
@@ -26,6 +27,17 @@ void nc_cpu_block_reduce(nc_backend *be, int64_t n, int64_t block, int w, nc_blo
                          void *ctx, double *out);
 /* n zeroed doubles of op scratch (free() them); aborts when memory is out. */
 double *nc_cpu_scratch(size_t n);
+/* torch.lerp: a + w (b - a), computed from the nearer end. */
+static inline float nc_cpu_lerp(float a, float b, float w) {
+    return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+/* One row of RMSNorm (rmsnorm.c): y (n) = x * rstd * scale, rstd = 1 /
+ * sqrt(mean(x^2) + FLT_EPSILON), returned; y may be x. */
+float nc_cpu_rms_row(float *y, const float *x, int n, float scale);
+/* Its backward for scale 1: dx (n) (+= when acc) = r * (dy - y * mean(dy * y)). */
+void nc_cpu_rms_row_back(float *dx, const float *dy, const float *y, float r, int n, bool acc);
+
 /* Float dot product, sum and max, in fixed orders the compiler vectorizes. */
 float nc_cpu_dot(const float *a, const float *b, int n);
 float nc_cpu_sum(const float *x, int n);
@@ -47,61 +59,8 @@ static inline float nc_cpu_exp_nonpos(float x) {
     return (p * r * r + r + 1.0f) * scale.f;
 }
 
-void nc_cpu_gemm(nc_backend *be, const nc_gemm *g);
-
-void nc_cpu_embedding_forward(nc_backend *be, void *out, const float *table, const int32_t *ids,
-                              int64_t N, int C);
-void nc_cpu_embedding_backward(nc_backend *be, float *dtable, const void *dout, const int32_t *ids,
-                               int64_t N, int C, int V);
-void nc_cpu_ve_forward(nc_backend *be, void *v, int64_t ld, float *gate, const void *xn,
-                       int64_t ldx, const float *w, const float *table, const int32_t *ids,
-                       int64_t N, int H, int D);
-void nc_cpu_ve_backward(nc_backend *be, void *dve, void *dxn, int64_t ldx, float *dw,
-                        const void *dv, int64_t ld, const float *gate, const void *xn,
-                        const float *w, const float *table, const int32_t *ids, int64_t N, int H,
-                        int D);
-
-void nc_cpu_rmsnorm_forward(nc_backend *be, void *out, float *rstd, const void *x, int64_t N, int C);
-void nc_cpu_rmsnorm_backward(nc_backend *be, void *dx, const void *dout, const void *out,
-                             const float *rstd, int64_t N, int C, bool accumulate);
-void nc_cpu_rope_qknorm_forward(nc_backend *be, void *qkv, float *rstd, const float *cos,
-                                const float *sin, int B, int T, int pos0, int H, int D);
-void nc_cpu_rope_qknorm_backward(nc_backend *be, void *dqkv, const void *qkv, const float *rstd,
-                                 const float *cos, const float *sin, int B, int T, int H, int D);
-
-void nc_cpu_smear_forward(nc_backend *be, void *x, const void *e, const void *prev, const float *w,
-                          const float *lambda, int B, int T, int C);
-void nc_cpu_smear_backward(nc_backend *be, void *de, const void *dx, const void *e, const float *w,
-                           const float *lambda, float *dw, float *dlambda, int B, int T, int C);
-void nc_cpu_scale_add_forward(nc_backend *be, void *out, const void *x, const float *a,
-                              const void *y, const float *b, float s, int64_t n);
-void nc_cpu_scale_add_backward(nc_backend *be, void *dx, void *dy, float *da, float *db,
-                               const void *dout, const void *x, const float *a, const void *y,
-                               const float *b, float s, int64_t n);
-void nc_cpu_add(nc_backend *be, void *y, const void *x, int64_t n);
-void nc_cpu_relu2_forward(nc_backend *be, void *out, const void *x, int64_t n);
-void nc_cpu_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n);
-
-void nc_cpu_attention_forward(nc_backend *be, const nc_attn *a, void *o, float *lse, const void *q,
-                              const void *k, const void *v);
-void nc_cpu_attention_backward(nc_backend *be, const nc_attn *a, void *dq, void *dk, void *dv,
-                               const void *dout, const void *q, const void *k, const void *v,
-                               const void *o, const float *lse, float *work);
-
-void nc_cpu_softcap_ce(nc_backend *be, float *losses, void *dlogits, const void *logits,
-                       const int32_t *targets, int64_t N, int V, int Vp, float cap, float scale);
-void nc_cpu_softcap(nc_backend *be, float *out, const void *logits, int64_t N, int V, int Vp,
-                    float cap);
-void nc_cpu_mean(nc_backend *be, float *out, const float *x, int64_t n);
-
-void nc_cpu_adamw(nc_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
-                  const nc_adamw_hp *hp);
-void nc_cpu_muon_momentum(nc_backend *be, float *g, float *buf, int64_t n, const nc_muon_hp *hp);
-void nc_cpu_muon_normalize(nc_backend *be, void *x, const float *g, int K, int R, int C);
-void nc_cpu_muon_finish(nc_backend *be, float *p, const void *x, float *v2, int K, int R, int C,
-                        const nc_muon_hp *hp);
-
-void nc_cpu_finite_and(nc_backend *be, float *flag, const float *x);
-void nc_cpu_copy_if(nc_backend *be, void *dst, const void *src, size_t bytes, const float *flag);
+/* Every op (backend.h's lists): nc_cpu_alloc, ..., nc_cpu_copy_if. */
+#define NC_CPU_DECLARE(ret, name, params) ret nc_cpu_##name params;
+NC_BACKEND_OPS(NC_CPU_DECLARE)
 
 #endif

@@ -1,8 +1,10 @@
-/* cpu_ops_elem.c: elementwise ops: scaled sums with device scalars (residual
- * mix, backout), add, relu^2. */
+/* elementwise.c: elementwise ops: casts, scaled sums with device scalars
+ * (residual mix, backout), add, relu^2, and the guards of a step whose loss
+ * is read back late (a sticky finite flag, a copy only while it holds). */
 #include "cpu_internal.h"
 
 #include <math.h>
+#include <string.h>
 
 #define ELEM_GRAIN 16384
 #define ELEM_BLOCK 8192
@@ -12,6 +14,31 @@ typedef struct elem_job {
     const float *x, *y, *dout;
     float a, sb; /* a and s * b, read once from device memory */
 } elem_job;
+
+static float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even */
+    return (uint16_t)(u >> 16);
+}
+
+void nc_cpu_cast(nc_backend *be, void *dst, nc_dtype dt, const void *src, nc_dtype st, int64_t n) {
+    if (dt == st) {
+        nc_cpu_copy(be, dst, src, (size_t)n * nc_dtype_size(dt));
+    } else if (dt == NC_F32) {
+        for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_to_f32(((const uint16_t *)src)[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = f32_to_bf16(((const float *)src)[i]);
+    }
+}
 
 static void scale_add_range(void *ctx, int64_t lo, int64_t hi) {
     elem_job *j = ctx;
@@ -89,4 +116,14 @@ static void relu2_back_range(void *ctx, int64_t lo, int64_t hi) {
 void nc_cpu_relu2_backward(nc_backend *be, void *dx, void *y, const void *dout, const void *x, int64_t n) {
     elem_job j = {.dx = dx, .out = y, .dout = dout, .x = x};
     nc_pool_for(nc_cpu_pool(be), n, ELEM_GRAIN, relu2_back_range, &j);
+}
+
+void nc_cpu_finite_and(nc_backend *be, float *flag, const float *x) {
+    (void)be;
+    *flag = *flag != 0.0f && isfinite(*x) ? 1.0f : 0.0f;
+}
+
+void nc_cpu_copy_if(nc_backend *be, void *dst, const void *src, size_t bytes, const float *flag) {
+    (void)be;
+    if (*flag != 0.0f && bytes) memcpy(dst, src, bytes);
 }

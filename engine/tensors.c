@@ -1,5 +1,5 @@
-/* tensors.c: the named host tensors models exchange with checkpoints. */
-#include "model.h"
+/* tensors.c: named host tensors in lists. */
+#include "tensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>

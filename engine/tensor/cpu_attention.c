@@ -1,4 +1,4 @@
-/* cpu_ops_attn.c: causal sliding-window attention, flash style: one thread
+/* attention.c: causal sliding-window attention, flash style: one thread
  * owns a (sequence, head) and walks it in blocks of queries; each block's
  * scores against the keys it can see are one serial sgemm into a (QB, Tk)
  * scratch tile (never a (Tq, Tk) matrix of every head), and the backward

@@ -1,4 +1,4 @@
-/* cpu_ops_loss.c: soft-capped logits, fused cross-entropy, deterministic mean. */
+/* loss.c: soft-capped logits, fused cross-entropy, deterministic mean. */
 #include "cpu_internal.h"
 
 #include <math.h>

@@ -1,50 +1,19 @@
-/* cpu_ops_embed.c: token embedding lookups and the gated value embeddings. */
+/* value_embed.c: the gated value embeddings (ResFormer). */
 #include "cpu_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
-
-typedef struct embed_job {
-    float *out, *dtable, *dve, *dxn, *gate;
-    const float *table, *dout, *dv, *xn, *w, *gate_in;
+typedef struct ve_job {
+    float *out, *dve, *dxn, *gate;
+    const float *table, *dv, *xn, *w, *gate_in;
     const int32_t *ids;
-    int64_t N, ld, ldx;
-    int C, H, D;
-} embed_job;
-
-static void lookup_rows(void *ctx, int64_t lo, int64_t hi) {
-    embed_job *j = ctx;
-    for (int64_t r = lo; r < hi; r++)
-        memcpy(j->out + r * j->C, j->table + (int64_t)j->ids[r] * j->C, sizeof(float) * (size_t)j->C);
-}
-
-void nc_cpu_embedding_forward(nc_backend *be, void *out, const float *table, const int32_t *ids,
-                              int64_t N, int C) {
-    embed_job j = {.out = out, .table = table, .ids = ids, .C = C};
-    nc_pool_for(nc_cpu_pool(be), N, 256, lookup_rows, &j);
-}
-
-/* Columns [lo, hi) of every row, tokens in order: no two threads share an element. */
-static void scatter_columns(void *ctx, int64_t lo, int64_t hi) {
-    embed_job *j = ctx;
-    for (int64_t r = 0; r < j->N; r++) {
-        float *dst = j->dtable + (int64_t)j->ids[r] * j->C;
-        const float *src = j->dout + r * j->C;
-        for (int64_t c = lo; c < hi; c++) dst[c] += src[c];
-    }
-}
-
-void nc_cpu_embedding_backward(nc_backend *be, float *dtable, const void *dout, const int32_t *ids,
-                               int64_t N, int C, int V) {
-    (void)V; /* every column walks the tokens in order: the rows need no bound */
-    embed_job j = {.dtable = dtable, .dout = dout, .ids = ids, .N = N, .C = C};
-    nc_pool_for(nc_cpu_pool(be), C, 16, scatter_columns, &j);
-}
+    int64_t ld, ldx;
+    int H, D;
+} ve_job;
 
 static void ve_rows(void *ctx, int64_t lo, int64_t hi) {
-    embed_job *j = ctx;
+    ve_job *j = ctx;
     int H = j->H, D = j->D;
     for (int64_t r = lo; r < hi; r++) {
         const float *ve = j->table + (int64_t)j->ids[r] * H * D;
@@ -61,14 +30,14 @@ static void ve_rows(void *ctx, int64_t lo, int64_t hi) {
 void nc_cpu_ve_forward(nc_backend *be, void *v, int64_t ld, float *gate, const void *xn,
                        int64_t ldx, const float *w, const float *table, const int32_t *ids,
                        int64_t N, int H, int D) {
-    embed_job j = {.out = v, .ld = ld, .gate = gate, .xn = xn, .ldx = ldx, .w = w, .table = table,
+    ve_job j = {.out = v, .ld = ld, .gate = gate, .xn = xn, .ldx = ldx, .w = w, .table = table,
                    .ids = ids, .H = H, .D = D};
     nc_pool_for(nc_cpu_pool(be), N, 64, ve_rows, &j);
 }
 
 /* partial (H, 12): dw; also writes dve and adds into dxn */
 static void ve_back_block(void *ctx, int64_t lo, int64_t hi, double *partial) {
-    embed_job *j = ctx;
+    ve_job *j = ctx;
     int H = j->H, D = j->D;
     for (int64_t r = lo; r < hi; r++) {
         const float *ve = j->table + (int64_t)j->ids[r] * H * D, *dv = j->dv + r * j->ld;
@@ -90,7 +59,7 @@ void nc_cpu_ve_backward(nc_backend *be, void *dve, void *dxn, int64_t ldx, float
                         const void *dv, int64_t ld, const float *gate, const void *xn,
                         const float *w, const float *table, const int32_t *ids, int64_t N, int H,
                         int D) {
-    embed_job j = {.dve = dve, .dxn = dxn, .ldx = ldx, .dv = dv, .ld = ld, .gate_in = gate, .xn = xn,
+    ve_job j = {.dve = dve, .dxn = dxn, .ldx = ldx, .dv = dv, .ld = ld, .gate_in = gate, .xn = xn,
                    .w = w, .table = table, .ids = ids, .H = H, .D = D};
     double *sums = nc_cpu_scratch((size_t)H * NC_VE_CHANNELS);
     nc_cpu_block_reduce(be, N, NC_CPU_BLOCK, H * NC_VE_CHANNELS, ve_back_block, &j, sums);

@@ -1,4 +1,4 @@
-/* cpu_ops_smear.c: smear, the gated mix of the previous token's embedding. */
+/* smear.c: smear, the gated mix of the previous token's embedding. */
 #include "cpu_internal.h"
 
 #include <math.h>

@@ -1,56 +1,31 @@
-/* cpu_ops_optim.c: the elementwise and per-matrix parts of AdamW and Muon. */
+/* muon.c: Muon's elementwise and per-matrix parts (momentum, MuonEq
+ * normalization, the NorMuon finish with cautious weight decay). */
 #include "cpu_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#define OPTIM_GRAIN 16384
+#define MUON_GRAIN 16384
 
-typedef struct optim_job {
-    float *p, *g, *m, *v, *buf, *x_out, *v2;
+typedef struct muon_job {
+    float *p, *g, *buf, *x_out, *v2;
     const float *g_in, *x;
-    const nc_adamw_hp *adam;
     const nc_muon_hp *muon;
     int R, C;
-} optim_job;
-
-/* torch.lerp: a + w (b - a), computed from the nearer end. */
-static inline float lerp(float a, float b, float w) {
-    return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
-}
-
-static void adamw_range(void *ctx, int64_t lo, int64_t hi) {
-    optim_job *j = ctx;
-    nc_adamw_hp hp = *j->adam;
-    float decay = 1.0f - hp.lr * hp.wd, step = hp.lr / hp.bias1;
-    float w1 = 1.0f - hp.beta1, w2 = 1.0f - hp.beta2;
-    for (int64_t i = lo; i < hi; i++) {
-        float g = j->g_in[i];
-        j->m[i] = lerp(j->m[i], g, w1);
-        j->v[i] = lerp(j->v[i], g * g, w2);
-        float denom = sqrtf(j->v[i] / hp.bias2) + hp.eps;
-        j->p[i] = j->p[i] * decay - step * (j->m[i] / denom);
-    }
-}
-
-void nc_cpu_adamw(nc_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
-                  const nc_adamw_hp *hp) {
-    optim_job j = {.p = p, .g_in = g, .m = m, .v = v, .adam = hp};
-    nc_pool_for(nc_cpu_pool(be), n, OPTIM_GRAIN, adamw_range, &j);
-}
+} muon_job;
 
 static void momentum_range(void *ctx, int64_t lo, int64_t hi) {
-    optim_job *j = ctx;
+    muon_job *j = ctx;
     float mu = j->muon->momentum;
     for (int64_t i = lo; i < hi; i++) {
-        j->buf[i] = lerp(j->buf[i], j->g[i], 1.0f - mu);
-        j->g[i] = lerp(j->g[i], j->buf[i], mu);
+        j->buf[i] = nc_cpu_lerp(j->buf[i], j->g[i], 1.0f - mu);
+        j->g[i] = nc_cpu_lerp(j->g[i], j->buf[i], mu);
     }
 }
 
 void nc_cpu_muon_momentum(nc_backend *be, float *g, float *buf, int64_t n, const nc_muon_hp *hp) {
-    optim_job j = {.g = g, .buf = buf, .muon = hp};
-    nc_pool_for(nc_cpu_pool(be), n, OPTIM_GRAIN, momentum_range, &j);
+    muon_job j = {.g = g, .buf = buf, .muon = hp};
+    nc_pool_for(nc_cpu_pool(be), n, MUON_GRAIN, momentum_range, &j);
 }
 
 /* rowsq (R) = each row's sum of squares of x (R, C); returns their total. */
@@ -75,7 +50,7 @@ static void normalize_matrix(float *x, const float *g, int R, int C, float *rows
 }
 
 static void normalize_range(void *ctx, int64_t lo, int64_t hi) {
-    optim_job *j = ctx;
+    muon_job *j = ctx;
     int64_t size = (int64_t)j->R * j->C;
     float *rowsq = nc_xmalloc(sizeof(float) * (size_t)j->R);
     if (!rowsq) abort();
@@ -84,7 +59,7 @@ static void normalize_range(void *ctx, int64_t lo, int64_t hi) {
 }
 
 void nc_cpu_muon_normalize(nc_backend *be, void *x, const float *g, int K, int R, int C) {
-    optim_job j = {.x_out = x, .g_in = g, .R = R, .C = C};
+    muon_job j = {.x_out = x, .g_in = g, .R = R, .C = C};
     nc_pool_for(nc_cpu_pool(be), K, 1, normalize_range, &j);
 }
 
@@ -114,7 +89,7 @@ static void update_row(float *restrict p, const float *restrict x, const float *
 
 /* One matrix: Muon+ renormalization, NorMuon, cautious weight decay, update.
  * work: (R + max(R, C)) floats. */
-static void finish_matrix(const optim_job *j, float *work, float *p, const float *x, float *v2) {
+static void finish_matrix(const muon_job *j, float *work, float *p, const float *x, float *v2) {
     int R = j->R, C = j->C, n = R >= C ? R : C, red = R >= C ? C : R;
     nc_muon_hp hp = *j->muon;
     float *rowsq = work, *vm = work + R;
@@ -122,7 +97,7 @@ static void finish_matrix(const optim_job *j, float *work, float *p, const float
     second_moments(vm, x, rowsq, s, R, C);
     double norm_sq = 0, scaled_sq = 0;
     for (int i = 0; i < n; i++) {
-        v2[i] = lerp(v2[i], vm[i], 1.0f - hp.beta2);
+        v2[i] = nc_cpu_lerp(v2[i], vm[i], 1.0f - hp.beta2);
         float step = 1.0f / sqrtf(fmaxf(v2[i], 1e-10f));
         norm_sq += (double)vm[i] * red;
         scaled_sq += (double)vm[i] * red * step * step;
@@ -136,7 +111,7 @@ static void finish_matrix(const optim_job *j, float *work, float *p, const float
 }
 
 static void finish_range(void *ctx, int64_t lo, int64_t hi) {
-    optim_job *j = ctx;
+    muon_job *j = ctx;
     int64_t size = (int64_t)j->R * j->C, n = j->R >= j->C ? j->R : j->C;
     float *work = nc_xmalloc(sizeof(float) * (size_t)(j->R + n));
     if (!work) abort();
@@ -146,6 +121,6 @@ static void finish_range(void *ctx, int64_t lo, int64_t hi) {
 
 void nc_cpu_muon_finish(nc_backend *be, float *p, const void *x, float *v2, int K, int R, int C,
                         const nc_muon_hp *hp) {
-    optim_job j = {.p = p, .x = x, .v2 = v2, .muon = hp, .R = R, .C = C};
+    muon_job j = {.p = p, .x = x, .v2 = v2, .muon = hp, .R = R, .C = C};
     nc_pool_for(nc_cpu_pool(be), K, 1, finish_range, &j);
 }
