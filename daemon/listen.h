@@ -8,7 +8,7 @@
  * The socket units set the same Backlog=. */
 #define NCD_LISTEN_BACKLOG 128
 
-#include "nc.h"
+#include "engine/nc.h"
 
 #include <sys/types.h>
 

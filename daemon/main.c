@@ -9,7 +9,7 @@
 #include "proto.h"
 #include "server.h"
 #include "worker.h"
-#include "guards.h" /* NC_GUARD_MAX_WINDOW: the engine's largest --guard-window */
+#include "engine/guards.h" /* NC_GUARD_MAX_WINDOW: the engine's largest --guard-window */
 
 #include <errno.h>
 #include <event2/thread.h>

@@ -1,7 +1,7 @@
 /* notify.c: sd_notify wrappers and the watchdog timer. */
 #include "notify.h"
 #include "log.h"
-#include "memory.h"
+#include "core/memory.h"
 
 #include <stdarg.h>
 #include <stdio.h>

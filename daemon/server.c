@@ -5,7 +5,7 @@
 #include "server.h"
 #include "access.h"
 #include "log.h"
-#include "memory.h"
+#include "core/memory.h"
 #include "notify.h"
 #include "proto.h"
 

@@ -2,7 +2,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 #include "log.h"
-#include "memory.h"
+#include "core/memory.h"
 #include "notify.h"
 #include "proto.h"
 

@@ -4,7 +4,7 @@
 #ifndef NCD_WORKER_H
 #define NCD_WORKER_H
 
-#include "nc.h"
+#include "engine/nc.h"
 
 #include <event2/event.h>
 

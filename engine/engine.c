@@ -2,7 +2,7 @@
  * and the resident model. */
 #define _GNU_SOURCE
 #include "engine.h"
-#include "tensor/backend.h"
+#include "backend/backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,12 +4,12 @@
 #define NC_ENGINE_H
 
 #include "api.h"
-#include "files.h"
+#include "engine/store/files.h"
 #include "guards.h"
 #include "memory_limits.h"
 #include "models/model.h"
-#include "rng.h"
-#include "corpus.h"
+#include "core/rng.h"
+#include "engine/store/corpus.h"
 
 #include <limits.h>
 

@@ -11,7 +11,7 @@
 #ifndef NC_MEMORY_LIMITS_H
 #define NC_MEMORY_LIMITS_H
 
-#include "memory.h"
+#include "core/memory.h"
 #include "error.h"
 
 #include <stdint.h>

@@ -14,7 +14,7 @@
  *   run, and so does a run that reloads itself every few steps. */
 #define _GNU_SOURCE
 #include "trainutil.h"
-#include "checkpoint.h"
+#include "engine/store/checkpoint.h"
 
 #include <signal.h>
 #include <stdio.h>

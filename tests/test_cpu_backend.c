@@ -3,8 +3,8 @@
  * row strides, a KV-cache geometry with Tq < Tk and a sliding window), and
  * symmetric products, the attention backward against finite differences,
  * bf16 casts and the memory accounting. */
-#include "tensor/backend.h"
-#include "tensor/cpu_internal.h"
+#include "backend/backend.h"
+#include "backend/cpu/internal.h"
 #include "testutil.h"
 
 #include <math.h>

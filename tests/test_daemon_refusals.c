@@ -22,7 +22,7 @@
 #define _GNU_SOURCE
 #include "svc.h"
 #include "trainutil.h"
-#include "checkpoint.h"
+#include "engine/store/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>

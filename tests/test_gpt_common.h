@@ -3,8 +3,8 @@
 #ifndef NC_TEST_GPT_COMMON_H
 #define NC_TEST_GPT_COMMON_H
 
-#include "models/gpt_testing.h"
-#include "tensor/backend.h"
+#include "models/gpt/testing.h"
+#include "backend/backend.h"
 #include "testutil.h"
 #include "twin_check.h"
 

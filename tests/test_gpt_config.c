@@ -2,7 +2,7 @@
  * upstream's init_weights drawn from the project's init stream. */
 #include "test_gpt_common.h"
 
-#include "models/gpt_internal.h"
+#include "models/gpt/internal.h"
 
 #include <string.h>
 

@@ -18,7 +18,7 @@
 #define T 64
 #define STEPS 2
 /* n_embd 128 and 256 tokens: the block's matrix products are big enough to
- * be cut into slices (cpu_gemm.c), so a slicing that followed the thread
+ * be cut into slices (backend/cpu/gemm.c), so a slicing that followed the thread
  * count would show. */
 #define ARGS "{\"depth\": 1, \"aspect_ratio\": 128, \"head_dim\": 32, \"seq_len\": 64, \"batch_size\": 4, " \
              "\"window_pattern\": \"SL\", \"seed\": 11, \"device\": \"cpu\"}"

@@ -6,8 +6,8 @@
  * batch scaling as upstream computes them. */
 #include "test_gpt_common.h"
 
-#include "safetensors.h"
-#include "schedule.h"
+#include "engine/store/safetensors.h"
+#include "optim/schedule.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -5,9 +5,9 @@
  * MemoryDrift, and passes again once the memory is given back; memory taken
  * elsewhere in the process is not the job's and trips nothing. */
 #include "trainutil.h"
-#include "engine.h"
-#include "guards.h"
-#include "tensor/backend.h"
+#include "engine/engine.h"
+#include "engine/guards.h"
+#include "backend/backend.h"
 
 #include <string.h>
 #include <sys/mman.h>

@@ -5,8 +5,8 @@
  * footprint is not far above it (a loose estimate would refuse what fits).
  * And the check against the limits names the estimate and the limit. */
 #include "trainutil.h"
-#include "engine.h"
-#include "tensor/backend.h"
+#include "engine/engine.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <string.h>

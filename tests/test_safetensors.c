@@ -1,11 +1,11 @@
 /* test_safetensors.c: the safetensors reader and writer: round trips with
  * metadata, reduced-precision dtypes, stable errors for malformed files, and
  * the GPT's weights file (upstream's names) moving a model exactly. */
-#include "checkpoint.h"
-#include "safetensors.h"
+#include "engine/store/checkpoint.h"
+#include "engine/store/safetensors.h"
 
 #include "trainutil.h"
-#include "models/gpt_testing.h"
+#include "models/gpt/testing.h"
 
 #include <stdio.h>
 #include <string.h>

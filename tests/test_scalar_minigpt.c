@@ -4,7 +4,7 @@
  * --steps 0 reports the baseline, and sampling accepts at most
  * BLOCK_SIZE - 1 prompt tokens (configurable per request, never above). */
 #include "trainutil.h"
-#include "scalar/minigpt.h"
+#include "models/minigpt/minigpt.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * composite's gradient against central finite differences, the 32-byte
  * node, and an arena that keeps its memory across sv_reset. */
 #include "testutil.h"
-#include "scalar/value.h"
+#include "models/autograd/value.h"
 
 #include <math.h>
 

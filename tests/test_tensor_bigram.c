@@ -7,12 +7,12 @@
  * using_gpu false; on device auto it computes on the cpu without the GPU
  * being opened or probed. */
 #include "trainutil.h"
-#include "engine.h"
-#include "files.h"
-#include "tensor/backend.h"
-#include "models/bigram_tensor.h"
-#include "scalar/bigram.h"
-#include "corpus.h"
+#include "engine/engine.h"
+#include "engine/store/files.h"
+#include "backend/backend.h"
+#include "models/bigram/tensor.h"
+#include "models/bigram/scalar.h"
+#include "engine/store/corpus.h"
 
 #include <math.h>
 #include <stdio.h>

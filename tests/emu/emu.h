@@ -1,5 +1,5 @@
 /* emu.h: a CPU emulator of the little of CUDA the kernels use, so that the
- * project's own kernel code (the kernels/ .cu files, rewritten by extract.py) runs in CI
+ * project's own kernel code (the backend/cuda .cu files, rewritten by extract.py) runs in CI
  * without a GPU. C sees the part a test needs; C++ (the generated kernels) the
  * device side: threadIdx and friends, __syncthreads, warp shuffles, shared
  * memory, ldmatrix and mma.sync, and launches.
@@ -43,7 +43,7 @@ using std::atomic_bool;
 using std::atomic_uint_fast64_t;
 #endif
 
-#include "cuda_internal.h"
+#include "backend/cuda/internal.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -125,7 +125,7 @@ cudaError_t cudaFuncSetAttribute(T *entry, cudaFuncAttribute attr, int value) {
 /* Shared-window addresses are offsets into the block's dynamic shared memory. */
 size_t __cvta_generic_to_shared(const void *p);
 
-// The PTX extract.py maps (kernels/mma.cuh).
+// The PTX extract.py maps (backend/cuda/mma.cuh).
 void emu_ldmatrix_x4(uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, uint32_t addr);
 void emu_ldmatrix_x4_trans(uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, uint32_t addr);
 void emu_mma_m16n8k16_bf16(float &c0, float &c1, float &c2, float &c3, uint32_t a0, uint32_t a1, uint32_t a2,

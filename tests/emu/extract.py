@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""extract.py KERNELS_DIR OUT_DIR: the project's kernels/*.cu and *.cuh as
+"""extract.py KERNELS_DIR OUT_DIR: the project's backend/cuda/*.cu and *.cuh as
 host C++ for the emulator (emu.h), mechanically. Only these rewrites; every
 other character is the original's (line numbers kept, #line points back):
 

@@ -4,7 +4,7 @@
  * checksum catches accidents, not forgery). Whatever parses must describe a
  * model the registry knows, with a vocabulary and a step inside their
  * bounds. Built with NC_FUZZ=ON (clang); scripts/fuzz.sh runs it. */
-#include "checkpoint.h"
+#include "engine/store/checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>

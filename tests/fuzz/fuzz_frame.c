@@ -5,7 +5,7 @@
  * parser reads them too. Whatever decodes must survive a round trip through
  * the encoder unchanged. Built with NC_FUZZ=ON
  * (clang); scripts/fuzz.sh runs it. */
-#include "nc.h"
+#include "engine/nc.h"
 #include "proto.h"
 
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * parses holds tensors whose data matches their shapes, and a failure is
  * CheckpointCorrupt with the list left as it was. Built with NC_FUZZ=ON
  * (clang); scripts/fuzz.sh runs it. */
-#include "safetensors.h"
+#include "engine/store/safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  *
  *   nc-bench-kernels [--config d6,d12,d20] [--kernels-only | --steps-only]  */
 #include "gpu_check.h"
-#include "models/gpt_testing.h"
+#include "models/gpt/testing.h"
 
 #include <math.h>
 #include <stdio.h>

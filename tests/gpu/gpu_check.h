@@ -6,7 +6,7 @@
 #define NC_GPU_CHECK_H
 
 #include "../util/twin_check.h"
-#include "cuda_internal.h"
+#include "backend/cuda/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

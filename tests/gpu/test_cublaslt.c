@@ -1,7 +1,7 @@
 /* test_cublaslt.c: cuBLASLt opens and every function the backend calls
  * resolves, on any machine with the toolkit (no GPU needed: the library loads
  * and reports its version without a device). Exits 1 on failure. */
-#include "cublaslt.h"
+#include "backend/cuda/cublaslt.h"
 
 #include <stdio.h>
 

@@ -8,12 +8,12 @@
  *   - the tensor bigram with --device cuda tracks its host path and learns.
  * Exits 77 without a CUDA device (1 with NC_REQUIRE_GPU set); NC_DATA names
  * the corpus (default: the source tree's data/tinyshakespeare.txt). */
-#include "corpus.h"
-#include "files.h"
+#include "engine/store/corpus.h"
+#include "engine/store/files.h"
 #include "gpu_check.h"
-#include "models/bigram_tensor.h"
-#include "models/gpt_testing.h"
-#include "tensor/backend.h"
+#include "models/bigram/tensor.h"
+#include "models/gpt/testing.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -3,7 +3,7 @@
 #ifndef NC_TRAINUTIL_H
 #define NC_TRAINUTIL_H
 
-#include "nc.h"
+#include "engine/nc.h"
 #include "testutil.h"
 
 /* A small, repetitive corpus (lowercase letters, space, ";.\n"; no capitals,
