@@ -72,7 +72,9 @@ typedef struct nc_sample_cfg {
     int64_t top_k;             /* 0 = off */
     int64_t seed;
     int64_t max_prompt_tokens; /* 0 = the model's limit */
+    int64_t num_samples;       /* decoded together: 1..NC_MAX_SAMPLES */
 } nc_sample_cfg;
+#define NC_MAX_SAMPLES 256
 
 typedef struct nc_eval_cfg {
     int64_t windows; /* 0 = the model's default */

@@ -81,6 +81,7 @@ static const nc_arg_spec sample_args[] = {
     S(top_k, NC_ARG_INT, "0", NULL, 0, 1e6, "sample among the k most likely (0: all)"),
     S(seed, NC_ARG_INT, "42", NULL, 0, I64, "sampling seed"),
     S(max_prompt_tokens, NC_ARG_INT, "0", NULL, 0, 1e7, "longest prompt accepted; 0: the model's context limit"),
+    S(num_samples, NC_ARG_INT, "1", NULL, 1, NC_MAX_SAMPLES, "samples decoded together from the prompt, each with its own random stream"),
 };
 #undef S
 

@@ -46,7 +46,8 @@ typedef struct nc_command_spec {
     const char *name;
     const char *summary;
     bool engine;         /* run by the engine worker (false: by the daemon loop) */
-    bool long_running;   /* streams events; cancellable */
+    bool long_running;   /* streams progress; keeps running when its client goes (its results are on
+                          * disk); any other job of the engine ends at its next step when its client goes */
     const nc_arg_spec *args;
     size_t nargs;
     size_t cfg_size;     /* size of the config struct args parse into */

@@ -130,6 +130,10 @@ typedef struct nc_attn {
     X(void, download, (nc_backend *be, void *host, const void *src, size_t bytes)) /* waits */ \
     X(void, zero, (nc_backend *be, void *p, size_t bytes)) \
     X(void, copy, (nc_backend *be, void *dst, const void *src, size_t bytes)) /* no overlap */ \
+    /* `rows` rows of `width` bytes from src, rows src_pitch bytes apart, to dst, rows dst_pitch \
+     * apart (a strided copy: one KV cache row into every sequence's slot); no overlap */ \
+    X(void, copy_rows, (nc_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch, \
+      size_t width, size_t rows)) \
     X(int, sync, (nc_backend *be, nc_error *err)) /* waits; reports deferred failures */ \
     /* dst (n) of dtype dt = src (n) of dtype st, rounding to nearest even */ \
     X(void, cast, (nc_backend *be, void *dst, nc_dtype dt, const void *src, nc_dtype st, int64_t n)) \

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 int nc_client_connect(nc_client *c, const char *path, nc_error *err) {
     memset(c, 0, sizeof *c);
     c->fd = -1;
+    c->timeout_ms = -1;
     c->next_id = 1;
     c->max_frame = NC_FRAME_MAX_DEFAULT;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -101,15 +103,31 @@ int nc_client_recv(nc_client *c, nc_reply *r, int timeout_ms, nc_error *err) {
     return nc_reply_parse(msg, r, err);
 }
 
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 json_t *nc_client_call(nc_client *c, const char *cmd, json_t *args, nc_event_cb cb, void *ctx, nc_error *err) {
     uint64_t id = c->next_id++;
     json_t *req = nc_msg_request(id, cmd, args);
     int rc = nc_client_send(c, req, err);
     json_decref(req);
+    c->timed_out = false;
     if (rc) return NULL;
+    int64_t deadline = c->timeout_ms >= 0 ? now_ms() + c->timeout_ms : -1;
     for (;;) {
         nc_reply r;
-        if (nc_client_recv(c, &r, -1, err)) return NULL;
+        int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+        if (deadline >= 0 && left <= 0) {
+            c->timed_out = true;
+            return nc_fail(err, NC_E_IO, "no reply from nanochatd within %.3g s", (double)c->timeout_ms / 1000), NULL;
+        }
+        if (nc_client_recv(c, &r, left > INT_MAX ? INT_MAX : (int)left, err)) {
+            c->timed_out = deadline >= 0 && now_ms() >= deadline;
+            return NULL;
+        }
         if (r.id != id) {
             nc_reply_free(&r);
             continue;

@@ -10,6 +10,8 @@ typedef struct nc_client {
     uint64_t next_id;
     uint32_t max_frame;
     char path[108];
+    int64_t timeout_ms; /* the longest nc_client_call waits for its final reply (< 0: as long as it takes) */
+    bool timed_out;     /* the last nc_client_call gave up for it */
 } nc_client;
 
 /* Connects; NC_E_IO with a message when no daemon answers at path. */
@@ -21,9 +23,10 @@ int nc_client_send(nc_client *c, json_t *msg, nc_error *err); /* does not steal 
 int nc_client_recv(nc_client *c, nc_reply *r, int timeout_ms, nc_error *err);
 
 typedef void (*nc_event_cb)(void *ctx, const char *event, json_t *data);
-/* Sends one request and waits for its final reply, passing events to cb.
- * Returns the result (new reference), or NULL with *err holding the daemon's
- * error (or NC_E_IO when the connection failed). */
+/* Sends one request and waits for its final reply (at most timeout_ms),
+ * passing events to cb. Returns the result (new reference), or NULL with
+ * *err holding the daemon's error (or NC_E_IO when the connection failed or,
+ * with timed_out set, no reply came in time). */
 json_t *nc_client_call(nc_client *c, const char *cmd, json_t *args /* stolen */,
                        nc_event_cb cb, void *ctx, nc_error *err);
 

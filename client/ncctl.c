@@ -1,8 +1,10 @@
 /* ncctl: the command-line client of nanochatd.
  *
  * Flags come from the command schema (nc_commands()): every argument `foo_bar`
- * of a command is the flag --foo-bar. Exit codes: 0 success, 1 the daemon
- * answered with an error, 2 usage error, 3 cannot connect. */
+ * of a command is the flag --foo-bar. The global options (--socket, --json,
+ * --no-autostart, --timeout) go before or after the command. Exit codes: 0
+ * success, 1 the daemon answered with an error, 2 usage error, 3 cannot
+ * connect, 4 no reply within --timeout. */
 #define _GNU_SOURCE
 #include "ncclient.h"
 
@@ -16,15 +18,29 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { EXIT_DAEMON_ERROR = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
-enum { OPT_SOCKET = 1000, OPT_JSON, OPT_NO_AUTOSTART, OPT_HELP, OPT_FIRST_ARG = 2000 };
+enum { EXIT_DAEMON_ERROR = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3, EXIT_TIMEOUT = 4 };
+enum { OPT_SOCKET = 1000, OPT_JSON, OPT_NO_AUTOSTART, OPT_TIMEOUT, OPT_HELP, OPT_FIRST_ARG = 2000 };
 
 typedef struct options {
-    char socket[108];
+    char socket[PATH_MAX];
     bool json;
     bool autostart;
-    bool progress; /* a progress bar on a terminal */
+    double timeout_s; /* 0: wait as long as the job runs */
+    bool progress;    /* a progress bar on a terminal */
+    bool stream;      /* a sample's text printed as it comes, on a terminal */
+    bool streamed;    /* some of it was */
+    char prompt[NC_ARG_STR_MAX];
 } options;
+
+/* The global options, for both passes of getopt_long. */
+static const struct option global_options[] = {
+    {"socket", required_argument, NULL, OPT_SOCKET},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"no-autostart", no_argument, NULL, OPT_NO_AUTOSTART},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"help", no_argument, NULL, OPT_HELP},
+};
+#define N_GLOBAL (sizeof global_options / sizeof global_options[0])
 
 static void to_flag(const char *name, char *out, size_t n) {
     snprintf(out, n, "%s", name);
@@ -35,15 +51,16 @@ static void to_flag(const char *name, char *out, size_t n) {
 static void usage_all(FILE *f) {
     size_t n;
     const nc_command_spec *cmds = nc_commands(&n);
-    fprintf(f, "usage: ncctl <command> [flags]\n\ncommands:\n");
+    fprintf(f, "usage: ncctl [global options] <command> [flags]\n\ncommands:\n");
     for (size_t i = 0; i < n; i++) fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].summary);
-    fprintf(f, "\nflags of every command:\n"
-               "  --socket PATH     daemon socket (default: $NANOCHAT_SOCKET, $XDG_RUNTIME_DIR/nanochat/nanochatd.sock,\n"
-               "                    /tmp/nanochat-$UID/nanochatd.sock)\n"
+    fprintf(f, "\nglobal options (before or after the command):\n"
+               "  --socket PATH     daemon socket, at most 107 bytes (default: $NANOCHAT_SOCKET,\n"
+               "                    $XDG_RUNTIME_DIR/nanochat/nanochatd.sock, /tmp/nanochat-$UID/nanochatd.sock)\n"
                "  --json            print every event and the result as JSON lines\n"
                "  --no-autostart    do not start nanochatd when none answers\n"
-               "  --help            this help, or a command's flags: ncctl <command> --help\n"
-               "\nexit codes: 0 success, 1 daemon error, 2 usage error, 3 cannot connect\n");
+               "  --timeout S       give up when no reply has come within S seconds (default: wait)\n"
+               "  --help            this help; a command's own flags: ncctl <command> --help\n"
+               "\nexit codes: 0 success, 1 daemon error, 2 usage error, 3 cannot connect, 4 timed out\n");
 }
 
 static void usage_cmd(const nc_command_spec *cmd) {
@@ -62,7 +79,51 @@ static void usage_cmd(const nc_command_spec *cmd) {
         }
         printf(" [default: %s]\n", *a->def ? a->def : "\"\"");
     }
-    printf("  --socket PATH, --json, --no-autostart, --help\n");
+    printf("global options: --socket PATH, --json, --no-autostart, --timeout S, --help (see ncctl --help)\n");
+}
+
+/* One global option; EXIT_SUCCESS, or EXIT_USAGE with a line on stderr. */
+static int take_global(int c, const char *arg, options *o) {
+    char *end;
+    switch (c) {
+    case OPT_SOCKET:
+        if (strlen(arg) >= 108) {
+            fprintf(stderr, "ncctl: --socket: a socket path has at most 107 bytes (got %zu)\n", strlen(arg));
+            return EXIT_USAGE;
+        }
+        snprintf(o->socket, sizeof o->socket, "%s", arg);
+        return EXIT_SUCCESS;
+    case OPT_JSON: o->json = true; return EXIT_SUCCESS;
+    case OPT_NO_AUTOSTART: o->autostart = false; return EXIT_SUCCESS;
+    case OPT_TIMEOUT:
+        o->timeout_s = strtod(arg, &end);
+        if (end == arg || *end || !isfinite(o->timeout_s) || o->timeout_s <= 0 || o->timeout_s > 31536000) {
+            fprintf(stderr, "ncctl: --timeout: seconds above 0, at most 31536000 (got '%s')\n", arg);
+            return EXIT_USAGE;
+        }
+        return EXIT_SUCCESS;
+    }
+    return EXIT_USAGE;
+}
+
+/* The global options before the command; *next: the command's index. */
+static int parse_globals(int argc, char **argv, options *o, int *next) {
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", global_options, NULL)) != -1) {
+        if (c == OPT_HELP || c == 'h') {
+            usage_all(stdout);
+            exit(EXIT_SUCCESS);
+        }
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "ncctl: unknown or incomplete option '%s' (see ncctl --help)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+        if (take_global(c, optarg, o)) return EXIT_USAGE;
+    }
+    *next = optind;
+    return EXIT_SUCCESS;
 }
 
 /* Builds the args object from argv; returns EXIT_SUCCESS or EXIT_USAGE. */
@@ -75,20 +136,18 @@ static int parse_flags(const nc_command_spec *cmd, int argc, char **argv, option
         longopts[k] = (struct option){names[k], cmd->args[i].type == NC_ARG_BOOL ? optional_argument : required_argument,
                                       NULL, OPT_FIRST_ARG + (int)i};
     }
-    longopts[k++] = (struct option){"socket", required_argument, NULL, OPT_SOCKET};
-    longopts[k++] = (struct option){"json", no_argument, NULL, OPT_JSON};
-    longopts[k++] = (struct option){"no-autostart", no_argument, NULL, OPT_NO_AUTOSTART};
-    longopts[k++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    for (size_t g = 0; g < N_GLOBAL; g++) longopts[k++] = global_options[g];
     longopts[k] = (struct option){0};
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == OPT_SOCKET) snprintf(o->socket, sizeof o->socket, "%s", optarg);
-        else if (c == OPT_JSON) o->json = true;
-        else if (c == OPT_NO_AUTOSTART) o->autostart = false;
-        else if (c == OPT_HELP) { usage_cmd(cmd); exit(EXIT_SUCCESS); }
-        else if (c >= OPT_FIRST_ARG) {
+        if (c == OPT_HELP) {
+            usage_cmd(cmd);
+            exit(EXIT_SUCCESS);
+        } else if (c >= OPT_SOCKET && c < OPT_HELP) {
+            if (take_global(c, optarg, o)) return EXIT_USAGE;
+        } else if (c >= OPT_FIRST_ARG) {
             const nc_arg_spec *a = &cmd->args[c - OPT_FIRST_ARG];
             nc_error err;
             json_t *v = nc_arg_value_from_text(a, optarg ? optarg : "true", &err);
@@ -140,9 +199,18 @@ static void progress_bar(json_t *d) {
     fflush(stderr);
 }
 
+/* A sample's new text, after its prompt, as it comes. */
+static void stream_text(options *o, json_t *data) {
+    if (!o->streamed) fputs(o->prompt, stdout);
+    o->streamed = true;
+    fputs(json_string_value(json_object_get(data, "text")), stdout);
+    fflush(stdout);
+}
+
 static void on_event(void *ctx, const char *event, json_t *data) {
     options *o = ctx;
     if (o->json) print_json_line("event", event, data);
+    else if (strcmp(event, "text") == 0 && o->stream) stream_text(o, data);
     else if (strcmp(event, "progress") == 0 && o->progress) progress_bar(data);
     else if (strcmp(event, "eval") == 0) {
         if (o->progress) fprintf(stderr, "\n");
@@ -152,10 +220,25 @@ static void on_event(void *ctx, const char *event, json_t *data) {
     }
 }
 
-static void print_result(const char *cmd, json_t *res) {
-    json_t *text = json_object_get(res, "text");
-    if (strcmp(cmd, "sample") == 0 && json_is_string(text)) {
-        printf("%s\n", json_string_value(text));
+/* A sample's texts, each after a header line when there are several (the
+ * one text already printed as it came needs only its newline). */
+static void print_texts(const options *o, json_t *texts) {
+    size_t n = json_array_size(texts), i;
+    json_t *t;
+    if (o->streamed) {
+        printf("\n");
+        return;
+    }
+    json_array_foreach(texts, i, t) {
+        if (n > 1) printf("%s--- sample %zu ---\n", i ? "\n" : "", i);
+        printf("%s\n", json_string_value(t));
+    }
+}
+
+static void print_result(const options *o, const char *cmd, json_t *res) {
+    json_t *texts = json_object_get(res, "texts");
+    if (strcmp(cmd, "sample") == 0 && json_is_array(texts)) {
+        print_texts(o, texts);
         return;
     }
     char *s = json_dumps(res, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
@@ -190,41 +273,63 @@ static int connect_or_start(nc_client *c, const options *o) {
     return 0;
 }
 
+/* How the reply shows: a progress bar for training on a terminal, a single
+ * sample's text as it comes on a terminal. */
+static void choose_display(options *o, const nc_command_spec *cmd, json_t *args) {
+    o->progress = !o->json && cmd->long_running && isatty(STDERR_FILENO);
+    json_t *n = json_object_get(args, "num_samples");
+    o->stream = !o->json && cmd->id == NC_CMD_SAMPLE && isatty(STDOUT_FILENO) && (!n || json_integer_value(n) == 1);
+    json_t *prompt = json_object_get(args, "prompt");
+    if (o->stream) /* args go with the request */
+        snprintf(o->prompt, sizeof o->prompt, "%s", prompt ? json_string_value(prompt) : nc_arg_find(cmd, "prompt")->def);
+}
+
+static int report_error(const options *o, const nc_command_spec *cmd, const nc_client *c, const nc_error *err) {
+    if (o->json) {
+        json_t *e = json_pack("{s:s, s:s}", "code", nc_code_name(err->code), "message", err->message);
+        print_json_line("error", NULL, e);
+        json_decref(e);
+    }
+    fprintf(stderr, "ncctl %s: %s: %s\n", cmd->name, nc_code_name(err->code), err->message);
+    return c->timed_out ? EXIT_TIMEOUT : err->code == NC_E_IO ? EXIT_CONNECT : EXIT_DAEMON_ERROR;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage_all(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;
-    }
-    const nc_command_spec *cmd = nc_command_find(argv[1]);
-    if (!cmd) {
-        fprintf(stderr, "ncctl: unknown command '%s' (see ncctl --help)\n", argv[1]);
-        return EXIT_USAGE;
-    }
     options o = {.autostart = true};
     nc_default_socket(o.socket, sizeof o.socket);
+    int first;
+    if (parse_globals(argc, argv, &o, &first)) return EXIT_USAGE;
+    if (first >= argc || !strcmp(argv[first], "help")) {
+        usage_all(first >= argc ? stderr : stdout);
+        return first >= argc ? EXIT_USAGE : EXIT_SUCCESS;
+    }
+    const nc_command_spec *cmd = nc_command_find(argv[first]);
+    if (!cmd) {
+        fprintf(stderr, "ncctl: unknown command '%s' (see ncctl --help)\n", argv[first]);
+        return EXIT_USAGE;
+    }
     json_t *args = json_object();
-    int rc = parse_flags(cmd, argc - 1, argv + 1, &o, args);
-    if (rc == EXIT_SUCCESS) rc = parse_positionals(cmd, argc - 1, argv + 1, args);
-    if (rc != EXIT_SUCCESS) { json_decref(args); return rc; }
-    o.progress = !o.json && cmd->long_running && isatty(STDERR_FILENO);
+    int rc = parse_flags(cmd, argc - first, argv + first, &o, args);
+    if (rc == EXIT_SUCCESS) rc = parse_positionals(cmd, argc - first, argv + first, args);
+    if (rc != EXIT_SUCCESS) {
+        json_decref(args);
+        return rc;
+    }
+    choose_display(&o, cmd, args);
     nc_client c;
-    if ((rc = connect_or_start(&c, &o))) { json_decref(args); return rc; }
+    if ((rc = connect_or_start(&c, &o))) {
+        json_decref(args);
+        return rc;
+    }
+    c.timeout_ms = o.timeout_s > 0 ? (int64_t)(o.timeout_s * 1000) : -1;
     nc_error err;
     double t0 = nc_now();
     json_t *res = nc_client_call(&c, cmd->name, args, on_event, &o, &err);
     nc_client_close(&c);
     if (o.progress) fprintf(stderr, "\n");
-    if (!res) {
-        if (o.json) {
-            json_t *e = json_pack("{s:s, s:s}", "code", nc_code_name(err.code), "message", err.message);
-            print_json_line("error", NULL, e);
-            json_decref(e);
-        }
-        fprintf(stderr, "ncctl %s: %s: %s\n", cmd->name, nc_code_name(err.code), err.message);
-        return err.code == NC_E_IO ? EXIT_CONNECT : EXIT_DAEMON_ERROR;
-    }
+    if (!res) return report_error(&o, cmd, &c, &err);
     if (o.json) print_json_line("result", NULL, res);
-    else print_result(cmd->name, res);
+    else print_result(&o, cmd->name, res);
     if (!o.json && cmd->long_running) fprintf(stderr, "done in %.1f s\n", nc_now() - t0);
     json_decref(res);
     return EXIT_SUCCESS;

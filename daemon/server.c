@@ -87,6 +87,7 @@ static void conn_free(conn *c) {
     evbuffer_drain(in, unread);              /* now: libevent may finalize the bufferevent later */
     event_free(c->timer);
     bufferevent_free(c->bev);
+    if (s->w) worker_client_gone(s->w, c->id);
     log_debug("connection %llu closed (%d open)", (unsigned long long)c->id, s->nconns);
     free(c);
     if (unread >= TRIM_FRAME_BYTES) malloc_trim(0);

@@ -244,6 +244,16 @@ bool worker_cancel(worker *w) {
     return busy;
 }
 
+void worker_client_gone(worker *w, uint64_t conn_id) {
+    pthread_mutex_lock(&w->mu);
+    if (w->busy && w->pending.conn_id == conn_id && !w->pending.cmd->long_running) {
+        atomic_store(&w->cancel, true);
+        log_info("%s (request %llu): its client went away; stopping it", w->pending.cmd->name,
+                 (unsigned long long)w->pending.req_id);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 json_t *worker_status(worker *w) {
     pthread_mutex_lock(&w->mu);
     const char *state = w->stopping ? "stopping" : w->busy ? "busy" : "idle";

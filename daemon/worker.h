@@ -30,6 +30,9 @@ worker *worker_start(const nc_engine_opts *opts, struct event_base *base, worker
 int worker_submit(worker *w, uint64_t conn_id, uint64_t req_id, const nc_command_spec *cmd, void *args, nc_error *err);
 /* Cancels the running job at its next step boundary; false when idle. */
 bool worker_cancel(worker *w);
+/* A connection closed: the job it asked for ends at its next step boundary,
+ * unless it is long-running (train, ablate: their results are on disk). */
+void worker_client_gone(worker *w, uint64_t conn_id);
 /* The worker's state for `status` (new reference): state, job, model. */
 json_t *worker_status(worker *w);
 /* Seconds since the running job last made progress: an event, or a step

@@ -149,6 +149,15 @@ static void footprint_of(const nc_resident *r, nc_footprint *fp) {
     if (nc_resident_loaded(r)) r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, fp);
 }
 
+int nc_engine_fits_beside(const nc_engine *e, const nc_footprint *extra, nc_code code, const char *what, nc_error *err) {
+    nc_footprint both;
+    footprint_of(&e->res, &both);
+    both.device += extra->device;
+    both.host += extra->host;
+    both.host_transient = extra->host_transient;
+    return nc_engine_fits(e, e->res.backend, &both, code, what, err);
+}
+
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err) {
     nc_footprint mine, resident, both;
     r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, &mine);

@@ -97,6 +97,8 @@ struct nc_backend *nc_engine_backend(nc_engine *e, nc_device device, nc_error *e
  * host only); else `code` naming `what` with the estimate and the limit. */
 int nc_engine_fits(const nc_engine *e, const struct nc_backend *be, const nc_footprint *fp, nc_code code,
                    const char *what, nc_error *err);
+/* The same for `extra` (say a decoding session) beside the resident model, on its backend. */
+int nc_engine_fits_beside(const nc_engine *e, const nc_footprint *extra, nc_code code, const char *what, nc_error *err);
 /* Resolves a checkpoint path from a request (relative paths: in checkpoint_dir)
  * for reading or writing (files.h); PermissionDenied outside the folders. */
 int nc_engine_checkpoint_path(const nc_engine *e, const char *path, nc_access access, char out[PATH_MAX],

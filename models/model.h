@@ -64,9 +64,17 @@ typedef struct nc_model_ops {
     int (*context_len)(const nc_model *m);
     /* Positions one decoding session can reach (prompt and new tokens); NULL: unlimited. */
     int64_t (*max_positions)(const nc_model *m);
-    nc_decoder *(*decoder_new)(nc_model *m, nc_error *err);
-    /* Feeds n tokens; writes the logits (vocab size V) of the next token. */
+    /* A decoding session of `batch` sequences (1..NC_MAX_SAMPLES) that reach at
+     * most `positions` positions, prompt and new tokens (0: unknown). */
+    nc_decoder *(*decoder_new)(nc_model *m, int batch, int64_t positions, nc_error *err);
+    /* The memory such a session holds; NULL: a few bytes a sequence. */
+    void (*decoder_footprint)(const nc_model *m, int batch, int64_t positions, nc_footprint *out);
+    /* Feeds n tokens to every sequence (a shared prompt, computed once); writes
+     * the logits (V) of the next token. Before the first step, unless batch is 1. */
     int (*decoder_feed)(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err);
+    /* Feeds one token to each sequence, ids (batch); writes each sequence's
+     * next logits, (batch, V). A prompt is fed first. */
+    int (*decoder_step)(nc_decoder *d, const int32_t *ids, float *logits, nc_error *err);
     void (*decoder_free)(nc_decoder *d);
 
     /* Weights (upstream's names for gpt) and, with optimizer, the optimizer's

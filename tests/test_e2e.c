@@ -176,7 +176,7 @@ START_TEST(cancel_stops_a_long_eval) {
 }
 END_TEST
 
-START_TEST(a_job_outlives_its_client) {
+START_TEST(a_train_outlives_its_client) {
     nc_client a, b;
     tu_connect(&a, &d);
     nc_error err;
@@ -221,7 +221,7 @@ static void teardown(void) { tu_daemon_cleanup(&d); }
 int main(void) {
     Suite *s = suite_create("e2e");
     TCase *tc = tu_tcase(s, "daemon", train_then_sample_from_the_trained_weights, busy_status_and_cancel_during_a_train,
-                         cancel_stops_a_long_eval, a_job_outlives_its_client, shutdown_saves_and_exits_zero);
+                         cancel_stops_a_long_eval, a_train_outlives_its_client, shutdown_saves_and_exits_zero);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     return tu_run(s);

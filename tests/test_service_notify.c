@@ -109,11 +109,11 @@ START_TEST(ready_status_watchdog_and_stopping) {
 }
 END_TEST
 
-/* GPT steps of about 0.6 s: no step boundary, no heartbeat, for longer than
+/* GPT steps of about 0.4 s: no step boundary, no heartbeat, for longer than
  * the 0.1 s stall timeout. */
 static json_t *slow_steps(void) {
     return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "device", "cpu", "depth", 4, "head_dim", 64, "seq_len", 256,
-                     "batch_size", 12, "steps", 1000, "eval_windows", 2);
+                     "batch_size", 8, "steps", 1000, "eval_windows", 2);
 }
 
 START_TEST(a_stuck_worker_is_reported_not_fed) {

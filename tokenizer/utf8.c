@@ -47,3 +47,12 @@ int nc_utf8_decode(const char *s, size_t len, uint32_t **out, size_t *n, nc_erro
     *n = k;
     return 0;
 }
+
+size_t nc_utf8_complete(const char *s, size_t n) {
+    size_t start = n; /* the last lead byte within 4 bytes of the end */
+    while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80) start--;
+    if (start == 0) return n;
+    unsigned char lead = (unsigned char)s[start - 1];
+    size_t need = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 1;
+    return n - (start - 1) >= need ? n : start - 1;
+}

@@ -14,5 +14,9 @@ int nc_utf8_decode(const char *s, size_t len, uint32_t **out, size_t *n, nc_erro
 int nc_utf8_len(uint32_t cp);
 /* Appends the UTF-8 encoding of cp to buf (needs 4 bytes); returns its length. */
 int nc_utf8_put(char *buf, uint32_t cp);
+/* The length of s's (n bytes) longest prefix that does not end inside a
+ * character: n, less an incomplete sequence at the end (text streamed token by
+ * token may stop in the middle of a character). */
+size_t nc_utf8_complete(const char *s, size_t n);
 
 #endif

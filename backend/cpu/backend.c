@@ -55,6 +55,12 @@ void nc_cpu_copy(nc_backend *be, void *dst, const void *src, size_t bytes) {
     nc_pool_for(nc_cpu_pool(be), (int64_t)bytes, MEM_GRAIN, mem_range, &j);
 }
 
+void nc_cpu_copy_rows(nc_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch, size_t width,
+                      size_t rows) {
+    (void)be;
+    for (size_t r = 0; r < rows; r++) memcpy((char *)dst + r * dst_pitch, (const char *)src + r * src_pitch, width);
+}
+
 void nc_cpu_zero(nc_backend *be, void *p, size_t bytes) {
     mem_job j = {p, NULL};
     nc_pool_for(nc_cpu_pool(be), (int64_t)bytes, MEM_GRAIN, mem_range, &j);

@@ -155,6 +155,13 @@ void nc_cuda_copy(nc_backend *be, void *dst, const void *src, size_t bytes) {
         nc_cuda_ok(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nc_cuda_of(be)->stream), "copy");
 }
 
+void nc_cuda_copy_rows(nc_backend *be, void *dst, size_t dst_pitch, const void *src, size_t src_pitch, size_t width,
+                       size_t rows) {
+    if (width && rows)
+        nc_cuda_ok(be, cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, rows, cudaMemcpyDeviceToDevice,
+                                         nc_cuda_of(be)->stream), "copy_rows");
+}
+
 int nc_cuda_sync(nc_backend *be, nc_error *err) {
     nc_cuda_ok(be, cudaStreamSynchronize(nc_cuda_of(be)->stream), "sync");
     return nc_cuda_take_error(be, err);

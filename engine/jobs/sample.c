@@ -1,5 +1,6 @@
-/* sample.c: text from the resident model: temperature, top-k, a seed, and
- * the prompt checks (InvalidTemperature, UnknownCharacter, PromptTooLong). */
+/* sample.c: text from the resident model: temperature, top-k, a seed, the
+ * prompt checks (InvalidTemperature, UnknownCharacter, PromptTooLong), and
+ * num_samples samples decoded together, their text streamed as it is made. */
 #define _GNU_SOURCE
 #include "engine/engine.h"
 
@@ -66,26 +67,129 @@ static int32_t draw(float *logits, int V, double temperature, int64_t top_k, nc_
     return pick;
 }
 
+/* ---- streaming ------------------------------------------------------------------------------ */
+
+/* Each sample's new text as it is made, sent as "text" events ({sample,
+ * text}) at most every NC_SAMPLE_FLUSH_S seconds and once at the end; a
+ * sample's bytes that end inside a character wait for the rest of it. */
+#define NC_SAMPLE_FLUSH_S 0.005
+
+typedef struct text_stream {
+    const nc_sink *sink;
+    const nc_vocab *vocab;
+    int n;
+    int64_t *sent;   /* (n) tokens of each sample already in its pending bytes or in events */
+    char **pending;  /* (n) bytes not yet sent (at most a partial character after a flush) */
+    size_t *len;     /* (n) */
+    double last;     /* time of the last flush */
+} text_stream;
+
+static void stream_init(text_stream *s, const nc_sink *sink, const nc_vocab *vocab, int n, int64_t tokens) {
+    *s = (text_stream){sink, vocab, n, nc_xcalloc((size_t)n, sizeof *s->sent), nc_xcalloc((size_t)n, sizeof(char *)),
+                       nc_xcalloc((size_t)n, sizeof *s->len), nc_now()};
+    for (int i = 0; i < n; i++) s->pending[i] = nc_xmalloc(4 * (size_t)tokens + 8); /* 4 bytes a character at most */
+}
+
+static void stream_free(text_stream *s) {
+    for (int i = 0; s->pending && i < s->n; i++) free(s->pending[i]);
+    free(s->pending);
+    free(s->sent);
+    free(s->len);
+}
+
+/* Sends what each sample made since the last flush: out (n, stride) holds
+ * the new tokens, `made` of them per sample so far. */
+static void stream_flush(text_stream *s, const int32_t *out, int64_t stride, int64_t made, bool last) {
+    if (!last && nc_now() - s->last < NC_SAMPLE_FLUSH_S) return;
+    s->last = nc_now();
+    for (int i = 0; i < s->n; i++) {
+        char *text = nc_decode(s->vocab, out + i * stride + s->sent[i], (size_t)(made - s->sent[i]));
+        size_t add = strlen(text);
+        memcpy(s->pending[i] + s->len[i], text, add);
+        free(text);
+        s->sent[i] = made;
+        s->len[i] += add;
+        size_t whole = last ? s->len[i] : nc_utf8_complete(s->pending[i], s->len[i]);
+        if (whole == 0) continue;
+        nc_emit(s->sink, "text", json_pack("{s:i, s:s%}", "sample", i, "text", s->pending[i], whole));
+        memmove(s->pending[i], s->pending[i] + whole, s->len[i] - whole);
+        s->len[i] -= whole;
+    }
+}
+
+/* ---- decoding ------------------------------------------------------------------------------- */
+
+/* Sample i draws from its own stream: the seed's sampling stream plus i, so
+ * that it is the same whatever the number of samples. */
+static void sample_rngs(nc_rng *rng, int n, int64_t seed) {
+    for (int i = 0; i < n; i++) nc_rng_seed(&rng[i], (uint64_t)seed, NC_STREAM_SAMPLE + (uint64_t)i);
+}
+
+/* The N samples' new tokens into out (N, max_new_tokens), streamed as they come. */
 static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *prompt, size_t n, int32_t *out,
                     const nc_sink *sink, nc_error *err) {
-    int V = r->vocab.size;
-    float *logits = nc_xmalloc((size_t)V * sizeof *logits);
-    nc_decoder *d = r->ops->decoder_new(r->model, err);
-    nc_rng rng;
-    nc_rng_seed(&rng, (uint64_t)cfg->seed, NC_STREAM_SAMPLE);
+    int V = r->vocab.size, N = (int)cfg->num_samples;
+    int64_t T = cfg->max_new_tokens;
+    float *logits = nc_xmalloc((size_t)N * (size_t)V * sizeof *logits); /* (N, V) */
+    int32_t *next = nc_xmalloc((size_t)N * sizeof *next);               /* (N) */
+    nc_rng *rng = nc_xmalloc((size_t)N * sizeof *rng);
+    sample_rngs(rng, N, cfg->seed);
+    text_stream stream;
+    stream_init(&stream, sink, &r->vocab, N, T);
+    nc_decoder *d = r->ops->decoder_new(r->model, N, (int64_t)n + T, err);
     int rc = d ? r->ops->decoder_feed(d, prompt, (int)n, logits, err) : -1;
-    for (int64_t i = 0; rc == 0 && i < cfg->max_new_tokens; i++) {
+    for (int i = 1; rc == 0 && i < N; i++) memcpy(logits + (size_t)i * V, logits, (size_t)V * sizeof *logits);
+    for (int64_t t = 0; rc == 0 && t < T; t++) {
         if (nc_step_boundary(sink)) {
-            rc = nc_fail(err, NC_E_CANCELLED, "sampling cancelled after %lld tokens", (long long)i);
+            rc = nc_fail(err, NC_E_CANCELLED, "sampling cancelled after %lld tokens", (long long)t);
             break;
         }
-        for (int v = 0; style_biased(r) && v < V; v++) logits[v] += r->style_only[v] ? (float)NC_STYLE_BIAS : 0.0f;
-        out[i] = draw(logits, V, cfg->temperature, cfg->top_k, &rng);
-        if (i + 1 < cfg->max_new_tokens) rc = r->ops->decoder_feed(d, &out[i], 1, logits, err);
+        for (int i = 0; i < N; i++) {
+            float *row = logits + (size_t)i * V;
+            for (int v = 0; style_biased(r) && v < V; v++) row[v] += r->style_only[v] ? (float)NC_STYLE_BIAS : 0.0f;
+            out[i * T + t] = next[i] = draw(row, V, cfg->temperature, cfg->top_k, &rng[i]);
+        }
+        stream_flush(&stream, out, T, t + 1, t + 1 == T);
+        if (t + 1 < T) rc = r->ops->decoder_step(d, next, logits, err);
     }
     if (d) r->ops->decoder_free(d);
+    stream_free(&stream);
+    free(rng);
+    free(next);
     free(logits);
     return rc;
+}
+
+/* The session's memory beside the resident model: the decoder's, and the
+ * host's logits, tokens and texts. */
+static int check_memory(nc_engine *e, const nc_sample_cfg *cfg, size_t n, nc_error *err) {
+    const nc_resident *r = &e->res;
+    int64_t N = cfg->num_samples, positions = (int64_t)n + cfg->max_new_tokens;
+    nc_footprint fp = {0};
+    if (r->ops->decoder_footprint) r->ops->decoder_footprint(r->model, (int)N, positions, &fp);
+    fp.host += (double)N * ((double)r->vocab.size * sizeof(float) + (double)positions * (sizeof(int32_t) + 2 * 4));
+    return nc_engine_fits_beside(e, &fp, NC_E_BAD_REQUEST, "the sampling session", err);
+}
+
+/* texts (N): the prompt and each sample's new tokens; the result. */
+static json_t *result_of(const nc_resident *r, const nc_sample_cfg *cfg, const int32_t *prompt, size_t n,
+                         const int32_t *out, double seconds) {
+    int64_t T = cfg->max_new_tokens, N = cfg->num_samples;
+    int32_t *ids = nc_xmalloc((n + (size_t)T + 1) * sizeof *ids);
+    memcpy(ids, prompt, n * sizeof *ids);
+    json_t *texts = json_array();
+    for (int64_t i = 0; i < N; i++) {
+        memcpy(ids + n, out + i * T, (size_t)T * sizeof *ids);
+        char *text = nc_decode(&r->vocab, ids, n + (size_t)T);
+        json_array_append_new(texts, json_string(text));
+        free(text);
+    }
+    free(ids);
+    return json_pack("{s:O, s:o, s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:I}", "text", json_array_get(texts, 0), "texts",
+                     texts, "prompt", cfg->prompt, "prompt_tokens", (json_int_t)n, "new_tokens", (json_int_t)T,
+                     "num_samples", (json_int_t)N, "temperature", cfg->temperature, "tokens_per_s",
+                     seconds > 0 ? (double)(N * T) / seconds : 0.0, "top_k", (json_int_t)cfg->top_k, "seed",
+                     (json_int_t)cfg->seed);
 }
 
 json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
@@ -97,31 +201,20 @@ json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_er
     size_t n;
     if (nc_encode(&r->vocab, cfg->prompt, &prompt, &n, err)) return NULL;
     int64_t positions = r->ops->max_positions ? r->ops->max_positions(r->model) : 0;
-    if (positions && (int64_t)n + cfg->max_new_tokens > positions) {
-        free(prompt);
-        nc_fail(err, NC_E_BAD_REQUEST, "args.max_new_tokens: the prompt and the new tokens may span at most %lld positions",
-                (long long)positions);
-        return NULL;
-    }
-    if ((int64_t)n > limit) {
-        free(prompt);
-        nc_fail(err, NC_E_PROMPT_TOO_LONG, "the prompt has %zu tokens; at most %lld are accepted", n, (long long)limit);
-        return NULL;
-    }
-    int32_t *all = nc_xmalloc((n + (size_t)cfg->max_new_tokens + 1) * sizeof *all); /* at most 1e6 + a prompt */
-    memcpy(all, prompt, n * sizeof *all);
-    free(prompt);
-    double t0 = nc_now();
+    int rc = 0;
+    if (positions && (int64_t)n + cfg->max_new_tokens > positions)
+        rc = nc_fail(err, NC_E_BAD_REQUEST, "args.max_new_tokens: the prompt and the new tokens may span at most %lld positions",
+                     (long long)positions);
+    else if ((int64_t)n > limit)
+        rc = nc_fail(err, NC_E_PROMPT_TOO_LONG, "the prompt has %zu tokens; at most %lld are accepted", n, (long long)limit);
+    else rc = check_memory(e, cfg, n, err);
     json_t *res = NULL;
-    if (generate(r, cfg, all, n, all + n, sink, err) == 0) {
-        double dt = nc_now() - t0;
-        char *text = nc_decode(&r->vocab, all, n + (size_t)cfg->max_new_tokens);
-        res = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I}", "text", text, "prompt", cfg->prompt,
-                        "prompt_tokens", (json_int_t)n, "new_tokens", (json_int_t)cfg->max_new_tokens, "temperature",
-                        cfg->temperature, "tokens_per_s", dt > 0 ? (double)cfg->max_new_tokens / dt : 0.0,
-                        "top_k", (json_int_t)cfg->top_k, "seed", (json_int_t)cfg->seed);
-        free(text);
+    if (rc == 0) {
+        int32_t *out = nc_xmalloc(((size_t)cfg->num_samples * (size_t)cfg->max_new_tokens + 1) * sizeof *out); /* within check_memory */
+        double t0 = nc_now();
+        if (generate(r, cfg, prompt, n, out, sink, err) == 0) res = result_of(r, cfg, prompt, n, out, nc_now() - t0);
+        free(out);
     }
-    free(all);
+    free(prompt);
     return res;
 }

@@ -17,8 +17,9 @@ int nc_bigram_resolve(nc_model_cfg *cfg, int64_t *eval_windows, nc_error *err) {
 
 static int64_t params_of(const nc_model_cfg *cfg, int V) { return (cfg->tie_lm_head ? 1 : 2) * (int64_t)V * V; }
 
-void nc_bigram_init(nc_bigram *b, const nc_model_cfg *cfg, int V) {
+void nc_bigram_init(nc_bigram *b, const nc_model_cfg *cfg, int V, nc_bigram_logits_fn logits) {
     b->cfg = *cfg;
+    b->logits = logits;
     b->V = V;
     b->P = params_of(cfg, V);
     b->w = nc_xmalloc((size_t)b->P * sizeof *b->w);
@@ -74,9 +75,26 @@ int nc_bigram_context_len(const nc_model *m) {
     return 1;
 }
 
-nc_decoder *nc_bigram_decoder_new(nc_model *m, nc_error *err) {
-    (void)err;
-    return (nc_decoder *)m;
+struct nc_decoder {
+    nc_model *m;
+    int batch;
+};
+
+nc_decoder *nc_bigram_decoder_new(nc_model *m, int batch, int64_t positions, nc_error *err) {
+    (void)positions, (void)err;
+    nc_decoder *d = nc_xmalloc(sizeof *d);
+    *d = (nc_decoder){m, batch};
+    return d;
 }
 
-void nc_bigram_decoder_free(nc_decoder *d) { (void)d; }
+static nc_bigram *bigram_of(nc_decoder *d) { return (nc_bigram *)d->m; } /* a bigram model begins with one */
+
+int nc_bigram_decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err) {
+    return bigram_of(d)->logits(d->m, ids + n - 1, 1, logits, err);
+}
+
+int nc_bigram_decoder_step(nc_decoder *d, const int32_t *ids, float *logits, nc_error *err) {
+    return bigram_of(d)->logits(d->m, ids, d->batch, logits, err);
+}
+
+void nc_bigram_decoder_free(nc_decoder *d) { free(d); }

@@ -38,10 +38,12 @@ static int64_t memory_bytes(const nc_model *m) {
            (int64_t)m->g.cap * (int64_t)sizeof(sv_node);
 }
 
+static int logits_after(nc_model *m, const int32_t *ids, int n, float *out, nc_error *err);
+
 static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
     nc_model *m = nc_xcalloc(1, sizeof *m);
-    nc_bigram_init(&m->b, cfg, vocab->size);
+    nc_bigram_init(&m->b, cfg, vocab->size, logits_after);
     m->grad = nc_xcalloc((size_t)m->b.P, sizeof *m->grad);
     m->h = nc_xmalloc((size_t)m->b.V * sizeof *m->h);
     m->logits = nc_xmalloc((size_t)m->b.V * sizeof *m->logits);
@@ -103,13 +105,14 @@ static int eval_losses(nc_model *m, const nc_batch *b, float *losses, nc_error *
     return 0;
 }
 
-/* Logits of the token after the last fed one (the decoder is the model). */
-static int decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err) {
+/* out (n, V): the logits after each of ids (n) (nc_bigram_logits_fn). */
+static int logits_after(nc_model *m, const int32_t *ids, int n, float *out, nc_error *err) {
     (void)err;
-    nc_model *m = (nc_model *)d;
-    sv_begin(&m->g, m->b.w, m->b.P);
-    forward(m, ids[n - 1]);
-    for (int j = 0; j < m->b.V; j++) logits[j] = (float)sv_val(&m->g, m->logits[j]);
+    for (int i = 0; i < n; i++) {
+        sv_begin(&m->g, m->b.w, m->b.P);
+        forward(m, ids[i]);
+        for (int j = 0; j < m->b.V; j++) out[(size_t)i * m->b.V + j] = (float)sv_val(&m->g, m->logits[j]);
+    }
     return 0;
 }
 
@@ -123,6 +126,5 @@ const nc_model_ops nc_scalar_bigram_ops = {
     .destroy = destroy,
     .train_step = train_step,
     .eval_losses = eval_losses,
-    .decoder_feed = decoder_feed,
     NC_BIGRAM_SHARED_OPS,
 };

@@ -80,9 +80,11 @@ static int64_t memory_bytes(const nc_model *m) {
     return (int64_t)nc_bigram_bytes(&m->b.cfg, m->b.V) + m->b.V + (int64_t)m->cap * (3 * m->b.V + 2) * (int64_t)sizeof(float);
 }
 
+static int logits_after(nc_model *m, const int32_t *ids, int n, float *out, nc_error *err);
+
 static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
     nc_model *m = nc_xcalloc(1, sizeof *m);
-    nc_bigram_init(&m->b, cfg, vocab->size);
+    nc_bigram_init(&m->b, cfg, vocab->size, logits_after);
     m->grad = nc_xcalloc((size_t)m->b.P, sizeof *m->grad);
     m->seen = nc_xcalloc((size_t)m->b.V, 1);
     reserve(m, (int)cfg->batch_size);
@@ -234,12 +236,17 @@ static int eval_losses(nc_model *m, const nc_batch *b, float *losses, nc_error *
 
 /* ---- decoding ---------------------------------------------------------------------------- */
 
-/* Logits of the token after the last fed one (the decoder is the model). */
-static int decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err) {
-    nc_model *m = (nc_model *)d;
-    if (m->dev) return nc_bigram_device_logits(m->dev, &m->b, ids[n - 1], logits, err);
-    forward_logits(m, ids + n - 1, 1);
-    memcpy(logits, m->logits, (size_t)m->b.V * sizeof *logits);
+/* out (n, V): the logits after each of ids (n) (nc_bigram_logits_fn), in
+ * pieces of the buffers' rows. */
+static int logits_after(nc_model *m, const int32_t *ids, int n, float *out, nc_error *err) {
+    size_t V = (size_t)m->b.V;
+    for (int i = 0; i < n; i++)
+        if (m->dev && nc_bigram_device_logits(m->dev, &m->b, ids[i], out + i * V, err)) return -1;
+    for (int i = 0; !m->dev && i < n; i += m->cap) {
+        int rows = n - i < m->cap ? n - i : m->cap;
+        forward_logits(m, ids + i, rows);
+        memcpy(out + i * V, m->logits, (size_t)rows * V * sizeof *out);
+    }
     return 0;
 }
 
@@ -254,6 +261,5 @@ const nc_model_ops nc_tensor_bigram_ops = {
     .destroy = destroy,
     .train_step = train_step,
     .eval_losses = eval_losses,
-    .decoder_feed = decoder_feed,
     NC_BIGRAM_SHARED_OPS,
 };

@@ -17,10 +17,12 @@ static void linear(nc_model *m, void *y, const void *x, int64_t w, int64_t N, in
 
 nc_attn gpt_attn_shape(const nc_model *m, const gpt_pass *p, int l) {
     int64_t C = m->g.n_embd, Tk = p->kv ? p->cached + p->T : p->T;
+    /* a cache is position-major (cap, B, 3C) (decode.c); a training pass's qkv is (B, T, 3C) */
+    int64_t k_ld = p->kv ? p->B * 3 * C : 3 * C, k_bs = p->kv ? 3 * C : Tk * 3 * C;
     return (nc_attn){.B = p->B, .H = m->g.n_head, .D = m->g.head_dim, .Tq = p->T, .Tk = (int)Tk,
                      .window = m->g.window[l], .scale = 1.0f / sqrtf((float)m->g.head_dim),
-                     .q_ld = 3 * C, .q_bs = p->T * 3 * C, .k_ld = 3 * C, .k_bs = Tk * 3 * C,
-                     .v_ld = 3 * C, .v_bs = Tk * 3 * C, .o_ld = C, .o_bs = p->T * C};
+                     .q_ld = 3 * C, .q_bs = p->T * 3 * C, .k_ld = k_ld, .k_bs = k_bs,
+                     .v_ld = k_ld, .v_bs = k_bs, .o_ld = C, .o_bs = p->T * C};
 }
 
 /* x0 = smear(rmsnorm(wte[ids])) */
@@ -39,7 +41,7 @@ static void attention(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l) {
     int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd;
     int H = m->g.n_head, D = m->g.head_dim;
     void *kv = p->kv ? p->kv[l] : a->qkv;                     /* row 0 of k and v */
-    void *qkv = p->kv ? gpt_at(m, kv, p->cached * 3 * C) : kv; /* this pass's rows */
+    void *qkv = p->kv ? gpt_at(m, kv, p->cached * p->B * 3 * C) : kv; /* this pass's rows */
     linear(m, qkv, a->ln1, lp->qkv, N, (int)(3 * C), (int)C, NULL);
     if (lp->ve >= 0)
         OPS->ve_forward(m->be, gpt_at(m, qkv, 2 * C), 3 * C, a->gate, a->ln1, C, m->params + lp->ve_gate,

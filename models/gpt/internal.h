@@ -122,7 +122,7 @@ typedef struct gpt_pass {
     int B, T;
     int pos0;         /* position of token 0 (decoding; 0 in training) */
     const void *prev; /* (B, C) act embedding before token 0, or NULL */
-    void **kv;        /* decoding: per layer a (cap, 3C) act cache; NULL in training */
+    void **kv;        /* decoding: per layer a (cap, B, 3C) act cache (B 1 or T 1); NULL in training */
     int cached;       /* decoding: rows already in the caches */
     int64_t logit_row, logit_rows; /* rows of the stream that get logits */
 } gpt_pass;
@@ -152,8 +152,10 @@ bool gpt_stepper_lagged(const nc_model *m); /* losses come a call late */
 void gpt_stepper_forget(nc_model *m);
 
 /* Decoding with a KV cache (decode.c). */
-nc_decoder *gpt_decoder_new(nc_model *m, nc_error *err);
+nc_decoder *gpt_decoder_new(nc_model *m, int batch, int64_t positions, nc_error *err);
+void gpt_decoder_footprint(const nc_model *m, int batch, int64_t positions, nc_footprint *out);
 int gpt_decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err);
+int gpt_decoder_step(nc_decoder *d, const int32_t *ids, float *logits, nc_error *err);
 void gpt_decoder_free(nc_decoder *d);
 
 /* base + i elements of the backend's activation dtype */

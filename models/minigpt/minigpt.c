@@ -237,34 +237,59 @@ static int context_len(const nc_model *m) {
 
 /* ---- decoding: a sliding window of the last BLOCK tokens ------------------------------ */
 
+/* Each sequence's sliding context of the last BLOCK tokens. */
+typedef struct context {
+    int32_t ids[BLOCK];
+    int n;
+} context;
+
 struct nc_decoder {
     nc_model *m;
-    int32_t ctx[BLOCK];
-    int n;
+    int batch;
+    context *ctx; /* (batch) */
 };
 
-static nc_decoder *decoder_new(nc_model *m, nc_error *err) {
-    (void)err;
+static nc_decoder *decoder_new(nc_model *m, int batch, int64_t positions, nc_error *err) {
+    (void)positions, (void)err;
     nc_decoder *d = nc_xcalloc(1, sizeof *d);
-    d->m = m;
+    *d = (nc_decoder){m, batch, nc_xcalloc((size_t)batch, sizeof *d->ctx)};
     return d;
+}
+
+static void push(context *c, int32_t id) {
+    if (c->n == BLOCK) memmove(c->ids, c->ids + 1, (BLOCK - 1) * sizeof *c->ids);
+    c->ids[c->n < BLOCK ? c->n++ : BLOCK - 1] = id;
+}
+
+/* logits (V) after a context. */
+static void context_logits(nc_model *m, const context *c, float *logits) {
+    sv_begin(&m->g, m->w, m->P);
+    forward(m, c->ids, c->n);
+    sv_linear(&m->g, m->x[c->n - 1], C, head(m), m->V, m->logits);
+    for (int j = 0; j < m->V; j++) logits[j] = (float)sv_val(&m->g, m->logits[j]);
 }
 
 static int decoder_feed(nc_decoder *d, const int32_t *ids, int n, float *logits, nc_error *err) {
     (void)err;
-    for (int i = 0; i < n; i++) {
-        if (d->n == BLOCK) memmove(d->ctx, d->ctx + 1, (BLOCK - 1) * sizeof *d->ctx);
-        d->ctx[d->n < BLOCK ? d->n++ : BLOCK - 1] = ids[i];
-    }
-    nc_model *m = d->m;
-    sv_begin(&m->g, m->w, m->P);
-    forward(m, d->ctx, d->n);
-    sv_linear(&m->g, m->x[d->n - 1], C, head(m), m->V, m->logits);
-    for (int j = 0; j < m->V; j++) logits[j] = (float)sv_val(&m->g, m->logits[j]);
+    for (int b = 0; b < d->batch; b++)
+        for (int i = 0; i < n; i++) push(&d->ctx[b], ids[i]);
+    context_logits(d->m, &d->ctx[0], logits);
     return 0;
 }
 
-static void decoder_free(nc_decoder *d) { free(d); }
+static int decoder_step(nc_decoder *d, const int32_t *ids, float *logits, nc_error *err) {
+    (void)err;
+    for (int b = 0; b < d->batch; b++) {
+        push(&d->ctx[b], ids[b]);
+        context_logits(d->m, &d->ctx[b], logits + (size_t)b * d->m->V);
+    }
+    return 0;
+}
+
+static void decoder_free(nc_decoder *d) {
+    free(d->ctx);
+    free(d);
+}
 
 /* ---- state -------------------------------------------------------------------------------- */
 
@@ -320,6 +345,7 @@ const nc_model_ops nc_scalar_minigpt_ops = {
     .context_len = context_len,
     .decoder_new = decoder_new,
     .decoder_feed = decoder_feed,
+    .decoder_step = decoder_step,
     .decoder_free = decoder_free,
     .export_state = export_state,
     .import_state = import_state,
