@@ -2,14 +2,19 @@
 """Dump upstream nanochat's GPT and MuonAdamW at tiny configs as test fixtures.
 
 Usage: scripts/gen_reference_fixtures.py /path/to/nanochat-checkout [--out tests/fixtures]
+                                         [--dtype float32|bfloat16]
 
 The checkout must be at the pinned commit. For each config this builds upstream's
-own GPT (fp32, CPU, no torch.compile), initializes it with upstream's init_weights,
+own GPT (on the CPU, no torch.compile, in the compute dtype given: float32, or
+bfloat16 as upstream computes on a GPU, NANOCHAT_DTYPE), initializes it with
+upstream's init_weights,
 then perturbs the parameters that upstream initializes to zero or to a neutral value
 (both c_proj, smear_lambda) so that every gradient is non-zero, and writes
 <name>.safetensors with:
 
-  param.<upstream name>   the parameters the C model loads (upstream's state_dict names)
+  param.<upstream name>   the parameters the C model loads (upstream's state_dict names;
+                          in bfloat16 upstream keeps wte and the value embeddings in bf16:
+                          every tensor is stored as F32, holding those values exactly)
   x, y                    (B, T) token ids, stored as F32 (exact)
   logits                  (B, T, V) model(x): cropped and soft-capped
   loss                    (1) model(x, y)
@@ -24,6 +29,7 @@ then perturbs the parameters that upstream initializes to zero or to a neutral v
                           steps of a longer run) and scaling (base_train's batch
                           lr scale and weight decay for a few configs).
 
+--dtype bfloat16 dumps BF16_CONFIG only.
 Not run in CI: the fixtures are committed. Needs torch and filelock.
 """
 import argparse
@@ -47,6 +53,11 @@ CONFIGS = [
     dict(name="gpt_d4_l", depth=4, aspect_ratio=6, head_dim=8, seq_len=16, batch_size=3,
          window_pattern="L", vocab=64, seed=2),
 ]
+# upstream computing in bfloat16, for the emulated cuda backend (tests/emu/test_emu_gpt.c): head_dim 64, so
+# that attention takes the tensor-core kernels; a short window that bites; one sequence, to keep the emulator fast
+# and a small model (n_embd 64, vocabulary 64), to keep the fixture under 2 MB
+BF16_CONFIG = dict(name="gpt_d2_sl_bf16", depth=2, aspect_ratio=32, head_dim=64, seq_len=144, batch_size=1,
+                   window_pattern="SL", vocab=64, seed=3)
 OPTIM = dict(embedding_lr=0.3, unembedding_lr=0.008, matrix_lr=0.02, scalar_lr=0.5, weight_decay=0.28)
 # 4 iterations, warmup 2, warmdown 3: the 3 steps taken see warmup, its end and warmdown
 SCHEDULE = dict(steps=4, warmup_steps=2, warmdown_ratio=0.75, final_lr_frac=0.05)
@@ -145,7 +156,7 @@ def scaling_samples(path, gpt, torch):
     return out
 
 
-def dump(path, cfg, out_dir, torch, gpt, save_file):
+def dump(path, cfg, out_dir, torch, gpt, save_file, dtype):
     torch.manual_seed(cfg["seed"])
     model = build_model(gpt, cfg, torch)
     B, T, V = cfg["batch_size"], cfg["seq_len"], cfg["vocab"]
@@ -170,7 +181,7 @@ def dump(path, cfg, out_dir, torch, gpt, save_file):
                       aspect_ratio=cfg["aspect_ratio"], head_dim=cfg["head_dim"], seq_len=T, batch_size=B,
                       window_pattern=cfg["window_pattern"], batch_scaling="none", seed=cfg["seed"],
                       **OPTIM, **SCHEDULE)
-    meta = dict(upstream_commit=PINNED, torch=torch.__version__, vocab_size=str(V),
+    meta = dict(upstream_commit=PINNED, torch=torch.__version__, vocab_size=str(V), compute_dtype=dtype,
                 train_args=json.dumps(train_args), losses=json.dumps(losses),
                 flops_per_token=str(model.estimate_flops()),
                 num_params=str(sum(p.numel() for p in model.parameters())),
@@ -184,9 +195,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("upstream", help="path to a nanochat checkout at the pinned commit")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures"))
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="upstream's compute dtype (NANOCHAT_DTYPE)")
     a = ap.parse_args()
     check_commit(a.upstream)
-    os.environ["NANOCHAT_DTYPE"] = "float32"
+    os.environ["NANOCHAT_DTYPE"] = a.dtype
     sys.path.insert(0, os.path.abspath(a.upstream))
     import torch
     from safetensors.torch import save_file
@@ -195,8 +208,8 @@ def main():
     torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
     from nanochat import gpt
     os.makedirs(a.out, exist_ok=True)
-    for cfg in CONFIGS:
-        dump(a.upstream, cfg, a.out, torch, gpt, save_file)
+    for cfg in [BF16_CONFIG] if a.dtype == "bfloat16" else CONFIGS:
+        dump(a.upstream, cfg, a.out, torch, gpt, save_file, a.dtype)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,16 @@ typedef struct gpt_fixture {
     nc_model *m;
 } gpt_fixture;
 
-/* A fresh GPT for the train arguments in json (cpu backend, vocabulary 0..V-1). */
-static inline void gpt_fixture_open(gpt_fixture *f, const char *train_args_json, int V) {
+/* A fresh GPT for the train arguments in json on backend be (freed with the
+ * fixture), vocabulary 0..V-1. */
+static inline void gpt_fixture_open_on(gpt_fixture *f, const char *train_args_json, int V, nc_backend *be) {
     nc_error err = {0};
     json_error_t je;
     json_t *args = json_loads(train_args_json, 0, &je);
     ck_assert_msg(args, "bad train args: %s", je.text);
     ck_assert_int_eq(nc_args_parse(nc_command_find("train"), args, &f->cfg, &err), 0);
     json_decref(args);
-    f->be = nc_backend_cpu_new(0, &err);
-    ck_assert_msg(f->be, "%s", err.message);
+    f->be = be;
     ck_assert_msg(nc_tensor_gpt_ops.resolve(&f->cfg.model, f->be, &f->cfg.eval_windows, &err) == 0, "%s", err.message);
     uint32_t *cps = malloc(sizeof(uint32_t) * (size_t)V);
     for (int i = 0; i < V; i++) cps[i] = 32 + (uint32_t)i;
@@ -35,6 +35,14 @@ static inline void gpt_fixture_open(gpt_fixture *f, const char *train_args_json,
     free(cps);
     f->m = nc_tensor_gpt_ops.create(&f->cfg.model, &f->vocab, f->be, &err);
     ck_assert_msg(f->m, "%s", err.message);
+}
+
+/* The same on the cpu backend. */
+static inline void gpt_fixture_open(gpt_fixture *f, const char *train_args_json, int V) {
+    nc_error err = {0};
+    nc_backend *be = nc_backend_cpu_new(0, &err);
+    ck_assert_msg(be, "%s", err.message);
+    gpt_fixture_open_on(f, train_args_json, V, be);
 }
 
 static inline void gpt_fixture_close(gpt_fixture *f) {

@@ -4,76 +4,12 @@
  * after 1 and 3 optimizer steps within 1e-4 and their updates within 1e-3
  * (relative norms); parameter and FLOP counts, base_train's schedules and its
  * batch scaling as upstream computes them. */
-#include "test_gpt_common.h"
+#include "gpt_parity.h"
 
-#include "engine/store/safetensors.h"
 #include "optim/schedule.h"
 
 #include <stdio.h>
 #include <string.h>
-
-typedef struct parity {
-    gpt_fixture f;
-    nc_tensor_list ref;
-    json_t *meta;
-    int32_t *x, *y;
-    nc_batch batch;
-} parity;
-
-static const char *meta_str(const parity *p, const char *key) {
-    const char *s = json_string_value(json_object_get(p->meta, key));
-    ck_assert_msg(s, "fixture metadata lacks %s", key);
-    return s;
-}
-
-static const nc_tensor *ref(const parity *p, const char *name) {
-    const nc_tensor *t = nc_tensors_get(&p->ref, name);
-    ck_assert_msg(t, "fixture lacks %s", name);
-    return t;
-}
-
-static int32_t *ids_of(const nc_tensor *t) {
-    int64_t n = nc_tensor_numel(t);
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)t->data[i];
-    return ids;
-}
-
-/* The tensors named prefix + <param name>, renamed to the parameter names. */
-static void strip_prefix(const nc_tensor_list *in, const char *prefix, nc_tensor_list *out) {
-    size_t n = strlen(prefix);
-    for (int i = 0; i < in->count; i++) {
-        const nc_tensor *t = &in->items[i];
-        if (strncmp(t->name, prefix, n) != 0) continue;
-        nc_tensor *c = nc_tensors_add(out, t->name + n, t->ndim, t->shape);
-        memcpy(c->data, t->data, sizeof(float) * (size_t)nc_tensor_numel(t));
-    }
-}
-
-static void parity_open(parity *p, const char *file) {
-    char path[1024];
-    nc_error err = {0};
-    snprintf(path, sizeof path, "%s/%s", NC_FIXTURE_DIR, file);
-    memset(p, 0, sizeof *p);
-    ck_assert_msg(nc_safetensors_load(path, INT64_MAX, &p->ref, &p->meta, &err) == 0, "%s", err.message);
-    gpt_fixture_open(&p->f, meta_str(p, "train_args"), atoi(meta_str(p, "vocab_size")));
-    nc_tensor_list init = {0};
-    strip_prefix(&p->ref, "param.", &init);
-    ck_assert_msg(nc_tensor_gpt_ops.import_state(p->f.m, &init, false, 0, &err) == 0, "%s", err.message);
-    nc_tensors_free(&init);
-    const nc_tensor *x = ref(p, "x");
-    p->x = ids_of(x);
-    p->y = ids_of(ref(p, "y"));
-    p->batch = (nc_batch){p->x, p->y, (int)x->shape[0], (int)x->shape[1]};
-}
-
-static void parity_close(parity *p) {
-    gpt_fixture_close(&p->f);
-    nc_tensors_free(&p->ref);
-    json_decref(p->meta);
-    free(p->x);
-    free(p->y);
-}
 
 /* Every tensor of ours against the fixture's prefix + name (relative norms
  * within tol); returns the worst error. With a base prefix, the changes from
@@ -113,7 +49,7 @@ static double compare_all(const parity *p, const nc_tensor_list *ours, const cha
 
 static void check_forward(const char *file) {
     parity p;
-    parity_open(&p, file);
+    parity_open(&p, file, NULL);
     const nc_tensor *want = ref(&p, "logits");
     float *logits = malloc(sizeof(float) * (size_t)nc_tensor_numel(want));
     nc_error err = {0};
@@ -136,7 +72,7 @@ static void check_forward(const char *file) {
 /* Steps as the fixture took them: the loss before each, then the update. */
 static void check_steps(const char *file) {
     parity p;
-    parity_open(&p, file);
+    parity_open(&p, file, NULL);
     json_t *losses = json_loads(meta_str(&p, "losses"), 0, NULL);
     int64_t steps = p.f.cfg.steps;
     nc_error err = {0};
@@ -173,7 +109,7 @@ END_TEST
 /* num_params and estimate_flops as upstream's for the fixture's model. */
 START_TEST(counts) {
     parity p;
-    parity_open(&p, "gpt_d3_sl.safetensors");
+    parity_open(&p, "gpt_d3_sl.safetensors", NULL);
     ck_assert_int_eq(nc_tensor_gpt_ops.num_params(p.f.m), atoll(meta_str(&p, "num_params")));
     ck_assert_double_eq(nc_tensor_gpt_ops.flops_per_token(p.f.m), atof(meta_str(&p, "flops_per_token")));
     parity_close(&p);
@@ -183,7 +119,7 @@ END_TEST
 /* base_train's lr multiplier, Muon momentum and weight decay at telling steps. */
 START_TEST(schedules) {
     parity p;
-    parity_open(&p, "gpt_d4_l.safetensors");
+    parity_open(&p, "gpt_d4_l.safetensors", NULL);
     json_t *s = json_loads(meta_str(&p, "schedule"), 0, NULL), *samples = json_object_get(s, "samples"), *row;
     int64_t steps = json_integer_value(json_object_get(s, "steps"));
     int64_t warmup = json_integer_value(json_object_get(s, "warmup_steps"));
@@ -204,7 +140,7 @@ END_TEST
 /* base_train's sqrt(B T / 2^19) lr factor and its weight decay scaling. */
 START_TEST(batch_scaling) {
     parity p;
-    parity_open(&p, "gpt_d4_l.safetensors");
+    parity_open(&p, "gpt_d4_l.safetensors", NULL);
     json_t *all = json_loads(meta_str(&p, "scaling"), 0, NULL), *c;
     size_t i;
     json_array_foreach(all, i, c) {

@@ -294,6 +294,8 @@ nc_backend *emu_backend(void) {
         strcpy(be.device, "emulated");
         be.gpu = true;
         be.act = NC_BF16;
+        be.threads = 1;
+        be.ops = &emu_ops;
         be.impl = &device;
     }
     return &be;

@@ -50,8 +50,10 @@ extern "C" {
 #endif
 
 /* The backend handle the nc_cuda_* wrappers get: an nc_cuda with the 132 SMs
- * of an H100 SXM (grid caps as on the real card), stream 0. */
+ * of an H100 SXM (grid caps as on the real card), stream 0; its op table
+ * (emu_backend.c) makes it a whole backend a model can run on. */
 nc_backend *emu_backend(void);
+extern const nc_backend_ops emu_ops;
 /* Emulator errors so far (a bad launch, a lane missing from a shuffle, ...);
  * each is printed to stderr when it happens. */
 int emu_errors(void);

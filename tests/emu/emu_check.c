@@ -87,12 +87,13 @@ static float *device_values(const ec_buf *b) {
 void ec_check(ec_ctx *c, const char *op, const char *shape, const ec_buf *b, double tol) {
     int64_t unwritten;
     float *g = device_values(b);
-    double rel = twin_rel_error(g, b->h, b->n, &unwritten);
+    double rel = twin_rel_error(g, b->h, b->n, &unwritten), bias = rel_bias(g, b->h, b->n);
     free(g);
     uint64_t digest = fnv1a(b->d, nc_dtype_size(b->dt) * (size_t)b->n);
     int k = c->checks++;
     if (k >= EC_MAX_CHECKS) row(c, op, shape, rel, tol, "more checks than EC_MAX_CHECKS");
     else if (!(rel <= tol)) row(c, op, shape, rel, tol, unwritten ? "elements left NaN (unwritten?)" : NULL);
+    else if (!(fabs(bias) <= tol * TWIN_BIAS)) row(c, op, shape, bias, tol * TWIN_BIAS, "a systematic error (relative bias)");
     else if (c->run == 0) c->digests[k] = digest;
     else if (c->digests[k] != digest) row(c, op, shape, rel, tol, "the rerun (threads descending) gave other bits");
 }

@@ -14,6 +14,8 @@
 #define TOL_BF16 1e-2
 #define TOL_F32 1e-5
 #define TOL_SUM 1e-4
+/* The bias (rel_bias) a comparison allows, as a fraction of its tolerance. */
+#define TWIN_BIAS 0.05
 
 /* |a - b| / |b| over n floats (|.| the Euclidean norm; b = 0 gives |a|). */
 static inline double rel_err(const float *a, const float *b, int64_t n) {
@@ -23,6 +25,15 @@ static inline double rel_err(const float *a, const float *b, int64_t n) {
         ref += (double)b[i] * b[i];
     }
     return ref > 0 ? sqrt(diff / ref) : sqrt(diff);
+}
+
+/* The component of (a - b) along b, relative: <a - b, b> / <b, b> (b = 0: 0).
+ * Rounding noise is nearly orthogonal to b and averages out over many
+ * elements; a systematic error (a wrong epsilon, a mean over C - 1) does not. */
+static inline double rel_bias(const float *a, const float *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) num += ((double)a[i] - b[i]) * b[i], den += (double)b[i] * b[i];
+    return den > 0 ? num / den : 0;
 }
 
 /* rel_err of a kernel's output got against its twin's want; *unwritten:
