@@ -4,6 +4,7 @@
     python3 scripts/benchmark_karpathy.py --baseline nanochat \\
         [--nanochat-dir PATH | --nanochat-repo URL] [--baseline-ref SHA] \\
         [--config NAME ...] [--steps N] [--quick] [--require-gpu | --no-require-gpu] \\
+        [--sides ours --upstream-figures results/h200_upstream_only] [--append-to REPORT.json] \\
         [--out results/]
 
 Trains the same model (upstream's GPT architecture) on the same data (character-level tiny
@@ -363,6 +364,96 @@ def cross_check_verdict(ours_loss, upstream_loss, rtol=CROSS_CHECK_RTOL):
             "upstream_val_loss": upstream_loss, "rel_diff": rel, "rtol": rtol}
 
 
+# Committed upstream figures (--upstream-figures): upstream's side of a config read from an
+# earlier report instead of run here.  The shape must match; a recipe that differs (fewer
+# steps, other windows) keeps the speed figures but not the loss verdict.
+FIGURES_SHAPE_KEYS = ("depth", "head_dim", "aspect_ratio", "seq_len", "batch_size",
+                      "window_pattern")
+FIGURES_RECIPE_KEYS = ("steps", "eval_every", "eval_windows", "seed", "warmup_steps",
+                       "warmdown_ratio", "final_lr_frac")
+
+
+def card_kind(name):
+    """The card's model from its name: 'H200' from 'NVIDIA H200', 'H100' from 'NVIDIA H100
+    80GB HBM3'; the name itself when no such word is in it."""
+    if not name:
+        return None
+    m = re.search(r"\b([A-Z]{1,3}\d{2,4}[A-Z]?)\b", name.replace("NVIDIA", ""))
+    return m.group(1) if m else name.strip()
+
+
+def load_reports(path):
+    """[(path as shown, report)] from a report .json or a folder of them, newest first."""
+    files = ([os.path.join(path, f) for f in os.listdir(path) if f.endswith(".json")]
+             if os.path.isdir(path) else [path])
+    out = []
+    for f in files:
+        try:
+            with open(f) as fh:
+                d = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise HarnessError(f"--upstream-figures: cannot read {f}: {e}")
+        f = os.path.abspath(f)
+        if isinstance(d, dict) and isinstance(d.get("results"), dict):
+            shown = os.path.relpath(f, REPO_ROOT) if f.startswith(REPO_ROOT + os.sep) else f
+            out.append((shown, d))
+    if not out:
+        raise HarnessError(f"--upstream-figures {path}: no benchmark report there")
+    return sorted(out, key=lambda x: x[1].get("timestamp_utc", ""), reverse=True)
+
+
+def committed_upstream(cfg, reports, gpu, up_commit=None):
+    """(upstream's record, where it came from) for cfg from the newest report in reports that
+    ran upstream's side of a config of that name and shape; (None, why not) when none did."""
+    this_gpu = (gpu or {}).get("name") if cfg["device"] == "cuda" else "CPU"
+    for path, d in reports:
+        theirs = next((c for c in d.get("configs") or [] if c.get("name") == cfg["name"]), None)
+        r = d["results"].get(cfg["name"]) or {}
+        rec = r.get("upstream")  # upstream's own run there, not figures it took from elsewhere
+        if (not theirs or not rec or rec.get("error") or "upstream_figures" in r
+                or any(theirs.get(k) != cfg[k] for k in FIGURES_SHAPE_KEYS)):
+            continue
+        env = d.get("environment") or {}
+        their_gpu = (env.get("gpu") or {}).get("name") if d.get("device") == "cuda" else "CPU"
+        meta = {"file": path, "timestamp_utc": d.get("timestamp_utc"), "gpu": their_gpu,
+                "this_gpu": this_gpu, "card_match": card_kind(their_gpu) == card_kind(this_gpu),
+                "peak_flops": env.get("peak_flops"),
+                "upstream_commit": (d.get("upstream") or {}).get("commit"),
+                "differs": {k: [theirs.get(k), cfg[k]] for k in FIGURES_RECIPE_KEYS
+                            if theirs.get(k) != cfg[k]}}
+        if up_commit and meta["upstream_commit"] != up_commit:
+            meta["differs"]["upstream commit"] = [meta["upstream_commit"], up_commit]
+        return rec, meta
+    return None, {"file": None, "reason": f"no report among {', '.join(p for p, _ in reports)} "
+                  f"ran upstream's {cfg['name']} at this shape"}
+
+
+def figures_note(meta):
+    """The marker every row built on committed upstream figures carries."""
+    if not meta.get("file"):
+        return f"no upstream figures: {meta.get('reason')}"
+    s = f"upstream figures from {meta['file']}, not run side by side"
+    if not meta["card_match"]:
+        s += (f"; CARD MISMATCH: this run's card is {meta['this_gpu']} "
+              f"({card_kind(meta['this_gpu'])}), the figures' {meta['gpu']} "
+              f"({card_kind(meta['gpu'])}), so the speed ratios compare different cards")
+    if meta["differs"]:
+        s += "; their run differs in " + ", ".join(f"{k} ({a} there, {b} here)"
+                                                  for k, (a, b) in meta["differs"].items())
+    return s
+
+
+def mark_committed(verdict, meta):
+    """FR-009 against committed figures: marked, and incomplete when the recipes differ."""
+    v = dict(verdict, upstream_figures=meta.get("file"))
+    if meta.get("differs") and v["status"] != "incomplete":
+        v["status"] = "incomplete"
+        v["reason"] = "the committed run's recipe differs, so the losses do not compare; " \
+            + v["reason"]
+    v["reason"] += f" [{figures_note(meta)}]"
+    return v
+
+
 def _fmt_num(x, kind):
     if x is None:
         return "—"
@@ -423,6 +514,8 @@ def render_markdown(doc):
     L.append(f"- Ours: nanochat-c @ `{env.get('our_commit') or 'uncommitted'}`"
              f"{' (dirty tree)' if env.get('our_dirty') else ''}")
     L.append(f"- Command: `{doc.get('command')}`")
+    for a in doc.get("appended") or []:
+        L.append(f"- Appended {a['timestamp_utc']}: `{a['command']}`")
     L.append("")
     if doc.get("partial"):
         L.append(f"> **PARTIAL REPORT.** Written after each config; the run has not reached "
@@ -458,7 +551,12 @@ def render_markdown(doc):
             if err:
                 L.append(f"> {side} side failed: {err}")
                 L.append("")
-        L.append("| metric | ours | upstream | ours / upstream |")
+        fig = r.get("upstream_figures")
+        if fig:
+            L.append(f"> {figures_note(fig)}.")
+            L.append("")
+        L.append(f"| metric | ours | upstream{' (committed figures)' if fig else ''} | "
+                 f"ours / upstream |")
         L.append("|---|---|---|---|")
         for label, key, kind, better in METRIC_ROWS:
             a = so.get(key) if so else None
@@ -561,6 +659,8 @@ def plot_curves(doc, path):
         r = doc["results"][c["name"]]
         for side, color in (("ours", "tab:blue"), ("upstream", "tab:orange")):
             rec = r.get(side) or {}
+            if side == "upstream" and r.get("upstream_figures"):
+                side = "upstream (committed)"
             sl = rec.get("step_log") or []
             if sl:
                 ax.plot([s["step"] for s in sl], [s["loss"] for s in sl], color=color,
@@ -584,12 +684,19 @@ def plot_curves(doc, path):
     plt.close(fig)
 
 
+def torch_facts(doc):
+    """The torch side's facts in a report: its probe's, else its first upstream run's (not
+    committed figures': those come from another machine)."""
+    return doc.get("probe") or next(
+        (r["upstream"]["env"] for r in doc["results"].values()
+         if isinstance(r.get("upstream"), dict) and r["upstream"].get("env")
+         and "upstream_figures" not in r), None)
+
+
 def environment_of(doc, gpu, probe):
-    """The report's environment: the probe's torch facts, else the first upstream run's."""
-    if probe is None:
-        probe = next((r["upstream"]["env"] for r in doc["results"].values()
-                      if isinstance(r.get("upstream"), dict) and r["upstream"].get("env")), None)
-    return dict(collect_environment(gpu, probe), daemon=doc["environment"]["daemon"])
+    """The report's environment: the probe's torch facts, else the report's own."""
+    return dict(collect_environment(gpu, probe or torch_facts(doc)),
+                daemon=doc["environment"]["daemon"])
 
 
 def write_partial(doc, done, out_dir, stamp, gpu, probe):
@@ -599,6 +706,35 @@ def write_partial(doc, done, out_dir, stamp, gpu, probe):
     part["environment"] = environment_of(part, gpu, probe)
     assemble(part)
     write_outputs(part, out_dir, stamp, plot=False)
+
+
+def load_prior(path, device):
+    """The report --append-to adds to; it must be of the same device."""
+    try:
+        with open(path) as f:
+            prior = json.load(f)
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"--append-to {path}: {e}")
+    if not isinstance(prior, dict) or not isinstance(prior.get("results"), dict):
+        raise HarnessError(f"--append-to {path}: not a benchmark report")
+    if prior.get("device") != device:
+        raise HarnessError(f"--append-to {path}: that report ran on {prior.get('device')}, "
+                           f"this run on {device}")
+    return prior
+
+
+def append_to_prior(doc, prior, configs):
+    """doc becomes prior's report plus this run: prior's configs that this run does not redo
+    come first (returned), its name and command stay, this run is listed as appended."""
+    redo = {c["name"] for c in configs}
+    kept = [c for c in prior["configs"] if c["name"] not in redo]
+    doc["appended"] = (prior.get("appended") or []) + [
+        {"timestamp_utc": doc["timestamp_utc"], "command": doc["command"]}]
+    doc.update(timestamp_utc=prior["timestamp_utc"], command=prior["command"],
+               sides="mixed" if prior.get("sides") != doc["sides"] else doc["sides"],
+               configs=kept + configs,
+               results={c["name"]: prior["results"][c["name"]] for c in kept})
+    return kept
 
 
 def write_outputs(doc, out_dir, stamp, plot=True):
@@ -631,11 +767,14 @@ def assemble(doc):
         fpt = r.get("flops_per_token") or estimate_flops_per_token(
             c["depth"], c["n_embd"], c["n_head"], c["seq_len"], doc.get("vocab_size", 65))
         r["flops_per_token"] = fpt
+        fig = r.get("upstream_figures")
         so = summarize_side(r.get("ours"), c, fpt, peak)
-        su = summarize_side(r.get("upstream"), c, fpt, peak)
+        su = summarize_side(r.get("upstream"), c, fpt, (fig or {}).get("peak_flops") or peak)
         r["summary"] = {"ours": so, "upstream": su}
         per[c["name"]] = fr009_verdict(r.get("ours") or {}, r.get("upstream") or {}, so, su,
                                        c["tokens_per_step"])
+        if fig:
+            per[c["name"]] = mark_committed(per[c["name"]], fig)
     doc["verdict"] = {"per_config": per, "overall": overall_verdict(per),
                       "rule": "final val loss <= 1.05 x upstream's, or less steady-state "
                               "training time (steps x tokens / mean tok/s) to reach upstream's "
@@ -1050,6 +1189,13 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="force a device (auto: the GPU if present)")
     p.add_argument("--sides", default="both", choices=["both", "ours", "upstream"])
+    p.add_argument("--upstream-figures", metavar="PATH", default=None,
+                   help="with --sides ours: upstream's side of each config comes from the newest "
+                   "report (a .json, or a folder of them, e.g. results/h200_upstream_only) that "
+                   "ran it at the same shape, marked in the report as not run side by side")
+    p.add_argument("--append-to", metavar="REPORT.json", default=None,
+                   help="add this run's configs to that report (same files, rewritten); its "
+                   "other configs are kept")
     p.add_argument("--nanochatd", default=DEFAULT_DAEMON, help="daemon binary to spawn")
     p.add_argument("--socket", default=None, help="use a running daemon at this socket instead "
                    "of spawning one (no cold time to first step)")
@@ -1097,6 +1243,11 @@ def main(argv=None):
                                   args.eval_every, args.eval_windows, args.seed, args.cross_check)
         if not os.path.isfile(args.data):
             raise HarnessError(f"data file {args.data} not found")
+        if args.upstream_figures and args.sides != "ours":
+            raise HarnessError("--upstream-figures stands in for upstream's run: use it with "
+                               "--sides ours")
+        figures = load_reports(args.upstream_figures) if args.upstream_figures else None
+        prior = load_prior(args.append_to, device) if args.append_to else None
         nanochat_dir, up_commit, up_source = resolve_upstream(args)
     except HarnessError as e:
         print(f"benchmark_karpathy: {e}", file=sys.stderr)
@@ -1112,9 +1263,9 @@ def main(argv=None):
           f"upstream {up_commit[:12]} ({up_source}); scratch {work}", flush=True)
 
     # torch/upstream environment: taken from the first upstream run (saves a ~10 s torch
-    # import); probed separately only when the upstream side does not run
-    probe = None
-    if args.sides == "ours":
+    # import) or the report appended to; probed separately only when neither has it
+    probe = torch_facts(prior) if prior else None
+    if args.sides == "ours" and probe is None:
         probe_path = os.path.join(work, "probe.json")
         try:
             _run_runner(["probe", "--nanochat-dir", nanochat_dir, "--device", device,
@@ -1139,16 +1290,22 @@ def main(argv=None):
         "upstream": {"commit": up_commit, "ref": args.baseline_ref, "dir": nanochat_dir,
                      "source": up_source},
         "environment": collect_environment(gpu, probe),
+        "probe": probe,
         "configs": configs,
         "results": {},
         "scratch_dir": work,
     }
     doc["environment"]["daemon"] = (f"attached {args.socket}" if args.socket
                                     else os.path.relpath(args.nanochatd, REPO_ROOT))
+    kept = append_to_prior(doc, prior, configs) if prior else []
     failed = False
     for done, cfg in enumerate(configs, 1):
         name = cfg["name"]
         r = doc["results"][name] = {}
+        if figures is not None:
+            r["upstream"], r["upstream_figures"] = committed_upstream(cfg, figures, gpu, up_commit)
+            r["flops_per_token"] = (r["upstream"] or {}).get("flops_per_token")
+            print(f"benchmark_karpathy: {name}: {figures_note(r['upstream_figures'])}", flush=True)
         if args.sides in ("both", "upstream"):
             t0 = time.time()
             try:
@@ -1182,13 +1339,14 @@ def main(argv=None):
               f" {r['cross_check'].get('reason', '')}", flush=True)
         if done < len(configs):  # a run cut short still leaves the configs it finished
             try:
-                write_partial(doc, configs[:done], out_dir, stamp, gpu, probe)
+                write_partial(doc, kept + configs[:done], out_dir, doc["timestamp_utc"], gpu,
+                              probe)
             except Exception as e:  # the report is a courtesy here; the run goes on
                 print(f"benchmark_karpathy: partial report not written ({e})", file=sys.stderr)
 
     doc["environment"] = environment_of(doc, gpu, probe)
     assemble(doc)
-    paths = write_outputs(doc, out_dir, stamp, plot=not args.no_plot)
+    paths = write_outputs(doc, out_dir, doc["timestamp_utc"], plot=not args.no_plot)
     for name, v in doc["verdict"]["per_config"].items():
         print(f"FR-009 {name}: {v['status']} ({v.get('reason')})")
     print(f"FR-009 overall: {doc['verdict']['overall']}"

@@ -306,3 +306,99 @@ def test_our_field_names_live_in_one_table():
     assert bk.pick({"step_ms": 2.5}, "step_ms") == 2.5
     assert bk.pick({"val_loss": None}, "val_loss", 3) == 3
     assert bk.pick({}, "val_loss", 3) == 3
+
+
+# ---- upstream's committed figures and reports added to --------------------------------------
+
+FIGURES = os.path.join(bk.REPO_ROOT, "results", "h200_upstream_only")
+H200_RUN1 = "results/h200_upstream_only/benchmark_karpathy_20261126T051949Z.json"
+
+
+def test_card_kind():
+    assert bk.card_kind("NVIDIA H200") == "H200"
+    assert bk.card_kind("NVIDIA H100 80GB HBM3") == "H100"
+    assert bk.card_kind("NVIDIA GH200 480GB") == "GH200"
+    assert bk.card_kind("CPU") == "CPU" and bk.card_kind(None) is None
+
+
+def test_committed_figures_found_by_config_and_shape():
+    reports = bk.load_reports(FIGURES)
+    h200 = {"name": "NVIDIA H200"}
+    d12 = bk.resolve_configs(["d12"], "cuda")[0]
+    rec, meta = bk.committed_upstream(d12, reports, h200, bk.PINNED_REF)
+    assert rec["tok_per_s_mean"] == pytest.approx(621789.4, rel=1e-6)
+    assert meta["file"] == H200_RUN1 and meta["card_match"] and meta["differs"] == {}
+    d6 = bk.resolve_configs(["d6"], "cuda")[0]  # two reports ran d6: the newer one
+    assert bk.committed_upstream(d6, reports, h200)[1]["file"].endswith("052845Z.json")
+    quick = bk.resolve_configs(["d20"], "cuda", quick=True)[0]
+    _, meta = bk.committed_upstream(quick, reports, h200)
+    assert meta["differs"]["steps"] == [60, quick["steps"]] and "eval_windows" in meta["differs"]
+    other = bk.resolve_configs(["d12"], "cuda", overrides={"batch_size": 8})[0]
+    rec, meta = bk.committed_upstream(other, reports, h200)  # another shape: not comparable
+    assert rec is None and meta["file"] is None and "d12-custom" in meta["reason"]
+
+
+def _ours_with_figures(gpu_name, cfg_name="d12"):
+    cfg = bk.resolve_configs([cfg_name], "cuda")[0]
+    rec, meta = bk.committed_upstream(cfg, bk.load_reports(FIGURES), {"name": gpu_name})
+    ours = _side(1.90, 0.050, evals_every=40, steps=cfg["steps"])
+    doc = _doc(ours, rec)
+    doc["environment"]["gpu"]["name"] = gpu_name
+    doc["configs"] = [cfg]
+    doc["results"] = {cfg_name: {"ours": ours, "upstream": rec, "upstream_figures": meta,
+                                 "cross_check": {"status": "skipped", "reason": "--sides ours"}}}
+    return bk.assemble(doc)
+
+
+def test_report_marks_committed_figures():
+    doc = _ours_with_figures("NVIDIA H200")
+    v = doc["verdict"]["per_config"]["d12"]
+    marker = f"upstream figures from {H200_RUN1}, not run side by side"
+    assert v["status"] == "pass" and marker in v["reason"] and "CARD MISMATCH" not in v["reason"]
+    s = doc["results"]["d12"]["summary"]["upstream"]
+    assert s["tok_per_s_mean"] == pytest.approx(621789.4, rel=1e-6)
+    assert s["mfu"] == pytest.approx(0.39196, rel=1e-3)  # the committed card's peak
+    md = bk.render_markdown(doc)
+    assert f"> {marker}." in md and "| upstream (committed figures) |" in md
+    assert bk.torch_facts(doc) is None  # the committed run's torch is another machine's
+
+
+def test_committed_figures_from_another_card_say_so():
+    doc = _ours_with_figures("NVIDIA H100 80GB HBM3")
+    md = bk.render_markdown(doc)
+    assert "CARD MISMATCH: this run's card is NVIDIA H100 80GB HBM3 (H100), the figures' " \
+           "NVIDIA H200 (H200)" in md
+
+
+def test_committed_figures_with_another_recipe_give_no_loss_verdict():
+    cfg = bk.resolve_configs(["d12"], "cuda", quick=True)[0]
+    rec, meta = bk.committed_upstream(cfg, bk.load_reports(FIGURES), {"name": "NVIDIA H200"})
+    v = bk.mark_committed({"status": "pass", "reason": "x"}, meta)
+    assert v["status"] == "incomplete" and "steps (80 there, 30 here)" in v["reason"]
+
+
+def test_upstream_figures_need_sides_ours(capsys):
+    rc = bk.main(["--baseline", "nanochat", "--no-require-gpu", "--upstream-figures", FIGURES])
+    assert rc == 2 and "--sides ours" in capsys.readouterr().err
+
+
+def test_append_to_keeps_the_prior_configs(tmp_path):
+    prior = _doc(_side(1.59, 0.010), _side(1.60, 0.014))
+    prior["environment"]["daemon"] = "d"
+    prior["sides"] = "both"
+    bk.write_outputs(prior, str(tmp_path), prior["timestamp_utc"], plot=False)
+    loaded = bk.load_prior(str(tmp_path / "benchmark_karpathy_20260101T000000Z.json"), "cuda")
+    with pytest.raises(bk.HarnessError, match="ran on cuda"):
+        bk.load_prior(str(tmp_path / "benchmark_karpathy_20260101T000000Z.json"), "cpu")
+    d12 = bk.resolve_configs(["d12"], "cuda")[0]
+    doc = dict(_doc(None, None), timestamp_utc="20260101T000500Z", command="y", sides="ours",
+               configs=[d12], results={})
+    kept = bk.append_to_prior(doc, loaded, [d12])
+    assert [c["name"] for c in kept] == ["d6"]
+    assert [c["name"] for c in doc["configs"]] == ["d6", "d12"]
+    assert doc["timestamp_utc"] == "20260101T000000Z" and doc["sides"] == "mixed"
+    assert doc["appended"] == [{"timestamp_utc": "20260101T000500Z", "command": "y"}]
+    doc["results"]["d12"] = {"ours": _side(1.9, 0.05, 40, 80), "upstream": None}
+    md = bk.render_markdown(bk.assemble(doc))
+    assert "## d6:" in md and "## d12:" in md and "- Appended 20260101T000500Z: `y`" in md
+    assert doc["verdict"]["per_config"]["d6"]["status"] == "pass"
