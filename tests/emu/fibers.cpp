@@ -1,11 +1,12 @@
-// fibers.cpp: the block scheduler of fibers.h, on ucontext (makecontext for a
-// fiber's start, swapcontext to switch), one stack per thread index.
+// fibers.cpp: the block scheduler of fibers.h, one stack per thread index,
+// switched by a few instructions of assembly on x86-64 (ucontext elsewhere:
+// swapcontext saves the signal mask with a system call on every switch, and
+// the emulated kernels switch at every warp operation).
 #include "fibers.h"
 
 #include "emu.h"
 
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,15 +20,75 @@ namespace {
 // KB); untouched pages cost nothing (MAP_NORESERVE).
 constexpr size_t STACK_BYTES = 1 << 20;
 
+#if defined(__x86_64__)
+// A context is a stack pointer: a switch pushes the callee-saved registers
+// (SysV) and its return address on the stack it leaves, stores the stack
+// pointer, loads the other's and pops them there.
+struct Context {
+    void *sp;
+};
+extern "C" void emu_switch_stack(void **save_sp, void *load_sp);
+asm(R"(
+    .text
+    .p2align 4
+    .globl emu_switch_stack
+    .type emu_switch_stack, @function
+emu_switch_stack:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch_stack, .-emu_switch_stack
+    .section .note.GNU-stack,"",@progbits
+    .text
+)");
+
+void switch_context(Context &from, Context &to) { emu_switch_stack(&from.sp, to.sp); }
+
+// A context that enters `entry` (which never returns) on the stack below `top` (16-byte aligned).
+void make_context(Context &c, char *top, void (*entry)()) {
+    void **sp = reinterpret_cast<void **>(top);
+    *--sp = nullptr;                         // entry's return address: none
+    *--sp = reinterpret_cast<void *>(entry); // where the first switch returns to
+    for (int i = 0; i < 6; i++) *--sp = nullptr; // the callee-saved registers it pops
+    c.sp = sp;
+}
+#else
+#include <ucontext.h>
+struct Context {
+    ucontext_t uc;
+};
+
+void switch_context(Context &from, Context &to) { swapcontext(&from.uc, &to.uc); }
+
+void make_context(Context &c, char *top, void (*entry)()) {
+    getcontext(&c.uc);
+    c.uc.uc_stack = {top - STACK_BYTES, 0, STACK_BYTES};
+    c.uc.uc_link = nullptr;
+    makecontext(&c.uc, entry, 0);
+}
+#endif
+
 enum class State { runnable, at_block, at_warp, returned };
 
 struct Fiber {
-    ucontext_t context;
+    Context context;
     State state;
 };
 
 struct Schedule {
-    ucontext_t scheduler;
+    Context scheduler;
     std::vector<Fiber> fibers; // (threads)
     const std::function<void()> *thread;
     unsigned running;
@@ -51,17 +112,18 @@ char *stack(unsigned t) {
     return stacks[t];
 }
 
-void fiber_main() {
+// A fiber's life: the thread, then back to the scheduler for good.
+[[noreturn]] void fiber_main() {
     (*now->thread)();
-    now->fibers[now->running].state = State::returned;
-} // uc_link: back to the scheduler
+    Fiber &f = now->fibers[now->running];
+    f.state = State::returned;
+    switch_context(f.context, now->scheduler);
+    abort(); // a returned fiber is never resumed
+}
 
 void start(Schedule &s, unsigned t) {
     Fiber &f = s.fibers[t];
-    getcontext(&f.context);
-    f.context.uc_stack = {stack(t), 0, STACK_BYTES};
-    f.context.uc_link = &s.scheduler;
-    makecontext(&f.context, fiber_main, 0);
+    make_context(f.context, stack(t) + STACK_BYTES, fiber_main);
     f.state = State::runnable;
 }
 
@@ -81,7 +143,7 @@ bool release(Schedule &s, unsigned first, unsigned last, State state) {
 void resume(Schedule &s, unsigned t) {
     s.running = t;
     threadIdx = {t, 0, 0};
-    swapcontext(&s.scheduler, &s.fibers[t].context);
+    switch_context(s.scheduler, s.fibers[t].context);
 }
 
 // The warp of threads [first, first + lanes), in order, round after round,
@@ -123,5 +185,5 @@ bool emu::fibers::run_block(unsigned threads, bool descending, const std::functi
 void emu::fibers::arrive_and_wait(Barrier at) {
     Fiber &f = now->fibers[now->running];
     f.state = at == Barrier::block ? State::at_block : State::at_warp;
-    swapcontext(&f.context, &now->scheduler);
+    switch_context(f.context, now->scheduler);
 }
