@@ -86,6 +86,13 @@ typedef struct nc_checkpoint_cfg {
     nc_str path;   /* "" = the resident model's default */
 } nc_checkpoint_cfg;
 
+typedef struct nc_tokenize_cfg {
+    nc_str text;      /* the text, or "" with file */
+    nc_str file;      /* a UTF-8 file (at most NC_TOKENIZE_MAX_BYTES), or "" with text */
+    nc_str tokenizer; /* a folder holding tokenizer.json; "" = the resident model's characters */
+} nc_tokenize_cfg;
+#define NC_TOKENIZE_MAX_BYTES (1 << 20)
+
 typedef struct nc_ablate_cfg {
     nc_mode mode;
     nc_model_kind model_kind; /* bigram | mini-gpt */

@@ -97,6 +97,13 @@ static const nc_arg_spec checkpoint_args[] = {
     ARG(nc_checkpoint_cfg, path, NC_ARG_STRING, "", NULL, 0, 0, "file (relative: in the checkpoint dir); empty: the model's default"),
 };
 
+static const nc_arg_spec tokenize_args[] = {
+    ARG(nc_tokenize_cfg, text, NC_ARG_STRING, "", NULL, 0, 0, "text to tokenize (or --file)"),
+    ARG(nc_tokenize_cfg, file, NC_ARG_STRING, "", NULL, 0, 0, "UTF-8 file to tokenize instead (at most 1 MiB, in the daemon's folders)"),
+    ARG(nc_tokenize_cfg, tokenizer, NC_ARG_STRING, "", NULL, 0, 0,
+        "folder holding a tokenizer.json (scripts/tokenizer.py); empty: the resident model's characters"),
+};
+
 #define A(f, ty, d, c, lo, hi, h) ARG(nc_ablate_cfg, f, ty, d, c, lo, hi, h)
 static const nc_arg_spec ablate_args[] = {
     A(mode, NC_ARG_CHOICE, "scalar", nc_mode_names, 0, 0, "autograd on scalars or batched tensors"),
@@ -124,6 +131,8 @@ static const nc_command_spec commands[NC_CMD_COUNT] = {
         true, false, checkpoint_args, nc_checkpoint_cfg),
     CMD(NC_CMD_ABLATE, "ablate", "train the four tie/rmsnorm variants and write CSV and JSONL", true, true,
         ablate_args, nc_ablate_cfg),
+    CMD(NC_CMD_TOKENIZE, "tokenize", "token ids of a text, and each token's bytes", true, false, tokenize_args,
+        nc_tokenize_cfg),
     CMD0(NC_CMD_CANCEL, "cancel", "cancel the running job at its next step"),
     CMD0(NC_CMD_SHUTDOWN, "shutdown", "stop at the next step boundary, save the resident model, exit"),
 };

@@ -37,8 +37,8 @@ typedef struct nc_arg_spec {
 
 /* Every command, by the id its spec carries: dispatch goes by id. */
 typedef enum nc_command_id {
-    NC_CMD_STATUS, NC_CMD_TRAIN, NC_CMD_SAMPLE, NC_CMD_EVAL, NC_CMD_CHECKPOINT, NC_CMD_ABLATE, NC_CMD_CANCEL,
-    NC_CMD_SHUTDOWN, NC_CMD_COUNT
+    NC_CMD_STATUS, NC_CMD_TRAIN, NC_CMD_SAMPLE, NC_CMD_EVAL, NC_CMD_CHECKPOINT, NC_CMD_ABLATE, NC_CMD_TOKENIZE,
+    NC_CMD_CANCEL, NC_CMD_SHUTDOWN, NC_CMD_COUNT
 } nc_command_id;
 
 typedef struct nc_command_spec {

@@ -235,10 +235,56 @@ static void print_texts(const options *o, json_t *texts) {
     }
 }
 
+/* The length of the whole UTF-8 character (2 to 4 bytes) at b (n bytes left), or 0. */
+static size_t multibyte_char(const unsigned char *b, size_t n) {
+    size_t len = b[0] >= 0xC2 && b[0] < 0xE0 ? 2 : b[0] >= 0xE0 && b[0] < 0xF0 ? 3 : b[0] >= 0xF0 && b[0] < 0xF5 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((b[k] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* One token's bytes (hex) readably: characters as they are; backslash, \n,
+ * \r, \t escaped; any other byte (a control, part of a character the token
+ * cuts) as \xNN. */
+static void print_token_bytes(const char *hex) {
+    unsigned char b[2048];
+    size_t n = strlen(hex) / 2;
+    if (n > sizeof b) n = sizeof b;
+    for (size_t i = 0; i < n; i++) sscanf(hex + 2 * i, "%2hhx", &b[i]);
+    for (size_t i = 0, len; i < n; i += len ? len : 1) {
+        len = multibyte_char(b + i, n - i);
+        if (len) fwrite(b + i, 1, len, stdout);
+        else if (b[i] == '\\') printf("\\\\");
+        else if (b[i] == '\n') printf("\\n");
+        else if (b[i] == '\r') printf("\\r");
+        else if (b[i] == '\t') printf("\\t");
+        else if (b[i] >= 0x20 && b[i] < 0x7F) putchar(b[i]);
+        else printf("\\x%02x", b[i]);
+    }
+}
+
+/* tokenize's ids, one a line: the id, a tab, the token's bytes. */
+static void print_tokens(json_t *res) {
+    json_t *ids = json_object_get(res, "ids"), *tokens = json_object_get(res, "tokens");
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        printf("%lld\t", (long long)json_integer_value(json_array_get(ids, i)));
+        print_token_bytes(json_string_value(json_array_get(tokens, i)));
+        printf("\n");
+    }
+    fprintf(stderr, "%lld tokens (%s, vocabulary %lld)\n", (long long)json_integer_value(json_object_get(res, "count")),
+            json_string_value(json_object_get(res, "tokenizer")),
+            (long long)json_integer_value(json_object_get(res, "vocab_size")));
+}
+
 static void print_result(const options *o, const char *cmd, json_t *res) {
     json_t *texts = json_object_get(res, "texts");
     if (strcmp(cmd, "sample") == 0 && json_is_array(texts)) {
         print_texts(o, texts);
+        return;
+    }
+    if (strcmp(cmd, "tokenize") == 0) {
+        print_tokens(res);
         return;
     }
     char *s = json_dumps(res, JSON_INDENT(2) | JSON_REAL_PRECISION(8));

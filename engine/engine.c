@@ -196,6 +196,7 @@ static const nc_job jobs[NC_CMD_COUNT] = {
     [NC_CMD_EVAL] = {nc_eval_check, nc_cmd_eval},
     [NC_CMD_CHECKPOINT] = {nc_checkpoint_check, nc_cmd_checkpoint},
     [NC_CMD_ABLATE] = {nc_ablate_check, nc_cmd_ablate},
+    [NC_CMD_TOKENIZE] = {nc_tokenize_check, nc_cmd_tokenize},
 };
 
 int nc_request_check(const nc_command_spec *cmd, const void *args, nc_error *err) {

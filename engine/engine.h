@@ -52,7 +52,7 @@ struct nc_engine {
 
 #define NC_MAX_BATCH_TOKENS (1 << 22) /* tokens per step a request may ask for */
 
-/* The commands (train.c, sample.c, eval.c, checkpoint.c, ablate.c), each a
+/* The commands (jobs/: train.c, sample.c, eval.c, checkpoint.c, ablate.c, tokenize.c), each a
  * check of its arguments that needs no engine state (made by the daemon
  * before it queues the request, and by nc_engine_run) and its run. `args` is
  * the command's config struct: nc_train_cfg for train, and so on. */
@@ -65,6 +65,7 @@ int nc_sample_check(const void *args, nc_error *err);
 int nc_eval_check(const void *args, nc_error *err);
 int nc_checkpoint_check(const void *args, nc_error *err);
 int nc_ablate_check(const void *args, nc_error *err);
+int nc_tokenize_check(const void *args, nc_error *err);
 json_t *nc_cmd_train(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 /* What a training run achieved, typed: train's result says it in JSON (and more). */
 typedef struct nc_train_outcome {
@@ -79,6 +80,7 @@ json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_er
 json_t *nc_cmd_eval(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 json_t *nc_cmd_checkpoint(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 json_t *nc_cmd_ablate(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
+json_t *nc_cmd_tokenize(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err);
 /* BadRequest when a resolved config's batch holds more than NC_MAX_BATCH_TOKENS. */
 int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
 

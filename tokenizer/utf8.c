@@ -56,3 +56,43 @@ size_t nc_utf8_complete(const char *s, size_t n) {
     size_t need = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 1;
     return n - (start - 1) >= need ? n : start - 1;
 }
+
+/* The bytes a character starting with lead continues with: the first
+ * continuation's range (lo, hi), and how many follow in all (0: not a lead). */
+static int continuation(unsigned char lead, unsigned char *lo, unsigned char *hi) {
+    *lo = 0x80, *hi = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) return 1;
+    if (lead == 0xE0) *lo = 0xA0;
+    if (lead == 0xED) *hi = 0x9F;
+    if (lead >= 0xE0 && lead <= 0xEF) return 2;
+    if (lead == 0xF0) *lo = 0x90;
+    if (lead == 0xF4) *hi = 0x8F;
+    return lead >= 0xF0 && lead <= 0xF4 ? 3 : 0;
+}
+
+char *nc_utf8_repair(const char *s, size_t n, size_t *len) {
+    const unsigned char *u = (const unsigned char *)s;
+    char *out = malloc(3 * n + 1); /* each byte at most one U+FFFD */
+    if (!out) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x80) {
+            out[k++] = (char)u[i++];
+            continue;
+        }
+        unsigned char lo, hi;
+        int need = continuation(u[i], &lo, &hi), got = 0;
+        while (got < need && i + 1 + (size_t)got < n && u[i + 1 + got] >= lo && u[i + 1 + got] <= hi) {
+            got++;
+            lo = 0x80, hi = 0xBF; /* only the first continuation has a narrower range */
+        }
+        if (need > 0 && got == need) {
+            for (int j = 0; j <= need; j++) out[k++] = (char)u[i + (size_t)j];
+        } else {
+            k += (size_t)nc_utf8_put(out + k, 0xFFFD);
+        }
+        i += 1 + (size_t)got;
+    }
+    *len = k;
+    return out;
+}

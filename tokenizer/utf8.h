@@ -18,5 +18,10 @@ int nc_utf8_put(char *buf, uint32_t cp);
  * character: n, less an incomplete sequence at the end (text streamed token by
  * token may stop in the middle of a character). */
 size_t nc_utf8_complete(const char *s, size_t n);
+/* s (n bytes) as valid UTF-8, as Python's bytes.decode("utf-8",
+ * errors="replace") makes it: each maximal invalid subsequence (a byte that
+ * starts no character, or the valid start of a character cut short) becomes
+ * U+FFFD. A malloc'd copy of *len bytes (NULL when out of memory). */
+char *nc_utf8_repair(const char *s, size_t n, size_t *len);
 
 #endif

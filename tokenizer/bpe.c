@@ -1,0 +1,338 @@
+/* bpe.c: the byte-level BPE tokenizer of bpe.h: tokenizer.json checked and
+ * loaded, tiktoken's encode_ordinary (the regex split, then byte-pair merges
+ * by rank), token bytes for decoding. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "bpe.h"
+
+#include "utf8.h"
+
+#include <jansson.h>
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_RANK UINT32_MAX
+#define MAX_SPECIAL_NAME 256
+
+struct nc_bpe {
+    int ranks;           /* mergeable tokens: ids 0..ranks-1, an id is its rank */
+    int vocab;           /* ranks, then the special tokens */
+    uint8_t *bytes;      /* every token's bytes, in id order (a special token: its name) */
+    size_t *start;       /* (vocab + 1) offsets into bytes */
+    int32_t *token_bytes; /* (vocab) bytes for bits per byte */
+    int32_t *slots;      /* (cap) the mergeable ids by their bytes, open addressing; -1 empty */
+    uint32_t cap;
+    pcre2_code *re;
+};
+
+/* ---- the rank map ------------------------------------------------------------------------ */
+
+static uint32_t hash(const uint8_t *p, size_t n) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static bool same(const nc_bpe *t, int id, const uint8_t *p, size_t n) {
+    return t->start[id + 1] - t->start[id] == n && memcmp(t->bytes + t->start[id], p, n) == 0;
+}
+
+/* The slot holding p's id, or the empty slot where it belongs. */
+static int32_t *slot(const nc_bpe *t, const uint8_t *p, size_t n) {
+    for (uint32_t i = hash(p, n) & (t->cap - 1);; i = (i + 1) & (t->cap - 1))
+        if (t->slots[i] < 0 || same(t, t->slots[i], p, n)) return &t->slots[i];
+}
+
+static uint32_t rank_of(const nc_bpe *t, const uint8_t *p, size_t n) {
+    int32_t id = *slot(t, p, n);
+    return id < 0 ? NO_RANK : (uint32_t)id;
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+static int b64_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Standard base64 (padded) s into out (room for 3/4 of its length); the bytes, or -1. */
+static long b64_decode(const char *s, uint8_t *out) {
+    size_t n = strlen(s);
+    if (n == 0 || n % 4) return -1;
+    long k = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4], pad = 0;
+        for (int j = 0; j < 4; j++) {
+            bool tail = i + 4 == n && j >= 2 && s[i + j] == '=' && (j == 3 || s[i + 3] == '=');
+            v[j] = tail ? (pad++, 0) : b64_value(s[i + j]);
+            if (v[j] < 0) return -1;
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        for (int j = 0; j < 3 - pad; j++) out[k++] = (uint8_t)(w >> (16 - 8 * j));
+    }
+    return k;
+}
+
+void nc_bpe_free(nc_bpe *t) {
+    if (!t) return;
+    pcre2_code_free(t->re);
+    free(t->bytes), free(t->start), free(t->token_bytes), free(t->slots), free(t);
+}
+
+/* tiktoken's regex (Rust) means Unicode White_Space by \s: PCRE2's \p{Z} and
+ * \t..\r, and U+0085 (NEL), which PCRE2's \s leaves out even with UCP. */
+#define WHITE_SPACE "\\t-\\r\\p{Z}\\x{85}"
+
+/* pattern with \s and \S spelled as WHITE_SPACE (malloc'd; NULL: \S in a class, unsupported). */
+static char *translate(const char *pattern) {
+    size_t n = strlen(pattern), k = 0;
+    char *out = malloc(n * sizeof WHITE_SPACE + 1);
+    bool in_class = false;
+    for (size_t i = 0; out && i < n; i++) {
+        char c = pattern[i];
+        if (c == '\\' && i + 1 < n && (pattern[i + 1] == 's' || pattern[i + 1] == 'S')) {
+            bool negated = pattern[++i] == 'S';
+            if (negated && in_class) {
+                free(out);
+                return NULL;
+            }
+            k += (size_t)sprintf(out + k, in_class ? "%s" : negated ? "[^%s]" : "[%s]", WHITE_SPACE);
+            continue;
+        }
+        out[k++] = c;
+        if (c == '\\' && i + 1 < n) out[k++] = pattern[++i]; /* an escaped character, as it is */
+        else if (c == '[' && !in_class) {
+            in_class = true;
+            if (i + 1 < n && pattern[i + 1] == '^') out[k++] = pattern[++i];
+        } else if (c == ']' && in_class) {
+            in_class = false;
+        }
+    }
+    if (out) out[k] = 0;
+    return out;
+}
+
+static int compile(nc_bpe *t, json_t *doc, nc_error *err) {
+    const char *given = json_string_value(json_object_get(doc, "pattern"));
+    if (!given) return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: no \"pattern\" string");
+    char *pattern = translate(given);
+    if (!pattern) return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern has \\S in a class (unsupported)");
+    int code;
+    PCRE2_SIZE at;
+    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
+    free(pattern);
+    if (!t->re) {
+        PCRE2_UCHAR why[256];
+        pcre2_get_error_message(code, why, sizeof why);
+        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern does not compile at %zu: %s", (size_t)at,
+                       (const char *)why);
+    }
+    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* without JIT (unsupported here) matching still works */
+    return 0;
+}
+
+/* Every token's bytes into t->bytes / t->start: the ranks, then the special tokens' names. */
+static int load_tokens(nc_bpe *t, json_t *ranks, json_t *special, nc_error *err) {
+    size_t total = 0, i;
+    json_t *v;
+    json_array_foreach(ranks, i, v) total += json_is_string(v) ? json_string_length(v) : 0;
+    json_array_foreach(special, i, v) total += MAX_SPECIAL_NAME;
+    t->bytes = malloc(total + 1);
+    t->start = malloc(sizeof *t->start * ((size_t)t->vocab + 1));
+    if (!t->bytes || !t->start) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    size_t k = 0;
+    json_array_foreach(ranks, i, v) {
+        const char *s = json_string_value(v);
+        long n = s ? b64_decode(s, t->bytes + k) : -1;
+        if (n <= 0 || n > NC_BPE_MAX_TOKEN)
+            return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: ranks[%zu] is not the base64 of 1 to %d bytes", i,
+                           NC_BPE_MAX_TOKEN);
+        t->start[i] = k;
+        k += (size_t)n;
+    }
+    json_array_foreach(special, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        json_t *id = json_object_get(v, "id");
+        size_t n = name ? strlen(name) : 0;
+        if (n == 0 || n >= MAX_SPECIAL_NAME || !json_is_integer(id) || json_integer_value(id) != t->ranks + (json_int_t)i)
+            return nc_fail(err, NC_E_BAD_REQUEST,
+                           "tokenizer: special[%zu] must be {\"name\": 1 to %d bytes, \"id\": %d}", i,
+                           MAX_SPECIAL_NAME - 1, t->ranks + (int)i);
+        t->start[t->ranks + i] = k;
+        memcpy(t->bytes + k, name, n);
+        k += n;
+    }
+    t->start[t->vocab] = k;
+    return 0;
+}
+
+/* The rank map: every mergeable token once, every single byte among them. */
+static int index_ranks(nc_bpe *t, nc_error *err) {
+    t->cap = 1;
+    while (t->cap < 2u * (uint32_t)t->ranks) t->cap <<= 1;
+    t->slots = malloc(sizeof *t->slots * t->cap);
+    if (!t->slots) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    memset(t->slots, 0xff, sizeof *t->slots * t->cap);
+    for (int id = 0; id < t->ranks; id++) {
+        int32_t *s = slot(t, t->bytes + t->start[id], t->start[id + 1] - t->start[id]);
+        if (*s >= 0) return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: ranks %d and %d are the same bytes", *s, id);
+        *s = id;
+    }
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        if (rank_of(t, &byte, 1) == NO_RANK)
+            return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: byte 0x%02x is no token (byte-level BPE needs all 256)", b);
+    }
+    return 0;
+}
+
+/* token_bytes: each mergeable token's length, 0 for the special tokens (upstream's token_bytes.pt). */
+static int load_token_bytes(nc_bpe *t, json_t *tb, nc_error *err) {
+    if (json_array_size(tb) != (size_t)t->vocab)
+        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: \"token_bytes\" must list %d counts", t->vocab);
+    t->token_bytes = malloc(sizeof *t->token_bytes * (size_t)t->vocab);
+    if (!t->token_bytes) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    for (int id = 0; id < t->vocab; id++) {
+        json_t *v = json_array_get(tb, (size_t)id);
+        json_int_t want = id < t->ranks ? (json_int_t)(t->start[id + 1] - t->start[id]) : 0;
+        if (!json_is_integer(v) || json_integer_value(v) != want)
+            return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: token_bytes[%d] must be %lld", id, (long long)want);
+        t->token_bytes[id] = (int32_t)want;
+    }
+    return 0;
+}
+
+static int load(nc_bpe *t, json_t *doc, nc_error *err) {
+    const char *format = json_string_value(json_object_get(doc, "format"));
+    if (!format || strcmp(format, "nanochat-bpe") != 0)
+        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: \"format\" is not \"nanochat-bpe\"");
+    if (json_integer_value(json_object_get(doc, "version")) != 1)
+        return nc_fail(err, NC_E_UNSUPPORTED_VERSION, "tokenizer: only version 1 is supported");
+    json_t *ranks = json_object_get(doc, "ranks"), *special = json_object_get(doc, "special");
+    size_t nr = json_array_size(ranks), ns = json_array_size(special);
+    if (!json_is_array(ranks) || !json_is_array(special) || nr < 256 || nr + ns > NC_BPE_MAX_VOCAB)
+        return nc_fail(err, NC_E_BAD_REQUEST,
+                       "tokenizer: \"ranks\" (at least 256) and \"special\" must be arrays of %d tokens at most",
+                       NC_BPE_MAX_VOCAB);
+    t->ranks = (int)nr;
+    t->vocab = (int)(nr + ns);
+    if (compile(t, doc, err) || load_tokens(t, ranks, special, err) || index_ranks(t, err)) return -1;
+    return load_token_bytes(t, json_object_get(doc, "token_bytes"), err);
+}
+
+nc_bpe *nc_bpe_parse(const char *text, size_t len, nc_error *err) {
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: not a JSON object (%s)", je.text);
+        return NULL;
+    }
+    nc_bpe *t = calloc(1, sizeof *t);
+    int rc = t ? load(t, doc, err) : nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    json_decref(doc);
+    if (rc == 0) return t;
+    nc_bpe_free(t);
+    return NULL;
+}
+
+int nc_bpe_vocab(const nc_bpe *t) { return t->vocab; }
+
+int nc_bpe_special(const nc_bpe *t, const char *name) {
+    for (int id = t->ranks; id < t->vocab; id++)
+        if (same(t, id, (const uint8_t *)name, strlen(name))) return id;
+    return -1;
+}
+
+const uint8_t *nc_bpe_bytes(const nc_bpe *t, int id, size_t *len) {
+    if (id < 0 || id >= t->vocab) return NULL;
+    *len = t->start[id + 1] - t->start[id];
+    return t->bytes + t->start[id];
+}
+
+int nc_bpe_token_bytes(const nc_bpe *t, int id) { return id >= 0 && id < t->vocab ? t->token_bytes[id] : 0; }
+
+/* ---- encoding ------------------------------------------------------------------------------ */
+
+typedef struct id_list {
+    int32_t **ids;
+    size_t *count, *cap;
+} id_list;
+
+static bool push(id_list *l, uint32_t id) {
+    if (*l->count == *l->cap) {
+        size_t cap = *l->cap ? 2 * *l->cap : 256;
+        int32_t *p = realloc(*l->ids, sizeof *p * cap);
+        if (!p) return false;
+        *l->ids = p, *l->cap = cap;
+    }
+    (*l->ids)[(*l->count)++] = (int32_t)id;
+    return true;
+}
+
+/* The rank of the bytes from part i to part i + 2 (parts: starts of the current pieces, n of them). */
+static uint32_t pair_rank(const nc_bpe *t, const uint8_t *p, const size_t *start, size_t n, size_t i) {
+    return i + 2 < n ? rank_of(t, p + start[i], start[i + 2] - start[i]) : NO_RANK;
+}
+
+/* tiktoken's byte_pair_merge of piece p (n bytes, not itself a token): the
+ * lowest-ranked adjacent pair merged first, the leftmost of equal ranks. */
+static bool merge(const nc_bpe *t, const uint8_t *p, size_t n, id_list *out) {
+    size_t local_start[65];
+    uint32_t local_rank[65];
+    size_t *start = n < 65 ? local_start : malloc(sizeof *start * (n + 1));
+    uint32_t *rank = n < 65 ? local_rank : malloc(sizeof *rank * (n + 1));
+    bool ok = start && rank;
+    size_t parts = n + 1; /* starts of the pieces, and the end */
+    for (size_t i = 0; ok && i < parts; i++) start[i] = i;
+    for (size_t i = 0; ok && i < parts; i++) rank[i] = pair_rank(t, p, start, parts, i);
+    while (ok) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < parts; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == NO_RANK) break;
+        memmove(start + best + 1, start + best + 2, sizeof *start * (parts - best - 2));
+        memmove(rank + best + 1, rank + best + 2, sizeof *rank * (parts - best - 2));
+        parts--;
+        rank[best] = pair_rank(t, p, start, parts, best);
+        if (best > 0) rank[best - 1] = pair_rank(t, p, start, parts, best - 1);
+    }
+    for (size_t i = 0; ok && i + 1 < parts; i++) ok = push(out, rank_of(t, p + start[i], start[i + 1] - start[i]));
+    if (start != local_start) free(start);
+    if (rank != local_rank) free(rank);
+    return ok;
+}
+
+int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, size_t *count, size_t *cap,
+                  nc_error *err) {
+    size_t len;
+    char *s = nc_utf8_repair(text, n, &len);
+    pcre2_match_data *md = s ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
+    id_list out = {ids, count, cap};
+    bool ok = md != NULL;
+    for (size_t at = 0; ok && at < len;) {
+        int rc = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) {
+            ok = false;
+            break;
+        }
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t from = ov[0], to = ov[1];
+        if (to == from) { /* an empty match (no alternative of upstream's pattern makes one): on by a character */
+            for (at = to + 1; at < len && ((unsigned char)s[at] & 0xC0) == 0x80; at++) {}
+            continue;
+        }
+        const uint8_t *piece = (const uint8_t *)s + from;
+        uint32_t whole = rank_of(t, piece, to - from);
+        ok = whole != NO_RANK ? push(&out, whole) : merge(t, piece, to - from, &out);
+        at = to;
+    }
+    pcre2_match_data_free(md);
+    free(s);
+    return ok ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory (or a regex failure) encoding %zu bytes", n);
+}
