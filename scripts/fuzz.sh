@@ -13,7 +13,7 @@ source scripts/packages.sh
 need_packages clang libclang-rt-14-dev cmake pkg-config libevent-dev libmsgpack-dev libsystemd-dev check \
   libjansson-dev libopenblas-dev libpcre2-dev
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target fuzz_frame fuzz_checkpoint fuzz_safetensors -j"$(nproc)" >/dev/null
+cmake --build --preset fuzz --target fuzz_frame fuzz_checkpoint fuzz_safetensors fuzz_tokenizer -j"$(nproc)" >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -30,3 +30,4 @@ fuzz() {
 fuzz frame 65536 -dict=tests/fuzz/frame.dict
 fuzz checkpoint 131072
 fuzz safetensors 65536
+fuzz tokenizer 16384

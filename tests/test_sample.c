@@ -148,7 +148,9 @@ static json_t *samples(int num, streamed *s) {
         ck_assert_int_eq(strlen(t), 4 + 40);
         ck_assert_str_eq(t + 4, s->text[i]); /* the events add up to the new text */
     }
-    return json_incref(texts);
+    json_incref(texts);
+    json_decref(res);
+    return texts;
 }
 
 static void samples_are_their_own(void) {
