@@ -246,7 +246,7 @@ static bool stage_inputs(nc_backend *be, const gemm_plan *p, const nc_gemm *g, c
 void nc_cuda_gemm(nc_backend *be, const nc_gemm *g) {
     nc_cuda *cu = nc_cuda_of(be);
     if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return;
-    if (g->k <= 0 || g->at != g->bt || (g->at == NC_F32 && g->dt == NC_BF16)) {
+    if (!nc_cuda_gemm_supported(g)) {
         nc_cuda_fail(be, "cuda gemm: unsupported k %d or dtypes a %d b %d d %d", g->k, g->at, g->bt, g->dt);
         return;
     }

@@ -67,6 +67,12 @@ void *nc_cuda_scratch(nc_backend *be, size_t bytes);
 /* Moves the recorded failure (if any) into err and clears it: 0 or -1. */
 int nc_cuda_take_error(nc_backend *be, nc_error *err);
 
+/* What gemm.c runs (cuBLASLt with A and B of one dtype, no f32 -> bf16
+ * product): other requests fail; empty ones (m, n or batch 0) do nothing. */
+static inline bool nc_cuda_gemm_supported(const nc_gemm *g) {
+    return g->k > 0 && g->at == g->bt && !(g->at == NC_F32 && g->dt == NC_BF16);
+}
+
 /* gemm.c's cuBLASLt plans, by shape. */
 nc_gemm_cache *nc_gemm_cache_new(nc_backend *be);
 void nc_gemm_cache_free(nc_backend *be, nc_gemm_cache *c);

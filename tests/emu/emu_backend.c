@@ -73,11 +73,16 @@ static void narrow(void *d, nc_dtype dt, int64_t ldd, const float *f, int m, int
         }
 }
 
+/* As gemm.c: what cuBLASLt is not asked to do is an error, not a result. */
 static void emu_gemm(nc_backend *be, const nc_gemm *g) {
-    (void)be;
-    size_t e = nc_dtype_size(g->at), ed = nc_dtype_size(g->dt);
+    if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return;
+    if (!nc_cuda_gemm_supported(g)) {
+        nc_cuda_fail(be, "cuda gemm: unsupported k %d or dtypes a %d b %d d %d", g->k, g->at, g->bt, g->dt);
+        return;
+    }
+    size_t ea = nc_dtype_size(g->at), eb = nc_dtype_size(g->bt), ed = nc_dtype_size(g->dt);
     for (int b = 0; b < g->batch; b++) {
-        const char *a = (const char *)g->a + e * (size_t)(b * g->sa), *bb = (const char *)g->b + e * (size_t)(b * g->sb);
+        const char *a = (const char *)g->a + ea * (size_t)(b * g->sa), *bb = (const char *)g->b + eb * (size_t)(b * g->sb);
         char *d = (char *)g->d + ed * (size_t)(b * g->sd);
         float *fa = widen(a, g->at, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda);
         float *fb = widen(bb, g->bt, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb);

@@ -8,6 +8,9 @@
 
 #include <sys/mman.h>
 #include <unistd.h>
+#if !defined(__x86_64__) || defined(__CET__)
+#include <ucontext.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -20,10 +23,12 @@ namespace {
 // KB); untouched pages cost nothing (MAP_NORESERVE).
 constexpr size_t STACK_BYTES = 1 << 20;
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__CET__)
 // A context is a stack pointer: a switch pushes the callee-saved registers
 // (SysV) and its return address on the stack it leaves, stores the stack
-// pointer, loads the other's and pops them there.
+// pointer, loads the other's and pops them there. The floating-point control
+// state (MXCSR, the x87 control word) is not switched: no kernel changes it.
+// (Shadow stacks, CET, would refuse the switch's ret: such builds take ucontext.)
 struct Context {
     void *sp;
 };
@@ -65,7 +70,6 @@ void make_context(Context &c, char *top, void (*entry)()) {
     c.sp = sp;
 }
 #else
-#include <ucontext.h>
 struct Context {
     ucontext_t uc;
 };

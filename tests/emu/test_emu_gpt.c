@@ -22,44 +22,52 @@
  *  - accuracy: our distance from exact at most ACCURACY times upstream's,
  *    plus FLOOR (two bf16 roundings) for tensors exact math leaves almost
  *    unchanged;
- *  - bias: the component of (ours - exact) along exact, <a - x, x> / <x, x>,
- *    at most ACCURACY times upstream's plus BIAS. Rounding noise is nearly
- *    orthogonal to a tensor and averages out over its elements; a systematic
- *    difference does not: RMSNorm with bf16's epsilon (2^-7) instead of the
- *    fp32 one upstream's F.rms_norm uses on bf16 input (its opmath type's)
- *    shifts every logit by -0.27% here, and fails this.
- * The learnable scalars (tensors of at most SCALAR_NUMEL elements) are held
- * to SCALAR_ACCURACY only: their gradients sum dout * x over every token,
- * with exact values 10 to 100 times smaller than their terms, so both bf16
- * paths keep few correct digits (upstream 2-30% off exact, ours 2-3 times
- * that on resid and x0 lambdas: docs/perf.md, "bf16 numerics"). */
+ *  - bias (tensors of more than SMALL elements): the component of (ours -
+ *    exact) along exact, <a - x, x> / <x, x>, at most ACCURACY times
+ *    upstream's plus BIAS. Rounding noise is nearly orthogonal to a tensor
+ *    and averages out over its elements; a systematic difference does not:
+ *    RMSNorm with bf16's epsilon (2^-7) instead of the fp32 one upstream's
+ *    F.rms_norm uses on bf16 input (its opmath type's) shifts every logit by
+ *    -0.27% here, and fails this.
+ * And exact must be upstream's math: upstream's bf16 within CAP of it (per
+ * kind: logits, gradients, first and third updates; tensors of more than
+ * SMALL elements), or a mistake in model code both our backends share
+ * (a window of 96 instead of 128 puts upstream 18% off on a gradient)
+ * would pass as a looser bound.
+ * A small tensor that bf16 does not determine (upstream more than 100% off
+ * exact: the x0 and backout lambdas' gradients, sums over every token of
+ * dout * x whose exact values are far smaller than their terms) is shown,
+ * not held: no comparison at this size can tell a right value there. */
 #include "emu_check.h"
 #include "gpt_parity.h"
 
 #define ACCURACY 1.5
 #define FLOOR 0x1p-8 /* two bf16 roundings, relative */
 #define BIAS 1e-3
-#define SCALAR_NUMEL 64
-#define SCALAR_ACCURACY 6.0
+#define SMALL 64
 
+/* How far upstream's bf16 may be from exact (our f32 model), by what is compared. */
+typedef enum kind { LOGITS, GRADS, STEP1, STEP3 } kind;
+static const double CAP[] = {[LOGITS] = 2e-2, [GRADS] = 3e-2, [STEP1] = 0.3, [STEP3] = 0.6};
 
 static int failures;
 
 /* ours (the emulated GPU path), up (upstream in bf16), exact (cpu f32): n floats. */
-static void hold(const char *what, const float *ours, const float *up, const float *exact, int64_t n) {
+static void hold(const char *what, kind k, const float *ours, const float *up, const float *exact, int64_t n) {
     double e_ours = rel_err(ours, exact, n), e_up = rel_err(up, exact, n);
     double b_ours = rel_bias(ours, exact, n), b_up = rel_bias(up, exact, n);
-    bool ok = n <= SCALAR_NUMEL ? e_ours <= SCALAR_ACCURACY * e_up + FLOOR
-                                : e_ours <= ACCURACY * e_up + FLOOR && fabs(b_ours) <= ACCURACY * fabs(b_up) + BIAS;
-    printf("%-4s %-50s off exact: ours %.2e upstream %.2e; bias ours %+.2e upstream %+.2e\n", ok ? "ok" : "FAIL",
-           what, e_ours, e_up, b_ours, b_up);
+    bool small = n <= SMALL, undetermined = small && e_up > 1;
+    bool ok = undetermined || (e_ours <= ACCURACY * e_up + FLOOR &&
+                               (small || (fabs(b_ours) <= ACCURACY * fabs(b_up) + BIAS && e_up <= CAP[k])));
+    printf("%-4s %-50s off exact: ours %.2e upstream %.2e; bias ours %+.2e upstream %+.2e\n",
+           undetermined ? "n/a" : ok ? "ok" : "FAIL", what, e_ours, e_up, b_ours, b_up);
     failures += !ok;
 }
 
 /* Every tensor in ours (and exact, the same names) against the fixture's prefix + name; with a base
  * prefix the changes from base + name, all three sides. */
-static void hold_all(const parity *p, const nc_tensor_list *ours, const nc_tensor_list *exact, const char *prefix,
-                     const char *base) {
+static void hold_all(const parity *p, kind k, const nc_tensor_list *ours, const nc_tensor_list *exact,
+                     const char *prefix, const char *base) {
     for (int i = 0; i < ours->count; i++) {
         const nc_tensor *t = &ours->items[i], *x = nc_tensors_get(exact, t->name);
         char name[256];
@@ -77,7 +85,7 @@ static void hold_all(const parity *p, const nc_tensor_list *ours, const nc_tenso
             for (int64_t j = 0; j < 3 * n; j++) v[j] -= before[j % n];
             snprintf(name, sizeof name, "%s%s (update)", prefix, t->name);
         }
-        hold(name, v, v + n, v + 2 * n, n);
+        hold(name, k, v, v + n, v + 2 * n, n);
         free(v);
     }
 }
@@ -90,7 +98,7 @@ static void hold_params(parity *gpu, parity *cpu, int steps) {
     nc_error err = {0};
     ck_assert_int_eq(nc_tensor_gpt_ops.export_state(gpu->f.m, false, &ours, &err), 0);
     ck_assert_int_eq(nc_tensor_gpt_ops.export_state(cpu->f.m, false, &exact, &err), 0);
-    hold_all(gpu, &ours, &exact, steps == 1 ? "step1." : "step3.", "param.");
+    hold_all(gpu, steps == 1 ? STEP1 : STEP3, &ours, &exact, steps == 1 ? "step1." : "step3.", "param.");
     nc_tensors_free(&ours), nc_tensors_free(&exact);
 }
 
@@ -107,7 +115,7 @@ START_TEST(logits_gradients_and_steps_as_upstream_in_bf16) {
     nc_error err = {0};
     ck_assert_msg(nc_gpt_logits(gpu.f.m, &gpu.batch, logits, &err) == 0, "%s", err.message);
     ck_assert_msg(nc_gpt_logits(cpu.f.m, &cpu.batch, logits + n, &err) == 0, "%s", err.message);
-    hold("logits", logits, want->data, logits + n, n);
+    hold("logits", LOGITS, logits, want->data, logits + n, n);
     free(logits);
 
     float loss[3] = {0, ref(&gpu, "loss")->data[0], 0}; /* ours, upstream's, exact */
@@ -116,11 +124,11 @@ START_TEST(logits_gradients_and_steps_as_upstream_in_bf16) {
     loss[0] = (float)l;
     ck_assert_int_eq(nc_gpt_forward_backward(cpu.f.m, &cpu.batch, &l, &err), 0);
     loss[2] = (float)l;
-    hold("loss", loss, loss + 1, loss + 2, 1);
+    hold("loss", LOGITS, loss, loss + 1, loss + 2, 1);
     nc_tensor_list ours = {0}, exact = {0};
     ck_assert_int_eq(nc_gpt_export_grads(gpu.f.m, &ours, &err), 0);
     ck_assert_int_eq(nc_gpt_export_grads(cpu.f.m, &exact, &err), 0);
-    hold_all(&gpu, &ours, &exact, "grad.", NULL);
+    hold_all(&gpu, GRADS, &ours, &exact, "grad.", NULL);
     nc_tensors_free(&ours), nc_tensors_free(&exact);
 
     int64_t steps = gpu.f.cfg.steps;

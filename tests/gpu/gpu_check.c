@@ -154,10 +154,11 @@ void gc_check(gc_ctx *c, const char *op, const char *shape, const gc_buf *b, dou
         return;
     }
     int64_t unwritten;
-    double rel = twin_rel_error(g, b->h, b->n, &unwritten);
+    double rel = twin_rel_error(g, b->h, b->n, &unwritten), bias = rel_bias(g, b->h, b->n);
     char note[96] = "";
     if (unwritten) snprintf(note, sizeof note, "%lld elements NaN (unwritten?)", (long long)unwritten);
-    row(c, op, shape, rel, tol, rel <= tol, ms, unwritten ? note : NULL);
+    else if (!(fabs(bias) <= tol * TWIN_BIAS)) snprintf(note, sizeof note, "a systematic error: relative bias %.2e", bias);
+    row(c, op, shape, rel, tol, rel <= tol && note[0] == 0, ms, note[0] ? note : NULL);
     free(g);
 }
 
