@@ -167,7 +167,7 @@ int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, c
     if (nc_engine_fits(e, r->backend, replaces ? &mine : &both, code, what, err)) return -1;
     nc_error ignored;
     if (replaces && nc_engine_fits(e, r->backend, &both, code, what, &ignored)) nc_resident_clear(&e->res);
-    r->model = r->ops->create(&r->cfg.model, &r->vocab, r->backend, err);
+    r->model = r->ops->create(&r->cfg.model, r->vocab.size, r->backend, err);
     return r->model ? 0 : -1;
 }
 

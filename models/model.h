@@ -9,7 +9,6 @@
 #include "api.h"
 #include "core/memory.h"
 #include "core/tensors.h"
-#include "tokenizer/vocab.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -38,9 +37,8 @@ typedef struct nc_model_ops {
      * run's validation windows per eval when 0, with this model's values;
      * rejects combinations it cannot train. */
     int (*resolve)(nc_model_cfg *cfg, const struct nc_backend *be, int64_t *eval_windows, nc_error *err);
-    /* A freshly initialized model (weights from cfg->seed's init stream). */
-    nc_model *(*create)(const nc_model_cfg *cfg, const nc_vocab *vocab,
-                        struct nc_backend *be, nc_error *err);
+    /* A freshly initialized model of vocabulary size V (weights from cfg->seed's init stream). */
+    nc_model *(*create)(const nc_model_cfg *cfg, int V, struct nc_backend *be, nc_error *err);
     void (*destroy)(nc_model *m);
 
     /* Forward, backward and optimizer update on one batch. `step` counts from

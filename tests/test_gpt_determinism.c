@@ -32,7 +32,7 @@ static void run(int threads, double *losses, nc_tensor_list *weights) {
     nc_backend_free(f.be);
     nc_error err = {0};
     f.be = nc_backend_cpu_new(threads, &err);
-    f.m = nc_tensor_gpt_ops.create(&f.cfg.model, &f.vocab, f.be, &err);
+    f.m = nc_tensor_gpt_ops.create(&f.cfg.model, f.vocab_size, f.be, &err);
     ck_assert_msg(f.m, "%s", err.message);
     int32_t x[B * T], y[B * T];
     gpt_random_ids(x, B * T, 100, V);

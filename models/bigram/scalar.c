@@ -40,10 +40,10 @@ static int64_t memory_bytes(const nc_model *m) {
 
 static int logits_after(nc_model *m, const int32_t *ids, int n, float *out, nc_error *err);
 
-static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
+static nc_model *create(const nc_model_cfg *cfg, int V, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
     nc_model *m = nc_xcalloc(1, sizeof *m);
-    nc_bigram_init(&m->b, cfg, vocab->size, logits_after);
+    nc_bigram_init(&m->b, cfg, V, logits_after);
     m->grad = nc_xcalloc((size_t)m->b.P, sizeof *m->grad);
     m->h = nc_xmalloc((size_t)m->b.V * sizeof *m->h);
     m->logits = nc_xmalloc((size_t)m->b.V * sizeof *m->logits);

@@ -125,12 +125,12 @@ static int alloc_arenas(nc_model *m, nc_error *err) {
            nc_snapshot_add(&m->snap, m->be, state, state_floats, err) ? -1 : 0;
 }
 
-static nc_model *gpt_create(const nc_model_cfg *cfg, const nc_vocab *vocab, nc_backend *be, nc_error *err) {
+static nc_model *gpt_create(const nc_model_cfg *cfg, int V, nc_backend *be, nc_error *err) {
     nc_model *m = calloc(1, sizeof *m);
     if (!m) return nc_fail(err, NC_E_INTERNAL, "out of memory"), NULL;
     m->be = be;
     m->cfg = *cfg;
-    if (nc_gpt_config_init(&m->g, cfg, vocab->size, err) || gpt_layout_init(&m->lay, &m->g, err)) {
+    if (nc_gpt_config_init(&m->g, cfg, V, err) || gpt_layout_init(&m->lay, &m->g, err)) {
         free(m);
         return NULL;
     }

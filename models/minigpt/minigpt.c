@@ -93,11 +93,11 @@ static int64_t memory_bytes(const nc_model *m) {
            (int64_t)m->g.cap * (int64_t)sizeof(sv_node);
 }
 
-static nc_model *create(const nc_model_cfg *cfg, const nc_vocab *vocab, struct nc_backend *be, nc_error *err) {
+static nc_model *create(const nc_model_cfg *cfg, int V, struct nc_backend *be, nc_error *err) {
     (void)be, (void)err;
     nc_model *m = nc_xcalloc(1, sizeof *m);
     m->cfg = *cfg;
-    m->V = vocab->size;
+    m->V = V;
     layout(m, cfg->tie_lm_head);
     m->w = nc_xmalloc((size_t)m->P * sizeof *m->w);
     m->grad = nc_xcalloc((size_t)m->P, sizeof *m->grad);

@@ -334,10 +334,6 @@ static void bench_steps(bench *b) {
              "{\"depth\": %d, \"head_dim\": 128, \"seq_len\": %d, \"batch_size\": %d, \"window_pattern\": \"L\", "
              "\"device\": \"cuda\", \"seed\": 1}", c->depth, c->T, c->B);
     json_t *args = json_loads(json, 0, NULL);
-    uint32_t cps[V];
-    nc_vocab vocab;
-    for (int i = 0; i < V; i++) cps[i] = 32 + (uint32_t)i;
-    nc_vocab_init(&vocab, cps, V);
     if (nc_args_parse(nc_command_find("train"), args, &cfg, &err) ||
         nc_tensor_gpt_ops.resolve(&cfg.model, b->be, &cfg.eval_windows, &err)) {
         printf("%s: config: %s\n", c->name, err.message);
@@ -345,7 +341,7 @@ static void bench_steps(bench *b) {
     }
     json_decref(args);
     double t0 = now();
-    nc_model *m = nc_tensor_gpt_ops.create(&cfg.model, &vocab, b->be, &err);
+    nc_model *m = nc_tensor_gpt_ops.create(&cfg.model, V, b->be, &err);
     if (!m) {
         printf("%s: create: %s\n", c->name, err.message);
         return;
@@ -375,7 +371,6 @@ static void bench_steps(bench *b) {
     else
         printf("%-4s step: FAILED: %s\n", c->name, err.message);
     nc_tensor_gpt_ops.destroy(m);
-    nc_vocab_free(&vocab);
     free(x), free(y);
 }
 

@@ -60,7 +60,7 @@ static nc_batch windows(const int32_t *tokens, size_t n, uint64_t index, int32_t
 }
 
 /* A model of `kind` for the train arguments json (a format with one %s: the device). */
-static nc_model *model_of(const nc_model_ops *kind, const char *json_fmt, nc_backend *be, const nc_vocab *vocab) {
+static nc_model *model_of(const nc_model_ops *kind, const char *json_fmt, nc_backend *be, int V) {
     char json[512];
     nc_error err = {0};
     nc_train_cfg cfg;
@@ -68,16 +68,16 @@ static nc_model *model_of(const nc_model_ops *kind, const char *json_fmt, nc_bac
     json_t *args = json_loads(json, 0, NULL);
     if (nc_args_parse(nc_command_find("train"), args, &cfg, &err) || kind->resolve(&cfg.model, be, &cfg.eval_windows, &err)) die("config", &err);
     json_decref(args);
-    nc_model *m = kind->create(&cfg.model, vocab, be, &err);
+    nc_model *m = kind->create(&cfg.model, V, be, &err);
     if (!m) die("create", &err);
     return m;
 }
 
-static nc_model *model_on(nc_backend *be, const nc_vocab *vocab) { return model_of(ops, ARGS, be, vocab); }
+static nc_model *model_on(nc_backend *be, int V) { return model_of(ops, ARGS, be, V); }
 
 /* STEPS steps; losses (STEPS) in step order whatever the model's loss lag. */
 static nc_model *train(nc_backend *be, const nc_corpus *c, double *losses) {
-    nc_model *m = model_on(be, &c->vocab);
+    nc_model *m = model_on(be, c->vocab.size);
     int32_t x[B * T], y[B * T];
     int lag = ops->loss_lag ? ops->loss_lag(m) : 0;
     nc_error err = {0};
@@ -206,7 +206,7 @@ static void bigram_on_gpu(nc_backend *gpu, nc_backend *cpu, const nc_corpus *c) 
     const char *args = "{\"mode\": \"tensor\", \"model_kind\": \"bigram\", \"optimizer\": \"adamw\", "
                        "\"input_rmsnorm\": true, \"batch_size\": 256, \"seed\": 3, \"device\": \"%s\"}";
     const nc_model_ops *bo = &nc_tensor_bigram_ops;
-    nc_model *mg = model_of(bo, args, gpu, &c->vocab), *mc = model_of(bo, args, cpu, &c->vocab);
+    nc_model *mg = model_of(bo, args, gpu, c->vocab.size), *mc = model_of(bo, args, cpu, c->vocab.size);
     int32_t x[256], y[256];
     double lg = 0, lc = 0, first = 0, worst = 0;
     nc_error err = {0};
