@@ -53,6 +53,7 @@ typedef struct nc_train_cfg {
     nc_device device;
     nc_style style;
     nc_str data;           /* corpus path; "" = the daemon's default */
+    nc_str tokenizer;      /* folder of a BPE tokenizer.json; "" = the corpus's characters */
     int64_t steps;
     nc_model_cfg model;
     /* logging, evaluation, checkpoints */

@@ -37,6 +37,7 @@ static const nc_arg_spec train_args[] = {
     T(device, NC_ARG_CHOICE, "auto", nc_device_names, 0, 0, "backend for tensor models (auto: cuda when present)"),
     T(style, NC_ARG_CHOICE, "classic", nc_style_names, 0, 0, "corpus style (futuristic appends a built-in corpus)"),
     T(data, NC_ARG_STRING, "", NULL, 0, 0, "corpus file (UTF-8); empty: the daemon's default"),
+    T(tokenizer, NC_ARG_STRING, "", NULL, 0, 0, "folder of a BPE tokenizer.json (scripts/tokenizer.py); empty: the corpus's characters"),
     T(steps, NC_ARG_INT, "500", NULL, 0, 1e9, "optimizer steps (0: report the baseline loss only)"),
     M(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "sequences (pairs for bigram) per step; 0: model default"),
     M(seq_len, NC_ARG_INT, "0", NULL, 0, 65536, "context length; 0: model default"),
@@ -101,7 +102,7 @@ static const nc_arg_spec tokenize_args[] = {
     ARG(nc_tokenize_cfg, text, NC_ARG_STRING, "", NULL, 0, 0, "text to tokenize (or --file)"),
     ARG(nc_tokenize_cfg, file, NC_ARG_STRING, "", NULL, 0, 0, "UTF-8 file to tokenize instead (at most 1 MiB, in the daemon's folders)"),
     ARG(nc_tokenize_cfg, tokenizer, NC_ARG_STRING, "", NULL, 0, 0,
-        "folder holding a tokenizer.json (scripts/tokenizer.py); empty: the resident model's characters"),
+        "folder holding a tokenizer.json (scripts/tokenizer.py); empty: the resident model's tokenizer"),
 };
 
 #define A(f, ty, d, c, lo, hi, h) ARG(nc_ablate_cfg, f, ty, d, c, lo, hi, h)

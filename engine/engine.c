@@ -69,7 +69,7 @@ nc_engine *nc_engine_new(const nc_engine_opts *opts, nc_error *err) {
 
 void nc_resident_clear(nc_resident *r) {
     if (r->ops && r->model) r->ops->destroy(r->model);
-    nc_vocab_free(&r->vocab);
+    nc_tokenizer_free(&r->tok);
     free(r->style_only);
     memset(r, 0, sizeof *r);
 }
@@ -98,7 +98,28 @@ void nc_engine_free(nc_engine *e) {
     free(e);
 }
 
-const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, nc_error *err) {
+int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_error *err) {
+    char path[PATH_MAX + 32], real[PATH_MAX], *json;
+    size_t len;
+    if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.json", folder) >= sizeof path)
+        return nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer folder's name is too long");
+    if (nc_resolve(&e->folders, path, NULL, NC_ACCESS_READ, "tokenizer", real, err) ||
+        nc_read_file(real, NC_MAX_TOKENIZER_BYTES, "tokenizer", &json, &len, err))
+        return -1;
+    int rc = nc_tokenizer_bpe(out, json, len, err);
+    free(json);
+    return rc;
+}
+
+const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, nc_error *err) {
+    const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, r->tok.bpe ? &r->tok : NULL, err);
+    if (!c || nc_tokenizer_equal(&r->tok, &c->tok)) return c;
+    nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", c->path);
+    return NULL;
+}
+
+const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, const nc_tokenizer *bpe,
+                                  nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
     char real[PATH_MAX], *text;
     size_t len;
@@ -106,11 +127,11 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style
     if (nc_resolve(&e->folders, p, NULL, NC_ACCESS_READ, "data", real, err) || nc_file_id_of(real, &id, err))
         return NULL;
     if (e->corpus_loaded && strcmp(e->corpus_file, real) == 0 && nc_file_id_equal(&e->corpus_id, &id) &&
-        e->corpus.style == style)
+        e->corpus.style == style && (bpe ? nc_tokenizer_equal(bpe, &e->corpus.tok) : !e->corpus.tok.bpe))
         return &e->corpus;
     if (nc_read_file(real, nc_corpus_max_bytes(&e->limits), "corpus", &text, &len, err)) return NULL;
     nc_corpus fresh;
-    int rc = nc_corpus_load(&fresh, text, len, p, style, err);
+    int rc = nc_corpus_load(&fresh, text, len, p, style, bpe, err);
     free(text);
     if (rc) return NULL;
     if (e->corpus_loaded) nc_corpus_free(&e->corpus);
@@ -146,7 +167,7 @@ int nc_engine_fits(const nc_engine *e, const nc_backend *be, const nc_footprint 
 
 static void footprint_of(const nc_resident *r, nc_footprint *fp) {
     *fp = (nc_footprint){0};
-    if (nc_resident_loaded(r)) r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, fp);
+    if (nc_resident_loaded(r)) r->ops->footprint(&r->cfg.model, nc_tokenizer_size(&r->tok), r->backend, fp);
 }
 
 int nc_engine_fits_beside(const nc_engine *e, const nc_footprint *extra, nc_code code, const char *what, nc_error *err) {
@@ -160,14 +181,14 @@ int nc_engine_fits_beside(const nc_engine *e, const nc_footprint *extra, nc_code
 
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err) {
     nc_footprint mine, resident, both;
-    r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, &mine);
+    r->ops->footprint(&r->cfg.model, nc_tokenizer_size(&r->tok), r->backend, &mine);
     footprint_of(&e->res, &resident);
     both = (nc_footprint){mine.device + (resident.device > 0 && e->res.backend == r->backend ? resident.device : 0),
                           mine.host + resident.host, mine.host_transient};
     if (nc_engine_fits(e, r->backend, replaces ? &mine : &both, code, what, err)) return -1;
     nc_error ignored;
     if (replaces && nc_engine_fits(e, r->backend, &both, code, what, &ignored)) nc_resident_clear(&e->res);
-    r->model = r->ops->create(&r->cfg.model, r->vocab.size, r->backend, err);
+    r->model = r->ops->create(&r->cfg.model, nc_tokenizer_size(&r->tok), r->backend, err);
     return r->model ? 0 : -1;
 }
 
@@ -182,8 +203,9 @@ json_t *nc_engine_describe(nc_engine *e) {
     json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s, s:b}", "mode", nc_mode_names[r->ops->mode],
                           "kind", nc_kind_names[r->ops->kind],
                           "run_id", r->run_id, "step", (json_int_t)nc_resident_step(r),
-                          "params", (json_int_t)r->ops->num_params(r->model), "vocab_size", r->vocab.size,
+                          "params", (json_int_t)r->ops->num_params(r->model), "vocab_size", nc_tokenizer_size(&r->tok),
                           "style", nc_style_names[r->cfg.style], "checkpoint", r->checkpoint, "unsaved", r->dirty);
+    json_object_set_new(d, "tokenizer", json_string(nc_tokenizer_kind(&r->tok)));
     json_object_set_new(d, "backend", json_string(r->backend ? r->backend->name : "cpu"));
     json_object_set_new(d, "device", json_string(r->backend ? r->backend->device : "cpu (scalar autograd)"));
     if (r->ops->describe) json_object_update_new(d, r->ops->describe(r->model));

@@ -21,8 +21,8 @@ typedef struct nc_resident {
     nc_model *model;
     struct nc_backend *backend;   /* NULL for scalar models */
     nc_train_cfg cfg;             /* resolved config it was created with */
-    nc_vocab vocab;
-    uint8_t *style_only;          /* (vocab.size) characters only the style's text has */
+    nc_tokenizer tok;             /* its corpus's characters, or its BPE */
+    uint8_t *style_only;          /* characters only the style's text has: (vocabulary) or NULL (a BPE) */
     nc_rng data_rng;              /* training batch stream, positioned after the steps taken */
     char run_id[128];
     char checkpoint[PATH_MAX];    /* its default checkpoint path */
@@ -90,8 +90,16 @@ int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
  * otherwise the two must fit together. */
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err);
 
-/* The corpus for a path ("" = default) and style, loaded once and cached. */
-const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, nc_error *err);
+/* The corpus for a path ("" = default) and style in the tokens of bpe (NULL:
+ * its own characters), loaded once and cached. */
+const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, const nc_tokenizer *bpe,
+                                  nc_error *err);
+/* The BPE tokenizer in a folder a request names (folder/tokenizer.json, read
+ * inside the daemon's folders): BadRequest naming what is wrong with it. */
+int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_error *err);
+/* The corpus of r's config in r's tokens: BadRequest when the file's
+ * characters are no longer the model's. */
+const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, nc_error *err);
 /* The backend for a device (auto: the GPU when one opens, else the cpu);
  * DeviceUnavailable when cuda is asked for and absent. */
 struct nc_backend *nc_engine_backend(nc_engine *e, nc_device device, nc_error *err);

@@ -26,7 +26,7 @@ static void check_estimate(json_t *args, double slack) {
     json_decref(tu_engine_call(&t, "eval", json_pack("{s:i}", "windows", 8)));
     nc_resident *r = &t.e->res;
     nc_footprint fp;
-    r->ops->footprint(&r->cfg.model, r->vocab.size, r->backend, &fp);
+    r->ops->footprint(&r->cfg.model, nc_tokenizer_size(&r->tok), r->backend, &fp);
     double real = held(r, true), estimate = fp.host + fp.device;
     ck_assert_msg(real <= estimate, "%s %s holds %.0f bytes, over its estimate of %.0f", nc_mode_names[r->ops->mode],
                   nc_kind_names[r->ops->kind],

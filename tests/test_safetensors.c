@@ -129,7 +129,7 @@ START_TEST(gpt_weights_move_a_model) {
     snprintf(path, sizeof path, "%s/w.safetensors", a.checkpoints);
     json_decref(tu_engine_call(&a, "checkpoint", json_pack("{s:s, s:s}", "action", "export", "path", path)));
     json_decref(tu_engine_call(&b, "checkpoint", json_pack("{s:s, s:s}", "action", "import", "path", path)));
-    int V = a.e->res.vocab.size;
+    int V = nc_tokenizer_size(&a.e->res.tok);
     float *la = malloc(sizeof(float) * 32 * (size_t)V), *lb = malloc(sizeof(float) * 32 * (size_t)V);
     logits_of(&a, la, V);
     logits_of(&b, lb, V);

@@ -31,7 +31,7 @@ static void load_corpus(void) {
     char *text;
     size_t len;
     ck_assert_msg(nc_read_file(path, INT64_MAX, "corpus", &text, &len, &err) == 0, "%s", err.message);
-    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, NC_STYLE_CLASSIC, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, NC_STYLE_CLASSIC, NULL, &err) == 0, "%s", err.message);
     free(text);
 }
 
@@ -54,8 +54,8 @@ static void pair_new(pair *p, int variant, nc_optimizer optimizer) {
     p->cfg.model.tie_lm_head = variant & 1;
     p->cfg.model.input_rmsnorm = variant & 2;
     ck_assert_int_eq(nc_tensor_bigram_ops.resolve(&p->cfg.model, NULL, &p->cfg.eval_windows, &err), 0);
-    p->scalar = nc_scalar_bigram_ops.create(&p->cfg.model, corpus.vocab.size, NULL, &err);
-    p->tensor = nc_tensor_bigram_ops.create(&p->cfg.model, corpus.vocab.size, NULL, &err);
+    p->scalar = nc_scalar_bigram_ops.create(&p->cfg.model, corpus.tok.chars.size, NULL, &err);
+    p->tensor = nc_tensor_bigram_ops.create(&p->cfg.model, corpus.tok.chars.size, NULL, &err);
 }
 
 static void pair_free(pair *p) {

@@ -1,6 +1,6 @@
 /* test_tokenize.c: the tokenize command on a real daemon. With a tokenizer
  * folder: tiktoken's ids (the BPE fixture) and each token's bytes; with none:
- * the resident model's characters (NotFound before a model is trained).
+ * the resident model's tokenizer, here its characters (NotFound before a model is trained).
  * The text may come from a file; both paths are read only inside the
  * daemon's folders, so a tokenizer or file outside, or a symlink leading
  * outside, is PermissionDenied; text and file together, or neither, is

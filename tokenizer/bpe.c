@@ -242,6 +242,13 @@ nc_bpe *nc_bpe_parse(const char *text, size_t len, nc_error *err) {
 
 int nc_bpe_vocab(const nc_bpe *t) { return t->vocab; }
 
+int nc_bpe_longest(const nc_bpe *t) {
+    size_t longest = 0;
+    for (int id = 0; id < t->vocab; id++)
+        if (t->start[id + 1] - t->start[id] > longest) longest = t->start[id + 1] - t->start[id];
+    return (int)longest;
+}
+
 int nc_bpe_special(const nc_bpe *t, const char *name) {
     for (int id = t->ranks; id < t->vocab; id++)
         if (same(t, id, (const uint8_t *)name, strlen(name))) return id;

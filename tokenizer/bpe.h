@@ -30,6 +30,7 @@ nc_bpe *nc_bpe_parse(const char *json, size_t len, nc_error *err);
 void nc_bpe_free(nc_bpe *t);
 
 int nc_bpe_vocab(const nc_bpe *t); /* mergeable and special tokens */
+int nc_bpe_longest(const nc_bpe *t); /* bytes of its longest token */
 int nc_bpe_special(const nc_bpe *t, const char *name); /* its id, or -1 */
 /* The bytes token id stands for (a special token: its name); NULL outside the vocabulary. */
 const uint8_t *nc_bpe_bytes(const nc_bpe *t, int id, size_t *len);

@@ -44,10 +44,10 @@ int nc_vocab_id(const nc_vocab *v, uint32_t cp) {
     return -1;
 }
 
-int nc_encode(const nc_vocab *v, const char *text, int32_t **ids, size_t *n, nc_error *err) {
+int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, size_t *n, nc_error *err) {
     uint32_t *cps;
     size_t m;
-    if (nc_utf8_decode(text, strlen(text), &cps, &m, err)) return -1;
+    if (nc_utf8_decode(text, len, &cps, &m, err)) return -1;
     int32_t *out = malloc((m + 1) * sizeof *out);
     if (!out) {
         free(cps);
@@ -72,16 +72,4 @@ int nc_encode(const nc_vocab *v, const char *text, int32_t **ids, size_t *n, nc_
     return 0;
 }
 
-int nc_vocab_check(const nc_vocab *model, const nc_vocab *corpus, const char *path, nc_error *err) {
-    if (model->size == corpus->size && memcmp(model->cps, corpus->cps, (size_t)model->size * sizeof *model->cps) == 0)
-        return 0;
-    return nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", path);
-}
 
-char *nc_decode(const nc_vocab *v, const int32_t *ids, size_t n) {
-    char *s = nc_xmalloc(4 * n + 1), *p = s; /* n: a sample's tokens, within its request's bounds */
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] >= 0 && ids[i] < v->size) p += nc_utf8_put(p, v->cps[ids[i]]);
-    *p = '\0';
-    return s;
-}

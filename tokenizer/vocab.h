@@ -17,11 +17,7 @@ int nc_vocab_init(nc_vocab *v, const uint32_t *cps, size_t n);
 void nc_vocab_free(nc_vocab *v);
 int nc_vocab_copy(nc_vocab *dst, const nc_vocab *src);
 int nc_vocab_id(const nc_vocab *v, uint32_t cp); /* -1 if absent */
-/* BadRequest unless a model's vocabulary is exactly that of the corpus at path. */
-int nc_vocab_check(const nc_vocab *model, const nc_vocab *corpus, const char *path, nc_error *err);
-/* UTF-8 text to ids; UnknownCharacter names the first character not in v. */
-int nc_encode(const nc_vocab *v, const char *text, int32_t **ids, size_t *n, nc_error *err);
-/* ids to a NUL-terminated UTF-8 string (malloc'd). */
-char *nc_decode(const nc_vocab *v, const int32_t *ids, size_t n);
+/* UTF-8 text (len bytes) to ids; UnknownCharacter names the first character not in v. */
+int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, size_t *n, nc_error *err);
 
 #endif

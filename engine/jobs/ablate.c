@@ -44,7 +44,7 @@ static json_t *row(const nc_train_cfg *t, const char *name, const nc_train_outco
                      nc_json_measured(o->final_train_loss), "val_loss", nc_json_measured(o->final_val_loss),
                      "baseline_val_loss", nc_json_measured(o->baseline_val_loss), "mean_last_n_loss",
                      nc_json_measured(recent_mean(w)), "steps_per_s", o->train_s > 0 ? (double)o->steps / o->train_s : 0.0,
-                     "tok_per_s", o->tok_per_s, "vocab_size", e->res.vocab.size, "train_tokens",
+                     "tok_per_s", o->tok_per_s, "vocab_size", nc_tokenizer_size(&e->res.tok), "train_tokens",
                      (json_int_t)e->corpus.n_train, "run_id", o->run_id);
 }
 

@@ -13,15 +13,21 @@ size_t nc_eval_window_start(size_t n, int T, int64_t W, int64_t i) {
     return W < 2 ? 0 : (size_t)((unsigned __int128)span * (uint64_t)i / (uint64_t)(W - 1));
 }
 
-/* Sums nats and target bytes over W windows, B at a time, in window order;
- * stops with Cancelled between batches when the sink is cancelled. */
-static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *sink, double *nats, double *bytes,
-                 nc_error *err) {
+/* What the windows sum: the loss of every target, and, as upstream's
+ * evaluate_bpb, the loss and the bytes of the targets that have bytes (a
+ * special token has none: it counts in neither). */
+typedef struct eval_sums {
+    double nats, byte_nats, bytes;
+} eval_sums;
+
+/* Sums over W windows, B at a time, in window order; stops with Cancelled
+ * between batches when the sink is cancelled. */
+static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *sink, eval_sums *s, nc_error *err) {
     int T = (int)r->cfg.model.seq_len, B = (int)r->cfg.model.batch_size;
     int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y); /* (B, T) */
     float *loss = malloc((size_t)B * T * sizeof *loss);                                       /* (B, T) */
     int rc = x && y && loss ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory for an eval batch of %d x %d", B, T);
-    *nats = *bytes = 0;
+    *s = (eval_sums){0};
     for (int64_t w0 = 0; w0 < W && rc == 0; w0 += B) {
         if (nc_step_boundary(sink)) {
             rc = nc_fail(err, NC_E_CANCELLED, "eval cancelled after %lld of %lld windows", (long long)w0, (long long)W);
@@ -36,8 +42,10 @@ static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *s
         nc_batch batch = {x, y, nb, T};
         rc = r->ops->eval_losses(r->model, &batch, loss, err);
         for (int64_t i = 0; rc == 0 && i < (int64_t)nb * T; i++) {
-            *nats += loss[i];
-            *bytes += nc_utf8_len(r->vocab.cps[y[i]]);
+            int b = nc_tokenizer_byte_count(&r->tok, y[i]);
+            s->nats += loss[i];
+            s->byte_nats += b ? loss[i] : 0;
+            s->bytes += b;
         }
     }
     free(x);
@@ -50,12 +58,12 @@ int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, 
     const nc_train_cfg *cfg = &r->cfg;
     if (W == 0) W = cfg->eval_windows;
     if (W < 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be at least 2");
-    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
-    if (!c || nc_vocab_check(&r->vocab, &c->vocab, c->path, err)) return -1;
-    double nats, bytes;
-    if (score(r, c, W, sink, &nats, &bytes, err)) return -1;
+    const nc_corpus *c = nc_resident_corpus(e, r, err);
+    if (!c) return -1;
+    eval_sums s;
+    if (score(r, c, W, sink, &s, err)) return -1;
     int64_t tokens = W * cfg->model.seq_len;
-    *out = (nc_eval_result){nats / (double)tokens, nats / (log(2.0) * bytes), W, tokens};
+    *out = (nc_eval_result){s.nats / (double)tokens, s.byte_nats / (log(2.0) * s.bytes), W, tokens};
     return 0;
 }
 
@@ -95,7 +103,7 @@ static int cpu_twin(nc_engine *e, nc_resident *twin, nc_error *err) {
     twin->cfg = r->cfg;
     twin->cfg.device = NC_DEVICE_CPU;
     if (twin->cfg.model.batch_size > NC_TWIN_BATCH) twin->cfg.model.batch_size = NC_TWIN_BATCH; /* the windows do not depend on it */
-    if (nc_vocab_copy(&twin->vocab, &r->vocab)) return nc_fail(err, NC_E_INTERNAL, "out of memory");
+    if (nc_tokenizer_copy(&twin->tok, &r->tok)) return nc_fail(err, NC_E_INTERNAL, "out of memory");
     nc_tensor_list tl = {0};
     int rc = -1;
     if ((twin->backend = nc_engine_backend(e, NC_DEVICE_CPU, err)) &&

@@ -37,7 +37,7 @@ static int check_request(const nc_resident *r, const nc_sample_cfg *cfg, int64_t
 
 /* A styled bigram leans toward its style's own characters. */
 static bool style_biased(const nc_resident *r) {
-    return r->ops->kind == NC_KIND_BIGRAM && r->cfg.style != NC_STYLE_CLASSIC;
+    return r->ops->kind == NC_KIND_BIGRAM && r->cfg.style != NC_STYLE_CLASSIC && r->style_only;
 }
 
 /* Draws the next token from logits (V): temperature, then top-k, in double. */
@@ -71,23 +71,24 @@ static int32_t draw(float *logits, int V, double temperature, int64_t top_k, nc_
 
 /* Each sample's new text as it is made, sent as "text" events ({sample,
  * text}) at most every NC_SAMPLE_FLUSH_S seconds and once at the end; a
- * sample's bytes that end inside a character wait for the rest of it. */
+ * sample's bytes that end inside a character wait for the rest of it (a BPE
+ * token may end there), and bytes that are no UTF-8 (a model may put BPE
+ * tokens in any order) go out as U+FFFD, as the result's texts have them. */
 #define NC_SAMPLE_FLUSH_S 0.005
 
 typedef struct text_stream {
     const nc_sink *sink;
-    const nc_vocab *vocab;
+    const nc_tokenizer *tok;
     int n;
     int64_t *sent;   /* (n) tokens of each sample already in its pending bytes or in events */
     char **pending;  /* (n) bytes not yet sent (at most a partial character after a flush) */
-    size_t *len;     /* (n) */
+    size_t *len, *cap; /* (n) */
     double last;     /* time of the last flush */
 } text_stream;
 
-static void stream_init(text_stream *s, const nc_sink *sink, const nc_vocab *vocab, int n, int64_t tokens) {
-    *s = (text_stream){sink, vocab, n, nc_xcalloc((size_t)n, sizeof *s->sent), nc_xcalloc((size_t)n, sizeof(char *)),
-                       nc_xcalloc((size_t)n, sizeof *s->len), nc_now()};
-    for (int i = 0; i < n; i++) s->pending[i] = nc_xmalloc(4 * (size_t)tokens + 8); /* 4 bytes a character at most */
+static void stream_init(text_stream *s, const nc_sink *sink, const nc_tokenizer *tok, int n) {
+    *s = (text_stream){sink, tok, n, nc_xcalloc((size_t)n, sizeof *s->sent), nc_xcalloc((size_t)n, sizeof(char *)),
+                       nc_xcalloc((size_t)n, sizeof *s->len), nc_xcalloc((size_t)n, sizeof *s->cap), nc_now()};
 }
 
 static void stream_free(text_stream *s) {
@@ -95,6 +96,17 @@ static void stream_free(text_stream *s) {
     free(s->pending);
     free(s->sent);
     free(s->len);
+    free(s->cap);
+}
+
+/* Sends sample i's first `whole` pending bytes (complete characters, or invalid bytes) as one event. */
+static void send(text_stream *s, int i, size_t whole) {
+    size_t n;
+    char *text = nc_utf8_repair(s->pending[i], whole, &n);
+    nc_emit(s->sink, "text", json_pack("{s:i, s:s%}", "sample", i, "text", text, n));
+    free(text);
+    memmove(s->pending[i], s->pending[i] + whole, s->len[i] - whole);
+    s->len[i] -= whole;
 }
 
 /* Sends what each sample made since the last flush: out (n, stride) holds
@@ -103,17 +115,16 @@ static void stream_flush(text_stream *s, const int32_t *out, int64_t stride, int
     if (!last && nc_now() - s->last < NC_SAMPLE_FLUSH_S) return;
     s->last = nc_now();
     for (int i = 0; i < s->n; i++) {
-        char *text = nc_decode(s->vocab, out + i * stride + s->sent[i], (size_t)(made - s->sent[i]));
-        size_t add = strlen(text);
+        size_t add;
+        char *text = nc_tokenizer_decode(s->tok, out + i * stride + s->sent[i], (size_t)(made - s->sent[i]), &add);
+        if (s->len[i] + add > s->cap[i])
+            s->pending[i] = nc_xrealloc(s->pending[i], s->cap[i] = 2 * (s->len[i] + add));
         memcpy(s->pending[i] + s->len[i], text, add);
         free(text);
         s->sent[i] = made;
         s->len[i] += add;
         size_t whole = last ? s->len[i] : nc_utf8_complete(s->pending[i], s->len[i]);
-        if (whole == 0) continue;
-        nc_emit(s->sink, "text", json_pack("{s:i, s:s%}", "sample", i, "text", s->pending[i], whole));
-        memmove(s->pending[i], s->pending[i] + whole, s->len[i] - whole);
-        s->len[i] -= whole;
+        if (whole) send(s, i, whole);
     }
 }
 
@@ -128,14 +139,14 @@ static void sample_rngs(nc_rng *rng, int n, int64_t seed) {
 /* The N samples' new tokens into out (N, max_new_tokens), streamed as they come. */
 static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *prompt, size_t n, int32_t *out,
                     const nc_sink *sink, nc_error *err) {
-    int V = r->vocab.size, N = (int)cfg->num_samples;
+    int V = nc_tokenizer_size(&r->tok), N = (int)cfg->num_samples;
     int64_t T = cfg->max_new_tokens;
     float *logits = nc_xmalloc((size_t)N * (size_t)V * sizeof *logits); /* (N, V) */
     int32_t *next = nc_xmalloc((size_t)N * sizeof *next);               /* (N) */
     nc_rng *rng = nc_xmalloc((size_t)N * sizeof *rng);
     sample_rngs(rng, N, cfg->seed);
     text_stream stream;
-    stream_init(&stream, sink, &r->vocab, N, T);
+    stream_init(&stream, sink, &r->tok, N);
     nc_decoder *d = r->ops->decoder_new(r->model, N, (int64_t)n + T, err);
     int rc = d ? r->ops->decoder_feed(d, prompt, (int)n, logits, err) : -1;
     for (int i = 1; rc == 0 && i < N; i++) memcpy(logits + (size_t)i * V, logits, (size_t)V * sizeof *logits);
@@ -167,7 +178,8 @@ static int check_memory(nc_engine *e, const nc_sample_cfg *cfg, size_t n, nc_err
     int64_t N = cfg->num_samples, positions = (int64_t)n + cfg->max_new_tokens;
     nc_footprint fp = {0};
     if (r->ops->decoder_footprint) r->ops->decoder_footprint(r->model, (int)N, positions, &fp);
-    fp.host += (double)N * ((double)r->vocab.size * sizeof(float) + (double)positions * (sizeof(int32_t) + 2 * 4));
+    fp.host += (double)N * ((double)nc_tokenizer_size(&r->tok) * sizeof(float) +
+                            (double)positions * (sizeof(int32_t) + 2.0 * nc_tokenizer_longest(&r->tok)));
     return nc_engine_fits_beside(e, &fp, NC_E_BAD_REQUEST, "the sampling session", err);
 }
 
@@ -180,9 +192,10 @@ static json_t *result_of(const nc_resident *r, const nc_sample_cfg *cfg, const i
     json_t *texts = json_array();
     for (int64_t i = 0; i < N; i++) {
         memcpy(ids + n, out + i * T, (size_t)T * sizeof *ids);
-        char *text = nc_decode(&r->vocab, ids, n + (size_t)T);
-        json_array_append_new(texts, json_string(text));
-        free(text);
+        size_t len, fixed_len;
+        char *bytes = nc_tokenizer_decode(&r->tok, ids, n + (size_t)T, &len), *text = nc_utf8_repair(bytes, len, &fixed_len);
+        json_array_append_new(texts, json_stringn(text, fixed_len));
+        free(bytes), free(text);
     }
     free(ids);
     return json_pack("{s:O, s:o, s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:I}", "text", json_array_get(texts, 0), "texts",
@@ -199,7 +212,7 @@ json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_er
     if (nc_require_model(r, err) || check_request(r, cfg, &limit, err)) return NULL;
     int32_t *prompt;
     size_t n;
-    if (nc_encode(&r->vocab, cfg->prompt, &prompt, &n, err)) return NULL;
+    if (nc_tokenizer_encode(&r->tok, cfg->prompt, strlen(cfg->prompt), &prompt, &n, err)) return NULL;
     int64_t positions = r->ops->max_positions ? r->ops->max_positions(r->model) : 0;
     int rc = 0;
     if (positions && (int64_t)n + cfg->max_new_tokens > positions)

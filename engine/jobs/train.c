@@ -47,7 +47,10 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     r->ops = nc_model_find(cfg->mode, cfg->model_kind); /* nc_train_check found it */
-    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, err);
+    nc_tokenizer bpe = {0};
+    if (cfg->tokenizer[0] && nc_engine_tokenizer(e, cfg->tokenizer, &bpe, err)) return -1;
+    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, cfg->tokenizer[0] ? &bpe : NULL, err);
+    nc_tokenizer_free(&bpe);
     if (!c) return -1;
     if (r->cfg.device == NC_DEVICE_AUTO) r->cfg.device = r->ops->auto_device;
     if (cfg->mode == NC_MODE_TENSOR && !(r->backend = nc_engine_backend(e, r->cfg.device, err))) return -1;
@@ -55,9 +58,10 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
     if (nc_batch_check(&r->cfg, err)) return -1;
     if ((size_t)r->cfg.model.seq_len + 1 >= c->n_train || (size_t)r->cfg.model.seq_len + 1 >= c->n_val)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.model.seq_len);
-    if (nc_vocab_copy(&r->vocab, &c->vocab) || !(r->style_only = malloc((size_t)c->vocab.size)))
-        return nc_fail(err, NC_E_INTERNAL, "out of memory for a vocabulary of %d", c->vocab.size);
-    memcpy(r->style_only, c->style_only, (size_t)c->vocab.size);
+    int V = nc_tokenizer_size(&c->tok);
+    if (nc_tokenizer_copy(&r->tok, &c->tok) || (c->style_only && !(r->style_only = malloc((size_t)V))))
+        return nc_fail(err, NC_E_INTERNAL, "out of memory for a vocabulary of %d", V);
+    if (c->style_only) memcpy(r->style_only, c->style_only, (size_t)V);
     nc_rng_seed(&r->data_rng, (uint64_t)r->cfg.model.seed, NC_STREAM_DATA);
     return nc_engine_build(e, r, true, NC_E_BAD_REQUEST, "the requested model", err);
 }
@@ -71,8 +75,7 @@ static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, 
     if (cfg->steps < nc_resident_step(r))
         return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
                        (long long)cfg->steps, (long long)nc_resident_step(r));
-    const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, err);
-    if (!c || nc_vocab_check(&r->vocab, &c->vocab, c->path, err)) return -1;
+    if (!nc_resident_corpus(e, r, err)) return -1;
     r->cfg.steps = cfg->steps;
     r->cfg.log_every = cfg->log_every;
     r->cfg.eval_every = cfg->eval_every;
@@ -251,7 +254,7 @@ static json_t *run_info(const trainer *t) {
                              "model_kind", nc_kind_names[r->ops->kind], "seed", (json_int_t)r->cfg.model.seed, "style",
                              nc_style_names[r->cfg.style],
                              "params", (json_int_t)r->ops->num_params(r->model),
-                             "vocab_size", r->vocab.size, "train_tokens", (json_int_t)c->n_train, "val_tokens",
+                             "vocab_size", nc_tokenizer_size(&r->tok), "train_tokens", (json_int_t)c->n_train, "val_tokens",
                              (json_int_t)c->n_val, "start_step", (json_int_t)t->start, "data", c->path);
     json_object_update_new(info, backend_info(t));
     if (r->ops->describe) json_object_set_new(info, "model", r->ops->describe(r->model));
@@ -294,7 +297,7 @@ static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_e
     int rc = req->resume[0] ? resumed_model(e, req, fresh, err) : fresh_model(e, req, fresh, err);
     t->r = fresh;
     t->start = t->log_step = nc_resident_step(fresh);
-    if (rc == 0) t->corpus = nc_engine_corpus(e, fresh->cfg.data, fresh->cfg.style, err);
+    if (rc == 0) t->corpus = nc_resident_corpus(e, fresh, err);
     if (rc || !t->corpus) return -1;
     size_t bt = (size_t)fresh->cfg.model.batch_size * (size_t)fresh->cfg.model.seq_len;
     t->x = malloc(bt * sizeof *t->x); /* (B, T) */

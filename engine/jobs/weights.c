@@ -32,7 +32,7 @@ json_t *nc_weights_import(nc_engine *e, const char *path, nc_error *err) {
     nc_tensor_list tl = {0};
     if (nc_safetensors_load(path, e->limits.host_bytes, &tl, NULL, err)) return NULL;
     nc_error why;
-    int rc = nc_state_check(r->ops, &r->cfg.model, r->vocab.size, &tl, false, &why) ||
+    int rc = nc_state_check(r->ops, &r->cfg.model, nc_tokenizer_size(&r->tok), &tl, false, &why) ||
                      r->ops->import_state(r->model, &tl, false, 0, &why) ? -1 : 0;
     int count = tl.count;
     nc_tensors_free(&tl);

@@ -7,7 +7,7 @@
 
 #include "engine/engine.h"
 
-#define NC_CHECKPOINT_VERSION 2
+#define NC_CHECKPOINT_VERSION 3
 
 /* What a checkpoint file holds, read and checked: the model it describes (r:
  * config, vocabulary, style, data stream, run id; no model built), the step

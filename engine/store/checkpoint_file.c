@@ -8,7 +8,7 @@
  * own stream per request) and the step. Layout (little-endian):
  *
  *   offset 0   8 bytes  magic "NCCKPT\0\0"
- *          8   u32      format version (2; 1 is read too, see drop_step_tensor)
+ *          8   u32      format version (3; 1 and 2 are read too, see drop_step_tensor)
  *         12   u32      reserved (0)
  *         16   u64      header bytes H (at most 64 MiB)
  *         24   u64      data bytes D
@@ -18,7 +18,8 @@
  *
  * The header object has exactly these fields: "format" ("nanochat-c
  * checkpoint"), "mode", "kind", "config" (every train argument, resolved),
- * "vocab" (the code points, ascending: token id = rank), "style_only" (ids
+ * "vocab" (the code points, ascending: token id = rank; or, from version 3,
+ * a string: the model's BPE tokenizer.json, as it was read), "style_only" (ids
  * only the style's text has, ascending), "step", "run_id", "data_rng" (the
  * four xoshiro256** words as 16-digit hex strings) and "tensors" (each
  * "name", "shape", "offset" in the data section). The tensors are the
@@ -103,9 +104,10 @@ static json_t *rng_to_json(const nc_rng *r) {
 
 static json_t *header_json(const nc_resident *r, const nc_tensor_list *tl) {
     const nc_command_spec *train = nc_command_find("train");
-    json_t *vocab = json_array(), *style = json_array(), *index = json_array();
-    for (int i = 0; i < r->vocab.size; i++) {
-        json_array_append_new(vocab, json_integer(r->vocab.cps[i]));
+    json_t *vocab = r->tok.bpe ? json_stringn(r->tok.json, r->tok.json_len) : json_array();
+    json_t *style = json_array(), *index = json_array();
+    for (int i = 0; i < nc_tokenizer_size(&r->tok); i++) {
+        if (!r->tok.bpe) json_array_append_new(vocab, json_integer(r->tok.chars.cps[i]));
         if (r->style_only && r->style_only[i]) json_array_append_new(style, json_integer(i));
     }
     int64_t offset = 0;
@@ -266,9 +268,19 @@ static int check_config(json_t *hdr, nc_resident *r, const char *path, nc_error 
     return 0;
 }
 
-/* Code points: Unicode scalar values, strictly ascending (so no repeats). */
-static int check_vocab(json_t *hdr, nc_resident *r, const char *path, nc_error *err) {
+/* A BPE tokenizer.json, checked as one from a folder is (version 3 on). */
+static int check_bpe(json_t *v, uint32_t version, nc_resident *r, const char *path, nc_error *err) {
+    nc_error why;
+    if (version < 3) return corrupt(err, path, "'vocab' must list code points before format version 3");
+    if (nc_tokenizer_bpe(&r->tok, json_string_value(v), json_string_length(v), &why))
+        return corrupt(err, path, "'vocab': %s", why.message);
+    return 0;
+}
+
+/* Code points: Unicode scalar values, strictly ascending (so no repeats); or a BPE's tokenizer.json. */
+static int check_vocab(json_t *hdr, uint32_t version, nc_resident *r, const char *path, nc_error *err) {
     json_t *v = json_object_get(hdr, "vocab");
+    if (json_is_string(v)) return check_bpe(v, version, r, path, err);
     size_t n = json_array_size(v);
     if (!json_is_array(v) || n < 1 || n > NC_MAX_VOCAB)
         return corrupt(err, path, "'vocab' must list 1 to %d code points", NC_MAX_VOCAB);
@@ -284,7 +296,7 @@ static int check_vocab(json_t *hdr, nc_resident *r, const char *path, nc_error *
         }
         cps[i] = (uint32_t)cp;
     }
-    int rc = nc_vocab_init(&r->vocab, cps, n);
+    int rc = nc_vocab_init(&r->tok.chars, cps, n);
     free(cps);
     if (rc) return nc_fail(err, NC_E_INTERNAL, "out of memory reading %s", path);
     return 0;
@@ -293,12 +305,15 @@ static int check_vocab(json_t *hdr, nc_resident *r, const char *path, nc_error *
 static int check_style(json_t *hdr, nc_resident *r, const char *path, nc_error *err) {
     json_t *st = json_object_get(hdr, "style_only");
     if (!json_is_array(st)) return corrupt(err, path, "'style_only' must be an array");
-    if (!(r->style_only = calloc((size_t)r->vocab.size, 1))) return nc_fail(err, NC_E_INTERNAL, "out of memory reading %s", path);
+    int V = nc_tokenizer_size(&r->tok);
+    if (json_array_size(st) == 0) return 0; /* no style_only: NULL */
+    if (r->tok.bpe) return corrupt(err, path, "'style_only' must be empty for a BPE vocabulary");
+    if (!(r->style_only = calloc((size_t)V, 1))) return nc_fail(err, NC_E_INTERNAL, "out of memory reading %s", path);
     size_t i;
     json_t *id;
     int64_t prev = -1, k = 0;
     json_array_foreach(st, i, id) {
-        if (int_field(id, "style_only", prev + 1, r->vocab.size - 1, &k, path, err)) return -1;
+        if (int_field(id, "style_only", prev + 1, V - 1, &k, path, err)) return -1;
         r->style_only[k] = 1;
         prev = k;
     }
@@ -326,9 +341,9 @@ static int check_run_id(json_t *hdr, nc_resident *r, const char *path, nc_error 
 }
 
 /* Everything the header says, checked, into c (its model not yet built). */
-static int read_header(json_t *hdr, nc_checkpoint *c, const char *path, nc_error *err) {
+static int read_header(json_t *hdr, uint32_t version, nc_checkpoint *c, const char *path, nc_error *err) {
     nc_resident *r = &c->r;
-    if (check_fields(hdr, path, err) || check_config(hdr, r, path, err) || check_vocab(hdr, r, path, err) ||
+    if (check_fields(hdr, path, err) || check_config(hdr, r, path, err) || check_vocab(hdr, version, r, path, err) ||
         check_style(hdr, r, path, err) || check_rng(hdr, &r->data_rng, path, err) || check_run_id(hdr, r, path, err))
         return -1;
     return int_field(json_object_get(hdr, "step"), "step", 0, r->cfg.steps, &c->step, path, err);
@@ -391,7 +406,7 @@ static int take_tensors(nc_checkpoint *c, json_t *hdr, uint32_t version, const u
     if (read_tensors(json_object_get(hdr, "tensors"), data, D, &c->tensors, path, err) ||
         (version == 1 && drop_step_tensor(c, path, err)))
         return -1;
-    if (nc_state_check(c->r.ops, &c->r.cfg.model, c->r.vocab.size, &c->tensors, true, &why))
+    if (nc_state_check(c->r.ops, &c->r.cfg.model, nc_tokenizer_size(&c->r.tok), &c->tensors, true, &why))
         return corrupt(err, path, "%s", why.message);
     return 0;
 }
@@ -422,7 +437,7 @@ int nc_checkpoint_parse(const uint8_t *buf, size_t len, const char *path, nc_che
     uint32_t version;
     memcpy(&version, buf + 8, 4);
     memcpy(&H, buf + 16, 8);
-    int rc = read_header(hdr, c, path, err) ||
+    int rc = read_header(hdr, version, c, path, err) ||
              take_tensors(c, hdr, version, buf + PREFIX + H, len - PREFIX - H, path, err) ? -1 : 0;
     json_decref(hdr);
     if (rc) nc_checkpoint_free(c);
@@ -466,8 +481,7 @@ int nc_checkpoint_read(nc_engine *e, const char *path, nc_resident *out, nc_erro
 
 /* The same model: config and vocabulary. */
 static bool same_model(const nc_resident *a, const nc_resident *b) {
-    return nc_args_equal(nc_command_find("train"), &a->cfg, &b->cfg) && a->vocab.size == b->vocab.size &&
-           memcmp(a->vocab.cps, b->vocab.cps, sizeof(uint32_t) * (size_t)a->vocab.size) == 0;
+    return nc_args_equal(nc_command_find("train"), &a->cfg, &b->cfg) && nc_tokenizer_equal(&a->tok, &b->tok);
 }
 
 int nc_checkpoint_reload(nc_engine *e, nc_resident *r, nc_error *err) {

@@ -1,4 +1,4 @@
-/* corpus.c: a corpus loaded: vocabulary, split, styles. */
+/* corpus.c: a corpus loaded: its tokens (characters or a BPE's), split, styles. */
 #include "corpus.h"
 #include "core/memory.h"
 
@@ -22,8 +22,63 @@ static void map_ids(const nc_vocab *v, const uint32_t *cps, size_t n, int32_t *i
     for (size_t i = 0; i < n; i++) ids[i] = nc_vocab_id(v, cps[i]);
 }
 
-int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style, nc_error *err) {
+/* The split of tokens (n of them, the base text's) and the style's (n_extra). */
+static void split(nc_corpus *c, const int32_t *ids, size_t n, const int32_t *extra, size_t n_extra) {
+    size_t n_train_base = n * 9 / 10;
+    c->n_train = n_train_base + n_extra;
+    c->n_val = n - n_train_base;
+    c->train = nc_xmalloc(c->n_train * sizeof *c->train);
+    c->val = nc_xmalloc(c->n_val * sizeof *c->val);
+    memcpy(c->train, ids, n_train_base * sizeof *ids);
+    memcpy(c->train + n_train_base, extra, n_extra * sizeof *extra);
+    memcpy(c->val, ids + n_train_base, c->n_val * sizeof *ids);
+}
+
+/* One document in a BPE's tokens: <|bos|>, then the text's (malloc'd; NULL and err set on failure). */
+static int32_t *document(const nc_tokenizer *t, const char *text, size_t len, size_t *n, nc_error *err) {
+    int32_t *ids;
+    size_t k;
+    int bos = nc_bpe_special(t->bpe, "<|bos|>");
+    if (bos < 0) {
+        nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer has no <|bos|> token to begin documents with");
+        return NULL;
+    }
+    if (nc_tokenizer_encode(t, text, len, &ids, &k, err)) return NULL;
+    int32_t *doc = nc_xmalloc((k + 1) * sizeof *doc);
+    doc[0] = bos;
+    memcpy(doc + 1, ids, k * sizeof *ids);
+    free(ids);
+    *n = k + 1;
+    return doc;
+}
+
+static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path, const nc_tokenizer *bpe,
+                    const char *st, nc_error *err) {
+    size_t n, n_extra = 0;
+    if (nc_tokenizer_copy(&c->tok, bpe)) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    int32_t *ids = document(&c->tok, text, len, &n, err), *extra = NULL;
+    if (ids && *st && !(extra = document(&c->tok, st, strlen(st), &n_extra, err))) {
+        free(ids);
+        ids = NULL;
+    }
+    if (!ids) return -1;
+    int rc = n < 16 ? nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", path, n) : 0;
+    if (rc == 0) split(c, ids, n, extra, n_extra);
+    free(ids);
+    free(extra);
+    return rc;
+}
+
+int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style,
+                   const nc_tokenizer *bpe, nc_error *err) {
     memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->style = style;
+    if (bpe) {
+        int rc = load_bpe(c, text, len, path, bpe, nc_style_text(style), err);
+        if (rc) nc_corpus_free(c);
+        return rc;
+    }
     size_t n, n_extra;
     uint32_t *cps, *extra;
     if (nc_utf8_decode(text, len, &cps, &n, err)) {
@@ -46,10 +101,11 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     uint32_t *all = nc_xmalloc((n + n_extra + 1) * sizeof *all);
     memcpy(all, cps, n * sizeof *all);
     memcpy(all + n, extra, n_extra * sizeof *all);
-    bool ok = nc_vocab_init(&base, cps, n) == 0 && nc_vocab_init(&c->vocab, all, n + n_extra) == 0;
+    nc_vocab *vocab = &c->tok.chars;
+    bool ok = nc_vocab_init(&base, cps, n) == 0 && nc_vocab_init(vocab, all, n + n_extra) == 0;
     free(all);
-    if (!ok || c->vocab.size > NC_MAX_VOCAB) {
-        int distinct = c->vocab.size;
+    if (!ok || vocab->size > NC_MAX_VOCAB) {
+        int distinct = vocab->size;
         nc_vocab_free(&base);
         nc_corpus_free(c);
         free(cps);
@@ -58,26 +114,21 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
         return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s has %d distinct characters, more than the %d a vocabulary may hold",
                        path, distinct, NC_MAX_VOCAB);
     }
-    c->style_only = nc_xcalloc((size_t)c->vocab.size, 1);
-    for (int i = 0; i < c->vocab.size; i++) c->style_only[i] = nc_vocab_id(&base, c->vocab.cps[i]) < 0;
+    c->style_only = nc_xcalloc((size_t)vocab->size, 1);
+    for (int i = 0; i < vocab->size; i++) c->style_only[i] = nc_vocab_id(&base, vocab->cps[i]) < 0;
     nc_vocab_free(&base);
-    size_t n_train_base = n * 9 / 10;
-    c->n_train = n_train_base + n_extra;
-    c->n_val = n - n_train_base;
-    c->train = nc_xmalloc(c->n_train * sizeof *c->train);
-    c->val = nc_xmalloc(c->n_val * sizeof *c->val);
-    map_ids(&c->vocab, cps, n_train_base, c->train);
-    map_ids(&c->vocab, extra, n_extra, c->train + n_train_base);
-    map_ids(&c->vocab, cps + n_train_base, c->n_val, c->val);
+    int32_t *ids = nc_xmalloc((n + n_extra + 1) * sizeof *ids);
+    map_ids(vocab, cps, n, ids);
+    map_ids(vocab, extra, n_extra, ids + n);
+    split(c, ids, n, ids + n, n_extra);
+    free(ids);
     free(cps);
     free(extra);
-    snprintf(c->path, sizeof c->path, "%s", path);
-    c->style = style;
     return 0;
 }
 
 void nc_corpus_free(nc_corpus *c) {
-    nc_vocab_free(&c->vocab);
+    nc_tokenizer_free(&c->tok);
     free(c->style_only);
     free(c->train);
     free(c->val);

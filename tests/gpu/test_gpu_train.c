@@ -77,7 +77,7 @@ static nc_model *model_on(nc_backend *be, int V) { return model_of(ops, ARGS, be
 
 /* STEPS steps; losses (STEPS) in step order whatever the model's loss lag. */
 static nc_model *train(nc_backend *be, const nc_corpus *c, double *losses) {
-    nc_model *m = model_on(be, c->vocab.size);
+    nc_model *m = model_on(be, c->tok.chars.size);
     int32_t x[B * T], y[B * T];
     int lag = ops->loss_lag ? ops->loss_lag(m) : 0;
     nc_error err = {0};
@@ -142,7 +142,7 @@ static void decoders_agree(nc_model *gpu, nc_model *cpu, const nc_corpus *c, int
     nc_error err = {0};
     nc_decoder *dg = ops->decoder_new(gpu, batch, 0, &err), *dc = dg ? ops->decoder_new(cpu, batch, 0, &err) : NULL;
     if (!dc) die("decoder_new", &err);
-    int V = c->vocab.size;
+    int V = c->tok.chars.size;
     float *lg = malloc(sizeof(float) * (size_t)(V * batch)), *lc = malloc(sizeof(float) * (size_t)(V * batch));
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)batch);
     if (ops->decoder_feed(dg, c->val, 16, lg, &err) || ops->decoder_feed(dc, c->val, 16, lc, &err)) die("feed", &err);
@@ -206,7 +206,7 @@ static void bigram_on_gpu(nc_backend *gpu, nc_backend *cpu, const nc_corpus *c) 
     const char *args = "{\"mode\": \"tensor\", \"model_kind\": \"bigram\", \"optimizer\": \"adamw\", "
                        "\"input_rmsnorm\": true, \"batch_size\": 256, \"seed\": 3, \"device\": \"%s\"}";
     const nc_model_ops *bo = &nc_tensor_bigram_ops;
-    nc_model *mg = model_of(bo, args, gpu, c->vocab.size), *mc = model_of(bo, args, cpu, c->vocab.size);
+    nc_model *mg = model_of(bo, args, gpu, c->tok.chars.size), *mc = model_of(bo, args, cpu, c->tok.chars.size);
     int32_t x[256], y[256];
     double lg = 0, lc = 0, first = 0, worst = 0;
     nc_error err = {0};
@@ -236,7 +236,7 @@ int main(void) {
     char *text = NULL;
     size_t len;
     if (!cpu || nc_read_file(data, INT64_MAX, "corpus", &text, &len, &err) ||
-        nc_corpus_load(&c, text, len, data, NC_STYLE_CLASSIC, &err))
+        nc_corpus_load(&c, text, len, data, NC_STYLE_CLASSIC, NULL, &err))
         die("setup", &err);
     free(text);
     printf("device: %s\n", gpu->device);
