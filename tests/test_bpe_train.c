@@ -36,9 +36,11 @@ typedef struct events {
     char text[4096];
 } events;
 
+/* The engine's emitter: it owns each event's data. */
 static void on_event(void *ctx, const char *event, json_t *data) {
     events *e = ctx;
     if (!strcmp(event, "text")) strncat(e->text, json_string_value(json_object_get(data, "text")), 4000 - strlen(e->text));
+    json_decref(data);
 }
 
 START_TEST(the_gpt_trains_evaluates_and_samples_on_bpe_tokens) {

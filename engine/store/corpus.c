@@ -30,7 +30,7 @@ static void split(nc_corpus *c, const int32_t *ids, size_t n, const int32_t *ext
     c->train = nc_xmalloc(c->n_train * sizeof *c->train);
     c->val = nc_xmalloc(c->n_val * sizeof *c->val);
     memcpy(c->train, ids, n_train_base * sizeof *ids);
-    memcpy(c->train + n_train_base, extra, n_extra * sizeof *extra);
+    if (n_extra) memcpy(c->train + n_train_base, extra, n_extra * sizeof *extra); /* extra may be NULL */
     memcpy(c->val, ids + n_train_base, c->n_val * sizeof *ids);
 }
 
