@@ -160,6 +160,30 @@ START_TEST(malformed_tokenizers_are_refused) {
 }
 END_TEST
 
+/* A forged pattern that backtracks without end stops at PCRE2's match limit: BadRequest, not a hang. */
+START_TEST(a_pattern_that_backtracks_without_end_is_refused) {
+    size_t len;
+    char *text = slurp("tokenizer.json", &len);
+    json_t *doc = json_loads(text, 0, NULL);
+    json_object_set_new(doc, "pattern", json_string("(a+)+$|\\s+|."));
+    char *forged = json_dumps(doc, JSON_COMPACT);
+    nc_error err = {0};
+    nc_bpe *t = nc_bpe_parse(forged, strlen(forged), &err);
+    ck_assert_msg(t, "%s", err.message);
+    char input[64];
+    memset(input, 'a', sizeof input - 1);
+    input[sizeof input - 2] = 'b';
+    int32_t *ids = NULL;
+    size_t count = 0, cap = 0;
+    ck_assert_int_eq(nc_bpe_encode(t, input, sizeof input - 1, &ids, &count, &cap, &err), -1);
+    ck_assert_int_eq(err.code, NC_E_BAD_REQUEST);
+    ck_assert_ptr_nonnull(strstr(err.message, "limit"));
+    free(ids), free(forged), free(text);
+    json_decref(doc);
+    nc_bpe_free(t);
+}
+END_TEST
+
 START_TEST(special_tokens_and_token_bytes) {
     nc_bpe *t = fixture_tokenizer();
     int bos = nc_bpe_special(t, "<|bos|>");
@@ -184,6 +208,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("bpe");
     tu_tcase(s, "bpe", ids_are_tiktokens_and_decode_gives_the_text_back, invalid_utf8_is_repaired_as_python_does,
-             malformed_tokenizers_are_refused, special_tokens_and_token_bytes);
+             malformed_tokenizers_are_refused, a_pattern_that_backtracks_without_end_is_refused,
+             special_tokens_and_token_bytes);
     return tu_run(s);
 }

@@ -321,10 +321,12 @@ int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, si
     pcre2_match_data *md = s ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
     id_list out = {ids, count, cap};
     bool ok = md != NULL;
-    for (size_t at = 0; ok && at < len;) {
-        int rc = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
+    int rc = 0;
+    size_t at = 0;
+    while (ok && at < len) {
+        rc = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) {
+        if (rc < 0) { /* a pattern past PCRE2's match limits (a forged one backtracking without end) */
             ok = false;
             break;
         }
@@ -341,5 +343,9 @@ int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, si
     }
     pcre2_match_data_free(md);
     free(s);
-    return ok ? 0 : nc_fail(err, NC_E_INTERNAL, "out of memory (or a regex failure) encoding %zu bytes", n);
+    if (ok) return 0;
+    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu bytes", n);
+    PCRE2_UCHAR why[256];
+    pcre2_get_error_message(rc, why, sizeof why);
+    return nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer's pattern fails at byte %zu: %s", at, (const char *)why);
 }

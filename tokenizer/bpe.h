@@ -38,7 +38,9 @@ const uint8_t *nc_bpe_bytes(const nc_bpe *t, int id, size_t *len);
 int nc_bpe_token_bytes(const nc_bpe *t, int id);
 
 /* Appends the ids of text (n bytes) to *ids (*count of them, *cap allocated;
- * realloc'd as needed). Fails only when out of memory. */
+ * realloc'd as needed). Fails when out of memory, or (BadRequest) when the
+ * pattern exceeds PCRE2's match limits (a forged pattern that backtracks
+ * without end). */
 int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, size_t *count, size_t *cap,
                   nc_error *err);
 
