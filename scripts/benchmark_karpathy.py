@@ -518,8 +518,8 @@ def render_markdown(doc):
         L.append(f"- Appended {a['timestamp_utc']}: `{a['command']}`")
     L.append("")
     if doc.get("partial"):
-        L.append(f"> **PARTIAL REPORT.** Written after each config; the run has not reached "
-                 f"{', '.join(doc['partial']['pending'])} (yet, or it was cut short).")
+        L.append(f"> **PARTIAL REPORT.** Written after each side of each config; not run (yet, "
+                 f"or the run was cut short): {', '.join(doc['partial']['pending'])}.")
         L.append("")
     L.append("## Verdict (FR-009)")
     L.append("")
@@ -699,10 +699,11 @@ def environment_of(doc, gpu, probe):
                 daemon=doc["environment"]["daemon"])
 
 
-def write_partial(doc, done, out_dir, stamp, gpu, probe):
-    """The report of the configs in done, marked partial, without the plot."""
-    part = dict(doc, configs=done, results={c["name"]: doc["results"][c["name"]] for c in done},
-                partial={"pending": [c["name"] for c in doc["configs"][len(done):]]})
+def write_partial(doc, pending, out_dir, stamp, gpu, probe):
+    """The report of the configs begun so far, marked partial with what is pending (configs,
+    or "config: side"), without the plot."""
+    part = dict(doc, configs=[c for c in doc["configs"] if c["name"] in doc["results"]],
+                partial={"pending": pending})
     part["environment"] = environment_of(part, gpu, probe)
     assemble(part)
     write_outputs(part, out_dir, stamp, plot=False)
@@ -725,9 +726,14 @@ def load_prior(path, device):
 
 def append_to_prior(doc, prior, configs):
     """doc becomes prior's report plus this run: prior's configs that this run does not redo
-    come first (returned), its name and command stay, this run is listed as appended."""
+    come first (returned), its name and command stay, this run is listed as appended. What
+    prior's run left pending in the configs kept stays pending (doc["partial"])."""
     redo = {c["name"] for c in configs}
     kept = [c for c in prior["configs"] if c["name"] not in redo]
+    cut = [p for p in (prior.get("partial") or {}).get("pending", [])
+           if p.split(":")[0] in {c["name"] for c in kept}]
+    if cut:
+        doc["partial"] = {"pending": cut}
     doc["appended"] = (prior.get("appended") or []) + [
         {"timestamp_utc": doc["timestamp_utc"], "command": doc["command"]}]
     doc.update(timestamp_utc=prior["timestamp_utc"], command=prior["command"],
@@ -750,11 +756,12 @@ def write_outputs(doc, out_dir, stamp, plot=True):
             doc["plot"] = os.path.basename(base + ".png")
         except Exception as e:  # a missing matplotlib must not lose the results
             doc["plot_error"] = f"{type(e).__name__}: {e}"
-    with open(paths["json"] + ".tmp", "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    os.replace(paths["json"] + ".tmp", paths["json"])
-    with open(paths["md"], "w") as f:
-        f.write(render_markdown(doc))
+    # whole files only (a run killed while writing keeps the previous ones)
+    for path, text in ((paths["json"], json.dumps(doc, indent=1, default=str)),
+                       (paths["md"], render_markdown(doc))):
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
     return paths
 
 
@@ -1129,6 +1136,28 @@ def _our_fp32_eval(c, cfg):
             "compute_dtype": pick(r, "compute_dtype"), "result": r}
 
 
+def run_side(side, cfg, ctx, r):
+    """One side of cfg into r[side] (what it did before a failure too); False when it failed."""
+    rec = r[side] = {"side": side, "config": cfg["name"]}
+    t0 = time.time()
+    try:
+        if side == "ours":
+            run_ours(cfg, ctx, rec)
+        else:
+            rec.update(run_upstream(cfg, ctx))
+            r["flops_per_token"] = rec.get("flops_per_token")
+    except Exception as e:
+        rec["error"] = f"{type(e).__name__}: {e}"
+        print(f"[{side}] {cfg['name']}: FAILED: {rec['error']}", file=sys.stderr, flush=True)
+    rec["wall_s"] = time.time() - t0
+    return "error" not in rec
+
+
+def verdict_line(name, v):
+    """The line gpu_check.sh reads a benchmark phase's note from."""
+    return f"FR-009 {name}: {v['status']} ({v.get('reason')})"
+
+
 def do_cross_check(cfg, ctx, ours):
     if not cfg["cross_check"]:
         return {"status": "skipped", "reason": "not enabled for this config (--cross-check all)"}
@@ -1154,9 +1183,9 @@ def do_cross_check(cfg, ctx, ours):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(  # no abbreviations: a misspelt flag in a caller fails
         description="Benchmark nanochat-c against upstream nanochat, side by side.",
-    )
+        allow_abbrev=False)
     p.add_argument("--baseline", required=True, choices=["nanochat"],
                    help="the baseline to compare against")
     g = p.add_mutually_exclusive_group()
@@ -1297,58 +1326,54 @@ def main(argv=None):
     }
     doc["environment"]["daemon"] = (f"attached {args.socket}" if args.socket
                                     else os.path.relpath(args.nanochatd, REPO_ROOT))
-    kept = append_to_prior(doc, prior, configs) if prior else []
+    if prior:
+        append_to_prior(doc, prior, configs)
+    cut = (doc.get("partial") or {}).get("pending", [])
+
+    def save(pending):
+        """The report so far: a run killed later keeps what finished."""
+        try:
+            write_partial(doc, cut + pending, out_dir, doc["timestamp_utc"], gpu, probe)
+            print(f"benchmark_karpathy: partial report written; pending {', '.join(pending)}",
+                  flush=True)
+        except Exception as e:  # the report is a courtesy here; the run goes on
+            print(f"benchmark_karpathy: partial report not written ({e})", file=sys.stderr)
+
     failed = False
-    for done, cfg in enumerate(configs, 1):
+    for i, cfg in enumerate(configs):
         name = cfg["name"]
         r = doc["results"][name] = {}
         if figures is not None:
             r["upstream"], r["upstream_figures"] = committed_upstream(cfg, figures, gpu, up_commit)
             r["flops_per_token"] = (r["upstream"] or {}).get("flops_per_token")
             print(f"benchmark_karpathy: {name}: {figures_note(r['upstream_figures'])}", flush=True)
-        if args.sides in ("both", "upstream"):
-            t0 = time.time()
-            try:
-                r["upstream"] = run_upstream(cfg, ctx)
-                r["flops_per_token"] = r["upstream"].get("flops_per_token")
-            except Exception as e:
-                r["upstream"] = {"side": "upstream", "error": f"{type(e).__name__}: {e}"}
-                failed = True
-                print(f"[upstream] {name}: FAILED: {r['upstream']['error']}", file=sys.stderr)
-            r["upstream"]["wall_s"] = time.time() - t0
-        if args.sides in ("both", "ours"):
-            rec = r["ours"] = {"side": "ours", "config": name}
-            t0 = time.time()
-            try:
-                run_ours(cfg, ctx, rec)
-            except Exception as e:
-                rec["error"] = f"{type(e).__name__}: {e}"
-                failed = True
-                print(f"[ours] {name}: FAILED: {rec['error']}", file=sys.stderr, flush=True)
-            rec["wall_s"] = time.time() - t0
+        # the steps of this config, the report rewritten after each
+        steps = [s for s in ("upstream", "ours") if args.sides in ("both", s)]
         if args.sides == "both":
-            try:
-                r["cross_check"] = do_cross_check(cfg, ctx, r.get("ours"))
-            except Exception as e:
-                r["cross_check"] = {"status": "error", "reason": f"{type(e).__name__}: {e}"}
+            steps.append("cross-check")
         else:
             r["cross_check"] = {"status": "skipped", "reason": f"--sides {args.sides}"}
-        if r.get("cross_check", {}).get("status") == "fail":
-            failed = True
-        print(f"benchmark_karpathy: {name}: cross-check {r['cross_check']['status']}"
-              f" {r['cross_check'].get('reason', '')}", flush=True)
-        if done < len(configs):  # a run cut short still leaves the configs it finished
-            try:
-                write_partial(doc, kept + configs[:done], out_dir, doc["timestamp_utc"], gpu,
-                              probe)
-            except Exception as e:  # the report is a courtesy here; the run goes on
-                print(f"benchmark_karpathy: partial report not written ({e})", file=sys.stderr)
+        later = [c["name"] for c in configs[i + 1:]]
+        for j, step in enumerate(steps):
+            if step != "cross-check":
+                failed |= not run_side(step, cfg, ctx, r)
+            else:
+                try:
+                    r["cross_check"] = do_cross_check(cfg, ctx, r.get("ours"))
+                except Exception as e:
+                    r["cross_check"] = {"status": "error", "reason": f"{type(e).__name__}: {e}"}
+                failed |= r["cross_check"]["status"] == "fail"
+                print(f"benchmark_karpathy: {name}: cross-check {r['cross_check']['status']}"
+                      f" {r['cross_check'].get('reason', '')}", flush=True)
+            pending = [f"{name}: {s}" for s in steps[j + 1:]] + later
+            if pending:
+                save(pending)
 
     doc["environment"] = environment_of(doc, gpu, probe)
     assemble(doc)
     paths = write_outputs(doc, out_dir, doc["timestamp_utc"], plot=not args.no_plot)
     for name, v in doc["verdict"]["per_config"].items():
-        print(f"FR-009 {name}: {v['status']} ({v.get('reason')})")
+        print(verdict_line(name, v))
     print(f"FR-009 overall: {doc['verdict']['overall']}"
           + ("" if device == "cuda" else " [CPU run]"))
     for k, pth in paths.items():

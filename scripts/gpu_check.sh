@@ -15,17 +15,24 @@
 #       of the budget up to and including its own, so time a phase leaves rolls forward).
 #       The d6 side by side against upstream comes right after the two tests; d12 and d20 run
 #       our side only, beside upstream's H200 figures in results/h200_upstream_only (marked
-#       so in the report); the sanitizers rerun a failing kernel test with the time left.
-#       --budget scales the shares (default 420 s, 240 with --quick: the two tests, the short
-#       d6 side by side and the d6 step benchmark); --phases runs only those (setup always),
-#       e.g. a warm rerun of one that failed. The upstream checkout is the pack's unless
-#       --nanochat-dir names one. Out (default $OUT, else ./gpu-check-out), at most 7 files:
-#       summary.txt, tests.log, bench.log, karpathy.log and one report .json/.md/.png that
-#       each benchmark phase adds its config to. Exits 1 when a phase failed or timed out.
-#   scripts/gpu_check.sh --dry-run [--budget SECONDS] [--out DIR] [--pack FILE]
-#       here, without a GPU: the same schedule (default budget 10 s) with stand-ins for the GPU
-#       programs and the benchmark; the kernel test fails and the training test hangs (phases
-#       named in NC_DRY_FAIL and NC_DRY_HANG, comma lists, override that).
+#       so in the report); the sanitizers rerun a failing kernel test (else their time goes
+#       to the benchmark after them). --budget scales the shares (default 420 s, 240 with
+#       --quick: the two tests, the short d6 side by side and the d6 step benchmark);
+#       --phases runs only those (setup always; a sanitizer named there runs whatever the
+#       kernel test did), e.g. a warm rerun of one that failed. The upstream checkout is the
+#       pack's unless --nanochat-dir names one. Out (default $OUT, else ./gpu-check-out), at
+#       most 7 files: summary.txt, tests.log, bench.log, karpathy.log and one report
+#       .json/.md/.png that each benchmark phase adds its config to (rewritten after each
+#       side, so a phase cut at its deadline keeps the sides it finished). Exits 1 when a
+#       phase failed or timed out, or when the d6 side by side (what measures the goals) was
+#       in the run and did not pass (skipped included: no upstream, no time).
+#   scripts/gpu_check.sh --dry-run [--budget SECONDS] [--out DIR] [--pack FILE] [--phases A,B]
+#       here, without a GPU: the same schedule (default budget 10 s) with the stand-ins of
+#       tests/python/gpu_check_dry: the GPU programs, nvidia-smi and compute-sanitizer print
+#       their real formats, the benchmark is the real harness (its argument parser and
+#       reports) with canned sides. The kernel test fails and the training test hangs (phases
+#       named in NC_DRY_FAIL and NC_DRY_HANG, comma lists, override that; a hung benchmark
+#       hangs in our side, after upstream's).
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PACK="$ROOT/build-cuda/gpu-pack.tar.xz"
@@ -43,9 +50,9 @@ SCHEDULE=(
     "d6-vs-upstream  160 100"
     "d12-ours         40   0"
     "d20-ours         50   0"
-    "bench            45  35"
     "memcheck         15  15"
     "racecheck        15  15"
+    "bench            45  35"
 )
 
 fail() { echo "gpu_check: $*" >&2; exit 2; }
@@ -119,7 +126,7 @@ PACK_GIVEN=0
 WORK=/tmp/nc-gpu   # the unpacked programs, the benchmark's scratch
 BIN="" NC_LD="" DAEMON="" SANITIZER=compute-sanitizer
 BENCH=(env PYTHONUNBUFFERED=1 python3 "$ROOT/scripts/benchmark_karpathy.py")
-declare -A SHARE=() DEADLINE=()
+declare -A SHARE=() DEADLINE=() STATUS=() NOTE=()
 declare -a ROWS=() ORDER=()
 START=0 BUDGET_MS=0 MIN_MS=0 T0=0 LIMIT_MS=0
 
@@ -127,13 +134,15 @@ now_ms() { date +%s%3N; }
 secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }   # milliseconds as timeout's seconds
 fmt() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 
+requested() { [[ ",$ONLY," == *",$1,"* ]]; }   # named in --phases
+
 # plan: SHARE and DEADLINE (ms since epoch) of the phases this run has, scaled to BUDGET
 plan() {
     local line name full quick share total=0 cum=0
     for line in "${SCHEDULE[@]}"; do
         read -r name full quick <<<"$line"
         share=$([ $QUICK = 1 ] && echo "$quick" || echo "$full")
-        [ -n "$ONLY" ] && [ "$name" != setup ] && [[ ",$ONLY," != *",$name,"* ]] && share=0
+        [ -n "$ONLY" ] && [ "$name" != setup ] && ! requested "$name" && share=0
         ORDER+=("$name")
         SHARE[$name]=$share
         total=$((total + share))
@@ -143,7 +152,7 @@ plan() {
     done
     [ -n "$BUDGET" ] || BUDGET=$([ $DRY = 1 ] && echo 10 || echo "$total")
     BUDGET_MS=$((BUDGET * 1000))
-    MIN_MS=$((BUDGET_MS / 42))   # 10 s of 420: less is not worth starting
+    MIN_MS=$((BUDGET_MS / 42 + 1))   # 10 s of 420: less is not worth starting
     for name in "${ORDER[@]}"; do
         [ "${SHARE[$name]}" = 0 ] && continue
         cum=$((cum + SHARE[$name]))
@@ -153,6 +162,7 @@ plan() {
 
 row() { # NAME STATUS TIME LIMIT NOTE
     local at="-"
+    STATUS[$1]=$2 NOTE[$1]=$5
     [ -n "${DEADLINE[$1]:-}" ] && at="$(fmt $((DEADLINE[$1] - START)))"
     ROWS+=("$(printf '%-15s %-9s %7s %7s %8s  %s' "$1" "$2" "$3" "$4" "$at" "$5")")
 }
@@ -196,8 +206,6 @@ phase() {
     finish "$name" $? "$log"
 }
 
-status_of() { printf '%s\n' "${ROWS[@]}" | awk -v n="$1" '$1 == n { s = $2 } END { print s }'; }
-
 # What phase NAME wrote into LOG (phases share logs): its last section.
 section() {
     awk -v h="==== $1 " 'index($0, "==== ") == 1 { on = index($0, h) == 1; if (on) out = "" }
@@ -213,8 +221,8 @@ note() {
         kernels) line="$(grep -E 'checks failed|^FAIL: ' <<<"$out" | tail -1)" ;;
         memcheck | racecheck) line="$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' <<<"$out" | tail -1)" ;;
         train) line="$(grep -E '^[0-9]+ failures|^FAIL: ' <<<"$out" | tail -1)" ;;
-        bench) line="$(grep -E ' step: ' <<<"$out" | tail -3 |
-            awk '{printf "%s%s %s tok/s MFU %s", (NR > 1 ? "; " : ""), $1, $3, $8}')" ;;
+        bench) line="$(grep -E ' step: ' <<<"$out" | tail -3 | awk '{printf "%s%s %s", (NR > 1 ? "; " : ""),
+            $1, $3 == "FAILED:" ? "FAILED" : $3 " tok/s MFU " $8}')" ;;
         d*-*) line="$(verdict_note "${1%%-*}" "$out")" ;;
     esac
     [ -n "$line" ] || line="$(grep -v '^==== ' <<<"$out" | grep . | tail -1)"
@@ -222,11 +230,14 @@ note() {
 }
 
 # verdict_note CONFIG OUTPUT: "pass, tok/s x1.23, vs committed upstream figures" from the
-# benchmark's FR-009 line for CONFIG
+# benchmark's FR-009 line for CONFIG; of a run cut short, what its report still lacks
 verdict_note() {
     local line
     line="$(grep -E "^FR-009 $1: " <<<"$2" | tail -1)"
-    [ -n "$line" ] || return 0
+    if [ -z "$line" ]; then
+        grep -E '^benchmark_karpathy: partial report written' <<<"$2" | tail -1 | cut -c21-
+        return 0
+    fi
     printf '%s' "$(sed -E 's/^FR-009 [^:]+: ([a-z]+).*/\1/' <<<"$line")"
     grep -oE 'tok/s x[0-9.]+' <<<"$line" | head -1 | sed 's/^/, /' | tr -d '\n'
     grep -q 'not run side by side' <<<"$line" && printf ', vs committed upstream figures'
@@ -238,23 +249,25 @@ facts() {
     echo "date: $(date -u +%FT%TZ)  host: $(hostname)  budget: ${BUDGET}s  quick: $QUICK" \
         "$([ $DRY = 1 ] && echo ' DRY RUN: stand-ins for the GPU programs')"
     if command -v nvidia-smi >/dev/null; then
-        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit,temperature.gpu \
+        bounded nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit,temperature.gpu \
             --format=csv 2>&1 | head -3
     else
         echo "no nvidia-smi"
     fi
-    command -v nvcc >/dev/null && nvcc --version | tail -1
-    python3 -c 'import importlib.metadata as m; print("torch", m.version("torch"))' 2>/dev/null
+    if [ $DRY = 0 ]; then # (this host's CUDA and torch are not the GPU machine's)
+        command -v nvcc >/dev/null && bounded nvcc --version | tail -1
+        bounded python3 -c 'import importlib.metadata as m; print("torch", m.version("torch"))' 2>/dev/null
+    fi
     echo "cpus: $(nproc)  mem: $(awk '/MemTotal/{print $2/1048576 " GiB"}' /proc/meminfo)"
     echo "schedule (phase share s):$(for n in "${ORDER[@]}"; do printf ' %s %s' "$n" "${SHARE[$n]}"; done)"
 }
 
 # Where cuBLASLt 13 lives here (the loader's cache, the toolkit, pip's wheels).
 cublaslt_dir() {
-    ldconfig -p 2>/dev/null | grep -q 'libcublasLt.so.13 ' && return 0
+    bounded ldconfig -p 2>/dev/null | grep -q 'libcublasLt.so.13 ' && return 0
     local f
-    f="$(find -L /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu \
-        "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/nvidia" \
+    f="$(bounded find -L /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu \
+        "$(bounded python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)/nvidia" \
         -name 'libcublasLt.so.13*' 2>/dev/null | head -1)"
     [ -n "$f" ] && dirname "$f"
 }
@@ -263,20 +276,19 @@ cublaslt_dir() {
 find_programs() {
     local p
     if [ -f "$PACK" ] && { [ $DRY = 0 ] || [ $PACK_GIVEN = 1 ]; }; then
-        timeout "$(secs "$LIMIT_MS")" tar --no-same-owner -C "$WORK" -xJf "$PACK" || return
+        bounded tar --no-same-owner -C "$WORK" -xJf "$PACK" || return
         BIN="$WORK/nc/bin" NC_LD="$WORK/nc/lib"
         echo "pack built from $(cat "$WORK/nc/COMMIT" 2>/dev/null || echo '?')"
     fi
     if [ $DRY = 1 ]; then
-        make_stubs "$WORK/stubs"
-        BIN="$WORK/stubs" SANITIZER="$WORK/stubs/compute-sanitizer" BENCH=("$WORK/stubs/benchmark_karpathy")
+        BIN="$WORK/stubs"
         [ -n "$NANOCHAT_DIR" ] || [ -d "$WORK/nc/nanochat" ] || NANOCHAT_DIR="$WORK/stubs"
     elif [ -z "$BIN" ] && [ -x "$ROOT/build-cuda/gpu/test_kernels" ]; then
         BIN="$ROOT/build-cuda/bin"
     elif [ -z "$BIN" ]; then
         echo "no $PACK and no build-cuda: building here (minutes)"
         # shellcheck disable=SC2016 # $1 is sh's
-        timeout "$(secs "$LIMIT_MS")" sh -c 'cmake -S "$1" -B "$1/build-cuda" -DNC_CUDA=ON >/dev/null &&
+        bounded sh -c 'cmake -S "$1" -B "$1/build-cuda" -DNC_CUDA=ON >/dev/null &&
             cmake --build "$1/build-cuda" -j"$(nproc)" | tail -3' sh "$ROOT" || return
         BIN="$ROOT/build-cuda/bin"
     fi
@@ -286,35 +298,49 @@ find_programs() {
 }
 
 setup() {
-    local lt p d
+    local lt="" p d
     facts
     find_programs || return
     export PATH="$PATH:/usr/local/cuda/bin"
-    lt="$(cublaslt_dir)"
+    [ $DRY = 1 ] || lt="$(cublaslt_dir)"
     [ -n "$lt" ] && NC_LD="$lt${NC_LD:+:$NC_LD}"
     NC_LD="$NC_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     # a GPU is here: a backend that does not open is a failure, not a skip
-    nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && export NC_REQUIRE_GPU=1
+    bounded nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && export NC_REQUIRE_GPU=1
     export NC_DATA="$ROOT/data/tinyshakespeare.txt"
     for d in "$WORK/nc/nanochat" "$ROOT/upstream/nanochat"; do
         [ -z "$NANOCHAT_DIR" ] && [ -d "$d/nanochat" ] && NANOCHAT_DIR="$d"
     done
     echo "programs: ${BIN:-none}  our LD_LIBRARY_PATH=$NC_LD  NC_REQUIRE_GPU=${NC_REQUIRE_GPU:-0}"
     if [ -z "$BIN" ] || [ ! -x "$BIN/test_kernels" ]; then echo "ready: no programs"; return 1; fi
-    for p in $PROGRAMS; do LD_LIBRARY_PATH="$NC_LD" ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"; done
+    [ $DRY = 1 ] || for p in $PROGRAMS; do
+        LD_LIBRARY_PATH="$NC_LD" bounded ldd "$BIN/$p" 2>&1 | grep 'not found' | sed "s|^|$p: |"
+    done
     # the daemon the benchmark spawns, with our libraries
     DAEMON="$WORK/nanochatd"
     printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$NC_LD" "$BIN/nanochatd" >"$DAEMON"
     chmod +x "$DAEMON"
     echo "ready: ours $(cut -c1-12 "$WORK/nc/COMMIT" 2>/dev/null || echo "from $BIN")$(grep -o ' (dirty tree)' \
-        "$WORK/nc/COMMIT" 2>/dev/null), upstream $(git -C "${NANOCHAT_DIR:-/nonexistent}" rev-parse \
+        "$WORK/nc/COMMIT" 2>/dev/null), upstream $(bounded git -C "${NANOCHAT_DIR:-/nonexistent}" rev-parse \
         --short=12 HEAD 2>/dev/null || echo none) in ${NANOCHAT_DIR:--}"
 }
 
+# bounded COMMAND...: COMMAND cut at setup's deadline. Setup runs in this shell (what it finds
+# stays), so each of its commands that could hang is bounded instead of setup as a whole.
+bounded() {
+    local left=$((DEADLINE[setup] - $(now_ms)))
+    timeout --kill-after=1 "$(secs $((left > 0 ? left : 1)))" "$@"
+}
+
+# run_setup LOG: setup's row (TIMEOUT when it ended past its deadline); false when the programs
+# are not ready
 run_setup() {
-    begin setup "$1" "facts, programs, upstream" || return 0
-    setup >>"$1" 2>&1
-    finish setup $? "$1"
+    local rc
+    begin setup "$1" "facts, programs, upstream" || return 1
+    NC_PHASE=setup setup >>"$1" 2>&1
+    rc=$?
+    finish setup "$([ "$(now_ms)" -le "${DEADLINE[setup]}" ] && echo $rc || echo 124)" "$1"
+    return $rc
 }
 
 # karpathy NAME ARGS...: one benchmark run, its config added to the report this run started
@@ -327,22 +353,23 @@ karpathy() {
     phase "$name" "$KLOG" "${BENCH[@]}" --baseline nanochat --nanochat-dir "$NANOCHAT_DIR" "$@" \
         --nanochatd "$DAEMON" --data "$NC_DATA" --out "$OUTDIR" --scratch "$scratch" \
         ${report:+--append-to "$report"}
-    [ "$(status_of "$name")" = PASS ] && return
+    [ "${STATUS[$name]:-}" = PASS ] && return
     for f in "$scratch"/*.log; do # the runs' own logs explain a failure
         [ -f "$f" ] && { echo "==== tail of $name/$(basename "$f")"; tail -n 25 "$f"; } >>"$KLOG"
     done
 }
 
-# sanitize NAME ARGS...: the kernel test under compute-sanitizer, when it failed
+# sanitize NAME ARGS...: the kernel test under compute-sanitizer, when it failed or --phases
+# names NAME
 sanitize() {
-    local name="$1" kernels
+    local name="$1" kernels="${STATUS[kernels]:-}" why=""
     shift
-    kernels="$(status_of kernels)"
-    if [[ "$kernels" != FAIL* && "$kernels" != TIMEOUT ]]; then
-        skip "$name" "the kernel test: ${kernels:-not run}"
-    elif ! command -v "$SANITIZER" >/dev/null; then
-        skip "$name" "no compute-sanitizer"
-    else
+    requested "$name" || [[ "$kernels" == FAIL* || "$kernels" == TIMEOUT ]] ||
+        why="the kernel test: ${kernels:-not run}"
+    command -v "$SANITIZER" >/dev/null || why="no compute-sanitizer"
+    if [ -n "$why" ] && [ -n "${DEADLINE[$name]:-}" ]; then
+        skip "$name" "$why"
+    else # (begin skips it when it is not in this run)
         phase "$name" "$TLOG" env "LD_LIBRARY_PATH=$NC_LD" "$SANITIZER" --tool "$name" --print-limit 20 \
             --error-exitcode 9 "$BIN/test_kernels" --quick "$@"
     fi
@@ -351,9 +378,8 @@ sanitize() {
 run_phases() {
     local kq=() configs="d6,d12,d20"
     [ $QUICK = 1 ] && kq=(--quick) && configs=d6
-    run_setup "$SUM"
-    if [ "$(status_of setup)" != PASS ]; then
-        for n in "${ORDER[@]:1}"; do skip "$n" "no setup"; done
+    if ! run_setup "$SUM"; then
+        for n in "${ORDER[@]:1}"; do skip "$n" "setup ${STATUS[setup]}: ${NOTE[setup]}"; done
         return
     fi
     phase kernels "$TLOG" env "LD_LIBRARY_PATH=$NC_LD" "$BIN/test_kernels" "${kq[@]}"
@@ -361,12 +387,23 @@ run_phases() {
     karpathy d6-vs-upstream --config d6 "${kq[@]}"
     karpathy d12-ours --config d12 --sides ours --upstream-figures "$FIGURES"
     karpathy d20-ours --config d20 --sides ours --upstream-figures "$FIGURES"
-    phase bench "$BLOG" env "LD_LIBRARY_PATH=$NC_LD" "$BIN/nc-bench-kernels" --config "$configs"
     sanitize memcheck
     sanitize racecheck --filter attention
+    phase bench "$BLOG" env "LD_LIBRARY_PATH=$NC_LD" "$BIN/nc-bench-kernels" --config "$configs"
+}
+
+# goal: why the run fails when the d6 side by side, the phase that measures the goals, was in
+# this run and did not pass (also when it was skipped: no upstream, no time left)
+goal() {
+    local d6=d6-vs-upstream
+    [ "${SHARE[$d6]}" = 0 ] || [ "${STATUS[$d6]:-}" = PASS ] && return 0
+    echo "FAIL: $d6, the phase that measures the goals, did not run and pass: ${STATUS[$d6]}" \
+        "(${NOTE[$d6]})"
+    return 1
 }
 
 run() {
+    local rc=0
     while [ $# -gt 0 ]; do
         case "$1" in
             --quick) QUICK=1 ;;
@@ -383,7 +420,7 @@ run() {
         shift
     done
     [[ "$BUDGET" =~ ^[0-9]*$ ]] || fail "--budget takes whole seconds"
-    [ $DRY = 1 ] && WORK="$(mktemp -d)"
+    [ $DRY = 1 ] && WORK="$(mktemp -d)" && make_stubs
     START=$(now_ms)
     plan
     mkdir -p "$OUTDIR" "$WORK"
@@ -397,61 +434,27 @@ run() {
         echo
         printf '%-15s %-9s %7s %7s %8s  %s\n' phase status time limit deadline note
         printf '%s\n' "${ROWS[@]}"
+        goal || rc=1
         echo "total $(fmt $(($(now_ms) - START))) of ${BUDGET}s; logs in $OUTDIR"
     } >>"$SUM"
     cat "$SUM"
     [ $DRY = 1 ] && rm -rf "$WORK"
-    ! printf '%s\n' "${ROWS[@]}" | grep -qE '^[^ ]+ +(FAIL|TIMEOUT)'
+    printf '%s\n' "${STATUS[@]}" | grep -qE '^(FAIL|TIMEOUT)' && rc=1
+    return $rc
 }
 
-# The dry run's stand-ins: each prints what its real program prints for the summary's notes,
-# fails when its phase is in NC_DRY_FAIL and hangs when in NC_DRY_HANG. The benchmark's stand-in
-# writes a report (.json and .md) where the real one does, --append-to included.
+# The dry run's stand-ins (tests/python/gpu_check_dry): the GPU programs, nvidia-smi and
+# compute-sanitizer, first on PATH; the benchmark: the real harness with canned sides.
 make_stubs() {
-    local p
-    mkdir -p "$1"
-    cat >"$1/stub" <<'EOF'
-#!/usr/bin/env bash
-me="$(basename "$0")"
-case ",${NC_DRY_HANG-train}," in *",$NC_PHASE,"*) echo "$me: hanging (dry run)"; exec sleep 600 ;; esac
-f=0
-case ",${NC_DRY_FAIL-kernels}," in *",$NC_PHASE,"*) f=1 ;; esac
-case "$me" in
-    test_kernels) [ $f = 1 ] && echo "FAIL: attention (dry run)"; echo "$f of 40 checks failed" ;;
-    test_gpu_train) echo "$f failures" ;;
-    nc-bench-kernels) for c in ${2//,/ }; do echo "$c  step:  1000000 tok/s  1.00 ms/step  MFU  10.0%"; done ;;
-    compute-sanitizer) echo "========= ERROR SUMMARY: $f errors" ;;
-    benchmark_karpathy) exec python3 "$(dirname "$0")/benchmark_stub.py" "$@" ;;
-esac
-exit $f
-EOF
-    cat >"$1/benchmark_stub.py" <<'EOF'
-import argparse, datetime, json, os
-p = argparse.ArgumentParser()
-for o in ("--out", "--append-to", "--sides", "--upstream-figures", "--nanochat-dir", "--scratch"):
-    p.add_argument(o)
-p.add_argument("--config", action="append", default=[])
-a, _ = p.parse_known_args()
-os.makedirs(a.scratch, exist_ok=True)
-doc = {"timestamp_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
-       "dry_run": True, "configs": []}
-if a.append_to:
-    with open(a.append_to) as f:
-        doc = json.load(f)
-for c in a.config:
-    fig = f" [upstream figures from {a.upstream_figures}, not run side by side]" if a.upstream_figures else ""
-    doc["configs"].append({"name": c, "sides": a.sides or "both", "upstream_figures": a.upstream_figures})
-    print(f"FR-009 {c}: pass (dry run; tok/s x1.00){fig}")
-base = os.path.join(a.out, "benchmark_karpathy_" + doc["timestamp_utc"])
-with open(base + ".json", "w") as f:
-    json.dump(doc, f, indent=1)
-with open(base + ".md", "w") as f:
-    f.write("# dry run\n\n" + "".join(f"- {c['name']}: {c['sides']}\n" for c in doc["configs"]))
-EOF
-    for p in $PROGRAMS compute-sanitizer benchmark_karpathy; do ln -sf stub "$1/$p"; done
-    chmod +x "$1/stub"
+    local p dry="$ROOT/tests/python/gpu_check_dry"
+    mkdir -p "$WORK/stubs"
+    for p in $PROGRAMS nvidia-smi compute-sanitizer; do ln -sf "$dry/stub" "$WORK/stubs/$p"; done
+    export PATH="$WORK/stubs:$PATH"
+    BENCH=(env PYTHONUNBUFFERED=1 python3 "$dry/dry_benchmark.py")
 }
 
+# sourced (tests/python/test_gpu_check.py): the functions alone
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 if [ "${1:-}" = pack ]; then
     shift
     pack "$@"

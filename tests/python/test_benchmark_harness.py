@@ -284,7 +284,7 @@ def test_partial_report_after_each_config(tmp_path):
     doc["configs"] = bk.resolve_configs(["d6", "d12"], "cuda")
     doc["environment"]["daemon"] = "build/bin/nanochatd"
     gpu = doc["environment"]["gpu"]
-    bk.write_partial(doc, doc["configs"][:1], str(tmp_path), "20260101T000000Z", gpu, None)
+    bk.write_partial(doc, ["d12"], str(tmp_path), "20260101T000000Z", gpu, None)
     base = tmp_path / "benchmark_karpathy_20260101T000000Z"
     loaded = json.load(open(f"{base}.json"))
     assert loaded["partial"] == {"pending": ["d12"]}
@@ -293,6 +293,43 @@ def test_partial_report_after_each_config(tmp_path):
     assert "PARTIAL REPORT" in md and "d12" in md.split("PARTIAL REPORT")[1].split("\n")[0]
     assert not os.path.exists(f"{base}.png")
     assert "partial" not in doc and len(doc["configs"]) == 2  # the run's document keeps every config
+
+
+def test_report_rewritten_after_each_side_and_kept_when_appended_to(tmp_path, monkeypatch):
+    """A run killed in our side keeps upstream's, marked partial; a run appended to that
+    report keeps it marked so."""
+    def killed(cfg, ctx, rec):
+        raise KeyboardInterrupt  # what the run's kill stands for: nothing after it runs
+
+    monkeypatch.setattr(bk, "nvidia_smi", lambda: {"name": "NVIDIA H200", "driver": "580"})
+    monkeypatch.setattr(bk, "resolve_upstream", lambda a: ("/up", bk.PINNED_REF, "checkout"))
+    monkeypatch.setattr(bk, "run_upstream", lambda cfg, ctx: _side(1.60, 0.014))
+    monkeypatch.setattr(bk, "run_ours", killed)
+    argv = ["--baseline", "nanochat", "--out", str(tmp_path), "--no-plot", "--config"]
+    with pytest.raises(KeyboardInterrupt):
+        bk.main(argv + ["d6"])
+    [report] = [str(p) for p in tmp_path.glob("benchmark_karpathy_*.json")]
+    doc = json.load(open(report))
+    assert doc["partial"] == {"pending": ["d6: ours", "d6: cross-check"]}
+    assert doc["results"]["d6"]["summary"]["upstream"]["final_val_loss"] == pytest.approx(1.6)
+    assert "ours" not in doc["results"]["d6"]
+    assert "not run (yet, or the run was cut short): d6: ours, d6: cross-check" in \
+        open(report[:-5] + ".md").read()
+    monkeypatch.setattr(bk, "run_ours",
+                        lambda cfg, ctx, rec: rec.update(_side(2.0, 0.05, 40, 80)))
+    monkeypatch.setattr(bk, "_run_runner", lambda *a: None)  # the probe: no torch facts
+    assert bk.main(argv + ["d12", "--sides", "ours", "--append-to", report]) == 0
+    doc = json.load(open(report))
+    assert [c["name"] for c in doc["configs"]] == ["d6", "d12"]
+    assert doc["partial"] == {"pending": ["d6: ours", "d6: cross-check"]}
+    assert doc["results"]["d12"]["summary"]["ours"]["final_val_loss"] == pytest.approx(2.0)
+
+
+def test_parser_refuses_unknown_and_abbreviated_flags(capsys):
+    for flag in ("--upstream-figure", "--no-such-flag"):
+        with pytest.raises(SystemExit):
+            bk.parse_args(["--baseline", "nanochat", flag, "x"])
+        assert "unrecognized arguments" in capsys.readouterr().err
 
 
 def test_cpu_report_is_labelled(tmp_path):
