@@ -34,6 +34,8 @@ CASES = {
     "shakespeare": "ROMEO:\nWherefore art thou, Romeo? Deny thy father and refuse thy name;\n\nJULIET:\nO!",
     "empty": "",
 }
+# encoded, not trained on (training on it would make tokens of thousands of bytes)
+UNTRAINED = {"long_piece": "thequickbrownfoxjumpsoverthelazydog" * 100}  # one piece of 3,500 letters: many merges
 # raw bytes that are not UTF-8: read with errors="replace", each maximal invalid part becomes U+FFFD
 INVALID = {
     "invalid_utf8": b"ok \xff\xfe bad \xe0\x80 seq \xed\xa0\x80 surrogate \xf4\x90\x80\x80 big "
@@ -57,7 +59,7 @@ def main():
     for p in docs[1:]:
         os.remove(p)
     enc = tokenizer.load(a.out)
-    raw = {n: t.encode("utf-8") for n, t in CASES.items()} | INVALID
+    raw = {n: t.encode("utf-8") for n, t in (CASES | UNTRAINED).items()} | INVALID
     cases = [dict(name=n, bytes=base64.b64encode(b).decode(),
                   ids=enc.encode_ordinary(b.decode("utf-8", errors="replace"))) for n, b in raw.items()]
     with open(os.path.join(a.out, "cases.json"), "w") as f:

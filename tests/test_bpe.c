@@ -184,6 +184,30 @@ START_TEST(a_pattern_that_backtracks_without_end_is_refused) {
 }
 END_TEST
 
+/* A megabyte of letters is one piece of the split: its merges take O(n log n), not O(n^2) (which
+ * would stall the daemon for hours: Check's timeout fails that); ids as the fixture's long_piece. */
+START_TEST(a_megabyte_piece_encodes_quickly) {
+    nc_bpe *t = fixture_tokenizer();
+    const char *word = "thequickbrownfoxjumpsoverthelazydog";
+    size_t wn = strlen(word), n = 30000 * wn;
+    char *text = malloc(n);
+    for (size_t i = 0; i < n; i += wn) memcpy(text + i, word, wn);
+    int32_t *ids = NULL;
+    size_t count = 0, cap = 0;
+    nc_error err = {0};
+    ck_assert_int_eq(nc_bpe_encode(t, text, n, &ids, &count, &cap, &err), 0);
+    size_t got = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t len;
+        nc_bpe_bytes(t, ids[i], &len);
+        got += len;
+    }
+    ck_assert_uint_eq(got, n);
+    free(ids), free(text);
+    nc_bpe_free(t);
+}
+END_TEST
+
 START_TEST(special_tokens_and_token_bytes) {
     nc_bpe *t = fixture_tokenizer();
     int bos = nc_bpe_special(t, "<|bos|>");
@@ -208,7 +232,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("bpe");
     tu_tcase(s, "bpe", ids_are_tiktokens_and_decode_gives_the_text_back, invalid_utf8_is_repaired_as_python_does,
-             malformed_tokenizers_are_refused, a_pattern_that_backtracks_without_end_is_refused,
+             malformed_tokenizers_are_refused, a_pattern_that_backtracks_without_end_is_refused, a_megabyte_piece_encodes_quickly,
              special_tokens_and_token_bytes);
     return tu_run(s);
 }

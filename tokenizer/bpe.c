@@ -6,6 +6,8 @@
 
 #include "utf8.h"
 
+#include "core/memory.h"
+
 #include <jansson.h>
 #include <pcre2.h>
 #include <stdbool.h>
@@ -281,36 +283,71 @@ static bool push(id_list *l, uint32_t id) {
     return true;
 }
 
-/* The rank of the bytes from part i to part i + 2 (parts: starts of the current pieces, n of them). */
-static uint32_t pair_rank(const nc_bpe *t, const uint8_t *p, const size_t *start, size_t n, size_t i) {
-    return i + 2 < n ? rank_of(t, p + start[i], start[i + 2] - start[i]) : NO_RANK;
+/* A piece's parts while it is merged: a list of parts, each named by the
+ * byte it starts at, with the rank of the pair it starts (itself and the
+ * next part) and a heap of (rank, start) keys, stale ones skipped. */
+typedef struct parts {
+    const nc_bpe *t;
+    const uint8_t *p;
+    size_t n;
+    size_t *next;    /* (n + 1) the next part's start (n: the end) */
+    size_t *prev;    /* (n + 1) the previous part's start */
+    uint32_t *rank;  /* (n + 1) the rank of the pair starting here (NO_RANK: none, or merged away) */
+    uint64_t *heap;  /* rank << 32 | start, a binary min-heap */
+    size_t heap_n, heap_cap;
+} parts;
+
+static void heap_push(parts *q, uint32_t rank, size_t start) {
+    if (rank == NO_RANK) return;
+    if (q->heap_n == q->heap_cap) q->heap = nc_xrealloc(q->heap, sizeof *q->heap * (q->heap_cap = 2 * q->heap_cap + 16));
+    size_t i = q->heap_n++;
+    uint64_t key = (uint64_t)rank << 32 | start;
+    for (; i > 0 && q->heap[(i - 1) / 2] > key; i = (i - 1) / 2) q->heap[i] = q->heap[(i - 1) / 2];
+    q->heap[i] = key;
+}
+
+static uint64_t heap_pop(parts *q) {
+    uint64_t top = q->heap[0], last = q->heap[--q->heap_n];
+    size_t i = 0;
+    for (size_t c; (c = 2 * i + 1) < q->heap_n; i = c) {
+        if (c + 1 < q->heap_n && q->heap[c + 1] < q->heap[c]) c++;
+        if (q->heap[c] >= last) break;
+        q->heap[i] = q->heap[c];
+    }
+    q->heap[i] = last;
+    return top;
+}
+
+/* Sets and queues the rank of the pair starting at part s. */
+static void rank_pair(parts *q, size_t s) {
+    size_t mid = q->next[s], end = mid < q->n ? q->next[mid] : q->n;
+    q->rank[s] = mid < q->n ? rank_of(q->t, q->p + s, end - s) : NO_RANK;
+    heap_push(q, q->rank[s], s);
 }
 
 /* tiktoken's byte_pair_merge of piece p (n bytes, not itself a token): the
- * lowest-ranked adjacent pair merged first, the leftmost of equal ranks. */
+ * lowest-ranked adjacent pair merged first, the leftmost of equal ranks;
+ * O(n log n) with the heap, so that a long piece (a megabyte of one letter)
+ * cannot stall the daemon. */
 static bool merge(const nc_bpe *t, const uint8_t *p, size_t n, id_list *out) {
-    size_t local_start[65];
-    uint32_t local_rank[65];
-    size_t *start = n < 65 ? local_start : malloc(sizeof *start * (n + 1));
-    uint32_t *rank = n < 65 ? local_rank : malloc(sizeof *rank * (n + 1));
-    bool ok = start && rank;
-    size_t parts = n + 1; /* starts of the pieces, and the end */
-    for (size_t i = 0; ok && i < parts; i++) start[i] = i;
-    for (size_t i = 0; ok && i < parts; i++) rank[i] = pair_rank(t, p, start, parts, i);
-    while (ok) {
-        size_t best = 0;
-        for (size_t i = 1; i + 1 < parts; i++)
-            if (rank[i] < rank[best]) best = i;
-        if (rank[best] == NO_RANK) break;
-        memmove(start + best + 1, start + best + 2, sizeof *start * (parts - best - 2));
-        memmove(rank + best + 1, rank + best + 2, sizeof *rank * (parts - best - 2));
-        parts--;
-        rank[best] = pair_rank(t, p, start, parts, best);
-        if (best > 0) rank[best - 1] = pair_rank(t, p, start, parts, best - 1);
+    parts q = {t, p, n, nc_xmalloc(sizeof(size_t) * (n + 1)), nc_xmalloc(sizeof(size_t) * (n + 1)),
+               nc_xmalloc(sizeof(uint32_t) * (n + 1)), NULL, 0, 0};
+    for (size_t i = 0; i <= n; i++) q.next[i] = i + 1, q.prev[i] = i - 1;
+    for (size_t i = 0; i < n; i++) rank_pair(&q, i);
+    while (q.heap_n) {
+        uint64_t key = heap_pop(&q);
+        size_t s = (size_t)(key & 0xffffffffu);
+        if (q.rank[s] != (uint32_t)(key >> 32)) continue; /* stale: the pair changed since */
+        size_t gone = q.next[s];                         /* s absorbs the next part */
+        q.next[s] = q.next[gone];
+        if (q.next[s] < n) q.prev[q.next[s]] = s;
+        q.rank[gone] = NO_RANK;
+        rank_pair(&q, s);
+        if (s > 0) rank_pair(&q, q.prev[s]);
     }
-    for (size_t i = 0; ok && i + 1 < parts; i++) ok = push(out, rank_of(t, p + start[i], start[i + 1] - start[i]));
-    if (start != local_start) free(start);
-    if (rank != local_rank) free(rank);
+    bool ok = true;
+    for (size_t s = 0; ok && s < n; s = q.next[s]) ok = push(out, rank_of(t, p + s, q.next[s] - s));
+    free(q.next), free(q.prev), free(q.rank), free(q.heap);
     return ok;
 }
 
@@ -320,14 +357,13 @@ int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, si
     char *s = nc_utf8_repair(text, n, &len);
     pcre2_match_data *md = s ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
     id_list out = {ids, count, cap};
-    bool ok = md != NULL;
-    int rc = 0;
+    int rc = md ? 0 : PCRE2_ERROR_NOMEMORY; /* a PCRE2 error, or 1: a piece too long */
     size_t at = 0;
-    while (ok && at < len) {
-        rc = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) { /* a pattern past PCRE2's match limits (a forged one backtracking without end) */
-            ok = false;
+    while (rc == 0 && at < len) {
+        int m = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (m == PCRE2_ERROR_NOMATCH) break;
+        if (m < 0) { /* past PCRE2's match limits (a forged pattern backtracking without end) */
+            rc = m;
             break;
         }
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -336,15 +372,20 @@ int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, si
             for (at = to + 1; at < len && ((unsigned char)s[at] & 0xC0) == 0x80; at++) {}
             continue;
         }
+        if (to - from > UINT32_MAX) { /* merge() keys parts by a 32-bit start */
+            rc = 1;
+            break;
+        }
         const uint8_t *piece = (const uint8_t *)s + from;
         uint32_t whole = rank_of(t, piece, to - from);
-        ok = whole != NO_RANK ? push(&out, whole) : merge(t, piece, to - from, &out);
+        if (!(whole != NO_RANK ? push(&out, whole) : merge(t, piece, to - from, &out))) rc = PCRE2_ERROR_NOMEMORY;
         at = to;
     }
     pcre2_match_data_free(md);
     free(s);
-    if (ok) return 0;
-    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu bytes", n);
+    if (rc == 0) return 0;
+    if (rc == 1) return nc_fail(err, NC_E_BAD_REQUEST, "a piece of the text is over 4 GiB");
+    if (rc == PCRE2_ERROR_NOMEMORY) return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu bytes", n);
     PCRE2_UCHAR why[256];
     pcre2_get_error_message(rc, why, sizeof why);
     return nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer's pattern fails at byte %zu: %s", at, (const char *)why);
