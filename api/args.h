@@ -92,7 +92,8 @@ typedef struct nc_tokenize_cfg {
     nc_str file;      /* a UTF-8 file (at most NC_TOKENIZE_MAX_BYTES), or "" with text */
     nc_str tokenizer; /* a folder holding tokenizer.json; "" = the resident model's characters */
 } nc_tokenize_cfg;
-#define NC_TOKENIZE_MAX_BYTES (1 << 20)
+#define NC_TOKENIZE_MAX_BYTES (64 << 10)
+#define NC_TOKENIZE_MAX_TOKENS 4096 /* a reply's arrays hold at most this many (the protocol's limit) */
 
 typedef struct nc_ablate_cfg {
     nc_mode mode;

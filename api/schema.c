@@ -100,7 +100,7 @@ static const nc_arg_spec checkpoint_args[] = {
 
 static const nc_arg_spec tokenize_args[] = {
     ARG(nc_tokenize_cfg, text, NC_ARG_STRING, "", NULL, 0, 0, "text to tokenize (or --file)"),
-    ARG(nc_tokenize_cfg, file, NC_ARG_STRING, "", NULL, 0, 0, "UTF-8 file to tokenize instead (at most 1 MiB, in the daemon's folders)"),
+    ARG(nc_tokenize_cfg, file, NC_ARG_STRING, "", NULL, 0, 0, "UTF-8 file to tokenize instead (at most 64 KiB, in the daemon's folders)"),
     ARG(nc_tokenize_cfg, tokenizer, NC_ARG_STRING, "", NULL, 0, 0,
         "folder holding a tokenizer.json (scripts/tokenizer.py); empty: the resident model's tokenizer"),
 };

@@ -26,6 +26,10 @@ void nc_emit(const nc_sink *sink, const char *event, json_t *data) {
     else json_decref(data);
 }
 
+static bool stop_at_boundary(void *sink) { return nc_step_boundary(sink); }
+
+nc_stop nc_sink_stop(const nc_sink *sink) { return (nc_stop){stop_at_boundary, (void *)sink}; }
+
 bool nc_step_boundary(const nc_sink *sink) {
     if (sink && sink->beats) atomic_fetch_add(sink->beats, 1);
     return sink && sink->cancel && atomic_load(sink->cancel);
@@ -111,15 +115,15 @@ int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_
     return rc;
 }
 
-const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, nc_error *err) {
-    const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, r->tok.bpe ? &r->tok : NULL, err);
+const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, const nc_sink *sink, nc_error *err) {
+    const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, r->tok.bpe ? &r->tok : NULL, sink, err);
     if (!c || nc_tokenizer_equal(&r->tok, &c->tok)) return c;
     nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", c->path);
     return NULL;
 }
 
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, const nc_tokenizer *bpe,
-                                  nc_error *err) {
+                                  const nc_sink *sink, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
     char real[PATH_MAX], *text;
     size_t len;
@@ -129,9 +133,11 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style
     if (e->corpus_loaded && strcmp(e->corpus_file, real) == 0 && nc_file_id_equal(&e->corpus_id, &id) &&
         e->corpus.style == style && (bpe ? nc_tokenizer_equal(bpe, &e->corpus.tok) : !e->corpus.tok.bpe))
         return &e->corpus;
-    if (nc_read_file(real, nc_corpus_max_bytes(&e->limits), "corpus", &text, &len, err)) return NULL;
+    int64_t max = nc_corpus_max_bytes(&e->limits) / (bpe ? NC_CORPUS_BPE_FACTOR : 1);
+    if (nc_read_file(real, max, "corpus", &text, &len, err)) return NULL;
     nc_corpus fresh;
-    int rc = nc_corpus_load(&fresh, text, len, p, style, bpe, err);
+    nc_stop stop = nc_sink_stop(sink);
+    int rc = nc_corpus_load(&fresh, text, len, p, style, bpe, &stop, err);
     free(text);
     if (rc) return NULL;
     if (e->corpus_loaded) nc_corpus_free(&e->corpus);

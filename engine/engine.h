@@ -91,15 +91,16 @@ int nc_batch_check(const nc_train_cfg *cfg, nc_error *err);
 int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, const char *what, nc_error *err);
 
 /* The corpus for a path ("" = default) and style in the tokens of bpe (NULL:
- * its own characters), loaded once and cached. */
+ * its own characters), loaded once and cached; the sink's cancel stops a
+ * long BPE encoding (which beats its heartbeat). */
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, const nc_tokenizer *bpe,
-                                  nc_error *err);
+                                  const nc_sink *sink, nc_error *err);
 /* The BPE tokenizer in a folder a request names (folder/tokenizer.json, read
  * inside the daemon's folders): BadRequest naming what is wrong with it. */
 int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_error *err);
 /* The corpus of r's config in r's tokens: BadRequest when the file's
  * characters are no longer the model's. */
-const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, nc_error *err);
+const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, const nc_sink *sink, nc_error *err);
 /* The backend for a device (auto: the GPU when one opens, else the cpu);
  * DeviceUnavailable when cuda is asked for and absent. */
 struct nc_backend *nc_engine_backend(nc_engine *e, nc_device device, nc_error *err);
@@ -126,6 +127,8 @@ void nc_emit(const nc_sink *sink, const char *event, json_t *data);
  * the sink's heartbeat, which the daemon's watchdog watches, and says
  * whether the job was cancelled, so that it stops here. */
 bool nc_step_boundary(const nc_sink *sink);
+/* nc_step_boundary as what a long tokenization polls. */
+nc_stop nc_sink_stop(const nc_sink *sink);
 void nc_utc_stamp(char *buf, size_t n); /* 20261126T101500Z */
 
 #endif

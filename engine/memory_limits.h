@@ -26,6 +26,10 @@ int64_t nc_default_host_limit(void);
 /* Bytes a corpus file may have: its decoding takes up to 13 bytes per byte. */
 int64_t nc_corpus_max_bytes(const nc_limits *l);
 #define NC_CORPUS_BYTES_PER_BYTE 13
+/* A BPE corpus holds more per byte: text repaired to up to 3 bytes a byte
+ * (invalid UTF-8), as many tokens, their array grown by doubling, then
+ * split: its files may be this many times smaller. */
+#define NC_CORPUS_BPE_FACTOR 4
 
 /* 0 when fp fits the limits (device_limit: the backend's, 0 when none); else
  * `code` (BadRequest, CheckpointCorrupt) saying what needs how much. */

@@ -67,7 +67,7 @@ START_TEST(ids_are_tiktokens_and_decode_gives_the_text_back) {
         int32_t *ids = NULL;
         size_t count = 0, cap = 0;
         nc_error err = {0};
-        ck_assert_int_eq(nc_bpe_encode(t, text, n, &ids, &count, &cap, &err), 0);
+        ck_assert_int_eq(nc_bpe_encode(t, text, n, &ids, &count, &cap, NULL, &err), 0);
         json_t *want = json_object_get(c, "ids");
         ck_assert_msg(count == json_array_size(want), "%s: %zu ids, tiktoken %zu", name, count, json_array_size(want));
         for (size_t k = 0; k < count; k++)
@@ -160,26 +160,74 @@ START_TEST(malformed_tokenizers_are_refused) {
 }
 END_TEST
 
-/* A forged pattern that backtracks without end stops at PCRE2's match limit: BadRequest, not a hang. */
-START_TEST(a_pattern_that_backtracks_without_end_is_refused) {
+/* The fixture's tokenizer with another pattern (NULL when it does not parse; err says why). */
+static nc_bpe *with_pattern(const char *pattern, nc_error *err) {
     size_t len;
     char *text = slurp("tokenizer.json", &len);
     json_t *doc = json_loads(text, 0, NULL);
-    json_object_set_new(doc, "pattern", json_string("(a+)+$|\\s+|."));
+    json_object_set_new(doc, "pattern", json_string(pattern));
     char *forged = json_dumps(doc, JSON_COMPACT);
-    nc_error err = {0};
-    nc_bpe *t = nc_bpe_parse(forged, strlen(forged), &err);
-    ck_assert_msg(t, "%s", err.message);
+    nc_bpe *t = nc_bpe_parse(forged, strlen(forged), err);
+    free(forged), free(text);
+    json_decref(doc);
+    return t;
+}
+
+/* Encoding 63 bytes ("a" ... "ab") with t fails with BadRequest naming a PCRE2 limit. */
+static void fails_at_a_limit(nc_bpe *t) {
     char input[64];
     memset(input, 'a', sizeof input - 1);
     input[sizeof input - 2] = 'b';
     int32_t *ids = NULL;
     size_t count = 0, cap = 0;
-    ck_assert_int_eq(nc_bpe_encode(t, input, sizeof input - 1, &ids, &count, &cap, &err), -1);
+    nc_error err = {0};
+    ck_assert_int_eq(nc_bpe_encode(t, input, sizeof input - 1, &ids, &count, &cap, NULL, &err), -1);
     ck_assert_int_eq(err.code, NC_E_BAD_REQUEST);
-    ck_assert_ptr_nonnull(strstr(err.message, "limit"));
-    free(ids), free(forged), free(text);
-    json_decref(doc);
+    ck_assert_msg(strstr(err.message, "limit"), "%s", err.message);
+    free(ids);
+    nc_bpe_free(t);
+}
+
+/* Forged patterns stop at PCRE2's limits (BadRequest, in milliseconds), never hang or take the
+ * machine's memory: one that backtracks without end, and one that would grow the interpreter's
+ * heap without bound (JIT turned off by the pattern itself). Constructs the \s rewriting does not
+ * follow are refused. */
+START_TEST(forged_patterns_are_refused_or_stop_at_a_limit) {
+    nc_error err = {0};
+    nc_bpe *t = with_pattern("(a+)+$|\\s+|.", &err);
+    ck_assert_msg(t, "%s", err.message);
+    fails_at_a_limit(t);
+    char heavy[8192] = "(*NO_JIT)(?:";
+    for (int i = 0; i < 1000; i++) strcat(heavy, "()");
+    strcat(heavy, "a|b)*c|.");
+    ck_assert_msg(t = with_pattern(heavy, &err), "%s", err.message);
+    fails_at_a_limit(t);
+    ck_assert_ptr_null(with_pattern("[[:alpha:]\\s]+|.", &err));
+    ck_assert_ptr_null(with_pattern("\\Q\\s\\E|.", &err));
+    char *longest = calloc(NC_BPE_MAX_PATTERN + 2, 1);
+    memset(longest, 'a', NC_BPE_MAX_PATTERN + 1);
+    ck_assert_ptr_null(with_pattern(longest, &err));
+    free(longest);
+}
+END_TEST
+
+static bool stop_now(void *ctx) { return ++*(int *)ctx > 0; }
+
+/* A stop hook (the daemon's cancel and heartbeat) is polled every NC_BPE_POLL pieces. */
+START_TEST(a_long_encoding_stops_when_asked) {
+    nc_bpe *t = fixture_tokenizer();
+    size_t n = 4 * NC_BPE_POLL;
+    char *text = malloc(n);
+    for (size_t i = 0; i < n; i += 2) text[i] = 'a', text[i + 1] = ' ';
+    int polls = 0;
+    nc_stop stop = {stop_now, &polls};
+    int32_t *ids = NULL;
+    size_t count = 0, cap = 0;
+    nc_error err = {0};
+    ck_assert_int_eq(nc_bpe_encode(t, text, n, &ids, &count, &cap, &stop, &err), -1);
+    ck_assert_int_eq(err.code, NC_E_CANCELLED);
+    ck_assert_int_eq(polls, 1);
+    free(ids), free(text);
     nc_bpe_free(t);
 }
 END_TEST
@@ -195,7 +243,7 @@ START_TEST(a_megabyte_piece_encodes_quickly) {
     int32_t *ids = NULL;
     size_t count = 0, cap = 0;
     nc_error err = {0};
-    ck_assert_int_eq(nc_bpe_encode(t, text, n, &ids, &count, &cap, &err), 0);
+    ck_assert_int_eq(nc_bpe_encode(t, text, n, &ids, &count, &cap, NULL, &err), 0);
     size_t got = 0;
     for (size_t i = 0; i < count; i++) {
         size_t len;
@@ -222,7 +270,7 @@ START_TEST(special_tokens_and_token_bytes) {
     int32_t *ids = NULL;
     size_t count = 0, cap = 0;
     nc_error err = {0};
-    ck_assert_int_eq(nc_bpe_encode(t, "<|bos|>", 7, &ids, &count, &cap, &err), 0);
+    ck_assert_int_eq(nc_bpe_encode(t, "<|bos|>", 7, &ids, &count, &cap, NULL, &err), 0);
     for (size_t i = 0; i < count; i++) ck_assert_int_lt(ids[i], bos);
     free(ids);
     nc_bpe_free(t);
@@ -232,7 +280,8 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("bpe");
     tu_tcase(s, "bpe", ids_are_tiktokens_and_decode_gives_the_text_back, invalid_utf8_is_repaired_as_python_does,
-             malformed_tokenizers_are_refused, a_pattern_that_backtracks_without_end_is_refused, a_megabyte_piece_encodes_quickly,
+             malformed_tokenizers_are_refused, forged_patterns_are_refused_or_stop_at_a_limit, a_long_encoding_stops_when_asked,
+             a_megabyte_piece_encodes_quickly,
              special_tokens_and_token_bytes);
     return tu_run(s);
 }

@@ -51,7 +51,7 @@ START_TEST(the_gpt_trains_evaluates_and_samples_on_bpe_tokens) {
     ck_assert_int_eq(nc_tokenizer_size(&t.e->res.tok), 1024);
     json_decref(res);
     nc_error err = {0};
-    const nc_corpus *c = nc_resident_corpus(t.e, &t.e->res, &err);
+    const nc_corpus *c = nc_resident_corpus(t.e, &t.e->res, NULL, &err);
     ck_assert_msg(c, "%s", err.message);
     int bos = nc_bpe_special(c->tok.bpe, "<|bos|>");
     ck_assert_int_eq(c->train[0], bos); /* one document */

@@ -31,7 +31,7 @@ static void load_corpus(void) {
     char *text;
     size_t len;
     ck_assert_msg(nc_read_file(path, INT64_MAX, "corpus", &text, &len, &err) == 0, "%s", err.message);
-    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, NC_STYLE_CLASSIC, NULL, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_corpus_load(&corpus, text, len, path, NC_STYLE_CLASSIC, NULL, NULL, &err) == 0, "%s", err.message);
     free(text);
 }
 

@@ -4,7 +4,8 @@
  * The text may come from a file; both paths are read only inside the
  * daemon's folders, so a tokenizer or file outside, or a symlink leading
  * outside, is PermissionDenied; text and file together, or neither, is
- * BadRequest; a broken tokenizer.json is BadRequest naming the field. */
+ * BadRequest; a broken tokenizer.json is BadRequest naming the field, and
+ * so is a text of more tokens than a reply may list. */
 #define _GNU_SOURCE
 #include "svc.h"
 
@@ -133,6 +134,11 @@ START_TEST(paths_outside_and_bad_requests_are_refused) {
     ck_assert_msg(strstr(msg, "ranks"), "%s", msg);
     put_tokenizer(allowed);
     json_decref(tu_call(&c, "tokenize", tokenize("text", "hi", in(allowed, "tok")))); /* the daemon is fine */
+    char many[10001];
+    for (int i = 0; i < 10000; i += 2) many[i] = 'a', many[i + 1] = ' ';
+    put_file(allowed, "many.txt", many, 10000); /* 5,000 tokens: over what a reply may list */
+    msg = tu_call_error(&c, "tokenize", tokenize("file", in(allowed, "many.txt"), in(allowed, "tok")), NC_E_BAD_REQUEST);
+    ck_assert_msg(strstr(msg, "at most 4096"), "%s", msg);
     nc_client_close(&c);
 }
 END_TEST

@@ -27,6 +27,7 @@ struct nc_bpe {
     int32_t *slots;      /* (cap) the mergeable ids by their bytes, open addressing; -1 empty */
     uint32_t cap;
     pcre2_code *re;
+    pcre2_match_context *limits; /* heap and depth limits of every match */
 };
 
 /* ---- the rank map ------------------------------------------------------------------------ */
@@ -82,6 +83,7 @@ static long b64_decode(const char *s, uint8_t *out) {
 void nc_bpe_free(nc_bpe *t) {
     if (!t) return;
     pcre2_code_free(t->re);
+    pcre2_match_context_free(t->limits);
     free(t->bytes), free(t->start), free(t->token_bytes), free(t->slots), free(t);
 }
 
@@ -89,27 +91,30 @@ void nc_bpe_free(nc_bpe *t) {
  * \t..\r, and U+0085 (NEL), which PCRE2's \s leaves out even with UCP. */
 #define WHITE_SPACE "\\t-\\r\\p{Z}\\x{85}"
 
-/* pattern with \s and \S spelled as WHITE_SPACE (malloc'd; NULL: \S in a class, unsupported). */
+/* pattern with \s and \S spelled as WHITE_SPACE (malloc'd; NULL: a construct
+ * this rewriting does not follow: \S or a POSIX class inside a class, \Q). */
 static char *translate(const char *pattern) {
     size_t n = strlen(pattern), k = 0;
     char *out = malloc(n * sizeof WHITE_SPACE + 1);
     bool in_class = false;
     for (size_t i = 0; out && i < n; i++) {
-        char c = pattern[i];
-        if (c == '\\' && i + 1 < n && (pattern[i + 1] == 's' || pattern[i + 1] == 'S')) {
-            bool negated = pattern[++i] == 'S';
-            if (negated && in_class) {
-                free(out);
-                return NULL;
-            }
-            k += (size_t)sprintf(out + k, in_class ? "%s" : negated ? "[^%s]" : "[%s]", WHITE_SPACE);
+        char c = pattern[i], d = i + 1 < n ? pattern[i + 1] : 0;
+        if ((c == '\\' && (d == 'Q' || (d == 'S' && in_class))) || (in_class && c == '[' && d == ':')) {
+            free(out);
+            return NULL;
+        }
+        if (c == '\\' && (d == 's' || d == 'S')) {
+            k += (size_t)sprintf(out + k, in_class ? "%s" : d == 'S' ? "[^%s]" : "[%s]", WHITE_SPACE);
+            i++;
             continue;
         }
         out[k++] = c;
-        if (c == '\\' && i + 1 < n) out[k++] = pattern[++i]; /* an escaped character, as it is */
-        else if (c == '[' && !in_class) {
+        if (c == '\\' && d) {
+            out[k++] = pattern[++i]; /* an escaped character, as it is */
+        } else if (c == '[' && !in_class) {
             in_class = true;
             if (i + 1 < n && pattern[i + 1] == '^') out[k++] = pattern[++i];
+            if (i + 1 < n && pattern[i + 1] == ']') out[k++] = pattern[++i]; /* a first ] is a member */
         } else if (c == ']' && in_class) {
             in_class = false;
         }
@@ -118,14 +123,22 @@ static char *translate(const char *pattern) {
     return out;
 }
 
+#define HEAP_LIMIT_KIB (16 << 10) /* a match's backtracking memory (the interpreter's; JIT has its own 32 KiB stack) */
+#define DEPTH_LIMIT_KIB (16 << 10)
+
 static int compile(nc_bpe *t, json_t *doc, nc_error *err) {
     const char *given = json_string_value(json_object_get(doc, "pattern"));
     if (!given) return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: no \"pattern\" string");
+    if (strlen(given) > NC_BPE_MAX_PATTERN)
+        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern is over %d bytes", NC_BPE_MAX_PATTERN);
     char *pattern = translate(given);
-    if (!pattern) return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern has \\S in a class (unsupported)");
+    if (!pattern)
+        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern has \\S or a POSIX class inside a class, or \\Q "
+                                              "(unsupported)");
     int code;
     PCRE2_SIZE at;
-    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
+    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C,
+                          &code, &at, NULL);
     free(pattern);
     if (!t->re) {
         PCRE2_UCHAR why[256];
@@ -133,7 +146,10 @@ static int compile(nc_bpe *t, json_t *doc, nc_error *err) {
         return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern does not compile at %zu: %s", (size_t)at,
                        (const char *)why);
     }
-    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* without JIT (unsupported here) matching still works */
+    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* without JIT ((*NO_JIT), or none here) the limits hold too */
+    if (!(t->limits = pcre2_match_context_create(NULL))) return nc_fail(err, NC_E_INTERNAL, "out of memory");
+    pcre2_set_heap_limit(t->limits, HEAP_LIMIT_KIB);
+    pcre2_set_depth_limit(t->limits, DEPTH_LIMIT_KIB);
     return 0;
 }
 
@@ -352,15 +368,19 @@ static bool merge(const nc_bpe *t, const uint8_t *p, size_t n, id_list *out) {
 }
 
 int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, size_t *count, size_t *cap,
-                  nc_error *err) {
+                  const nc_stop *stop, nc_error *err) {
     size_t len;
     char *s = nc_utf8_repair(text, n, &len);
     pcre2_match_data *md = s ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
     id_list out = {ids, count, cap};
-    int rc = md ? 0 : PCRE2_ERROR_NOMEMORY; /* a PCRE2 error, or 1: a piece too long */
-    size_t at = 0;
+    int rc = md ? 0 : PCRE2_ERROR_NOMEMORY; /* a PCRE2 error, 1: a piece too long, 2: stopped */
+    size_t at = 0, pieces = 0;
     while (rc == 0 && at < len) {
-        int m = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (stop && ++pieces % NC_BPE_POLL == 0 && stop->fn(stop->ctx)) {
+            rc = 2;
+            break;
+        }
+        int m = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, t->limits);
         if (m == PCRE2_ERROR_NOMATCH) break;
         if (m < 0) { /* past PCRE2's match limits (a forged pattern backtracking without end) */
             rc = m;
@@ -385,8 +405,10 @@ int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, si
     free(s);
     if (rc == 0) return 0;
     if (rc == 1) return nc_fail(err, NC_E_BAD_REQUEST, "a piece of the text is over 4 GiB");
+    if (rc == 2) return nc_fail(err, NC_E_CANCELLED, "tokenizing cancelled after %zu of %zu bytes", at, len);
     if (rc == PCRE2_ERROR_NOMEMORY) return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu bytes", n);
     PCRE2_UCHAR why[256];
     pcre2_get_error_message(rc, why, sizeof why);
-    return nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer's pattern fails at byte %zu: %s", at, (const char *)why);
+    return nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer's pattern fails at byte %zu (of the text as repaired): %s", at,
+                   (const char *)why);
 }

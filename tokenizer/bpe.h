@@ -16,11 +16,13 @@
 
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define NC_BPE_MAX_VOCAB 65536   /* ids fit uint16 token shards (upstream pads to 64) */
 #define NC_BPE_MAX_TOKEN 1024    /* bytes of the longest mergeable token */
+#define NC_BPE_MAX_PATTERN 4096  /* bytes of the split pattern (upstream's: 107) */
 
 typedef struct nc_bpe nc_bpe;
 
@@ -37,11 +39,19 @@ const uint8_t *nc_bpe_bytes(const nc_bpe *t, int id, size_t *len);
 /* The bytes id counts for bits per byte (0 for special tokens). */
 int nc_bpe_token_bytes(const nc_bpe *t, int id);
 
+/* What a long encoding polls (every NC_BPE_POLL pieces): fn(ctx) true stops it. */
+typedef struct nc_stop {
+    bool (*fn)(void *ctx);
+    void *ctx;
+} nc_stop;
+#define NC_BPE_POLL 4096
+
 /* Appends the ids of text (n bytes) to *ids (*count of them, *cap allocated;
- * realloc'd as needed). Fails when out of memory, or (BadRequest) when the
- * pattern exceeds PCRE2's match limits (a forged pattern that backtracks
- * without end). */
+ * realloc'd as needed). Matching runs under PCRE2 limits (match steps, 16 MiB
+ * of heap, depth), so a forged pattern fails with BadRequest instead of
+ * backtracking without end or taking the machine's memory; `stop` (NULL:
+ * never) makes a long encoding Cancelled. Fails when out of memory too. */
 int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, size_t *count, size_t *cap,
-                  nc_error *err);
+                  const nc_stop *stop, nc_error *err);
 
 #endif

@@ -44,14 +44,16 @@ int nc_tokenizer_longest(const nc_tokenizer *t) { return t->bpe ? nc_bpe_longest
 const char *nc_tokenizer_kind(const nc_tokenizer *t) { return t->bpe ? "bpe" : "characters"; }
 
 int nc_tokenizer_encode(const nc_tokenizer *t, const char *text, size_t n, int32_t **ids, size_t *count,
-                        nc_error *err) {
-    if (!t->bpe) return nc_encode(&t->chars, text, n, ids, count, err);
-    size_t cap = 0;
-    *ids = NULL, *count = 0;
-    if (nc_bpe_encode(t->bpe, text, n, ids, count, &cap, err) == 0) return 0;
-    free(*ids);
-    *ids = NULL;
-    return -1;
+                        size_t *cap, const nc_stop *stop, nc_error *err) {
+    if (t->bpe) return nc_bpe_encode(t->bpe, text, n, ids, count, cap, stop, err);
+    int32_t *chars;
+    size_t m;
+    if (nc_encode(&t->chars, text, n, &chars, &m, err)) return -1;
+    if (*count + m > *cap) *ids = nc_xrealloc(*ids, sizeof **ids * (*cap = *count + m + 1));
+    memcpy(*ids + *count, chars, sizeof *chars * m);
+    *count += m;
+    free(chars);
+    return 0;
 }
 
 const uint8_t *nc_tokenizer_bytes(const nc_tokenizer *t, int id, uint8_t buf[4], size_t *len) {

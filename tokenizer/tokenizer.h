@@ -28,11 +28,12 @@ bool nc_tokenizer_equal(const nc_tokenizer *a, const nc_tokenizer *b);
 int nc_tokenizer_size(const nc_tokenizer *t);
 int nc_tokenizer_longest(const nc_tokenizer *t); /* bytes of its longest token (a character: 4) */
 const char *nc_tokenizer_kind(const nc_tokenizer *t); /* "characters" | "bpe" */
-/* The ids of text (n bytes, malloc'd into *ids): characters fail with
- * UnknownCharacter (or BadRequest on invalid UTF-8); a BPE encodes as
- * tiktoken's encode_ordinary. */
+/* The ids of text (n bytes), appended to *ids (*count of them, *cap
+ * allocated; realloc'd): characters fail with UnknownCharacter (or
+ * BadRequest on invalid UTF-8); a BPE encodes as tiktoken's encode_ordinary
+ * (nc_bpe_encode: stop may cancel it). */
 int nc_tokenizer_encode(const nc_tokenizer *t, const char *text, size_t n, int32_t **ids, size_t *count,
-                        nc_error *err);
+                        size_t *cap, const nc_stop *stop, nc_error *err);
 /* The bytes token id stands for (in the tokenizer, or in buf for a
  * character); NULL outside the vocabulary. */
 const uint8_t *nc_tokenizer_bytes(const nc_tokenizer *t, int id, uint8_t buf[4], size_t *len);

@@ -58,7 +58,7 @@ int nc_eval_model(nc_engine *e, nc_resident *r, int64_t W, const nc_sink *sink, 
     const nc_train_cfg *cfg = &r->cfg;
     if (W == 0) W = cfg->eval_windows;
     if (W < 2) return nc_fail(err, NC_E_BAD_REQUEST, "args.windows must be at least 2");
-    const nc_corpus *c = nc_resident_corpus(e, r, err);
+    const nc_corpus *c = nc_resident_corpus(e, r, sink, err);
     if (!c) return -1;
     eval_sums s;
     if (score(r, c, W, sink, &s, err)) return -1;

@@ -172,14 +172,16 @@ static int generate(nc_resident *r, const nc_sample_cfg *cfg, const int32_t *pro
 }
 
 /* The session's memory beside the resident model: the decoder's, and the
- * host's logits, tokens and texts. */
+ * host's logits, tokens and texts: a token's bytes at most TEXT_COPIES times
+ * (decoded, repaired to up to 3 bytes a byte, in the JSON reply, in its frame). */
+#define TEXT_COPIES 8.0
 static int check_memory(nc_engine *e, const nc_sample_cfg *cfg, size_t n, nc_error *err) {
     const nc_resident *r = &e->res;
     int64_t N = cfg->num_samples, positions = (int64_t)n + cfg->max_new_tokens;
     nc_footprint fp = {0};
     if (r->ops->decoder_footprint) r->ops->decoder_footprint(r->model, (int)N, positions, &fp);
     fp.host += (double)N * ((double)nc_tokenizer_size(&r->tok) * sizeof(float) +
-                            (double)positions * (sizeof(int32_t) + 2.0 * nc_tokenizer_longest(&r->tok)));
+                            (double)positions * (sizeof(int32_t) + TEXT_COPIES * nc_tokenizer_longest(&r->tok)));
     return nc_engine_fits_beside(e, &fp, NC_E_BAD_REQUEST, "the sampling session", err);
 }
 
@@ -210,9 +212,13 @@ json_t *nc_cmd_sample(nc_engine *e, const void *args, const nc_sink *sink, nc_er
     nc_resident *r = &e->res;
     int64_t limit = 0;
     if (nc_require_model(r, err) || check_request(r, cfg, &limit, err)) return NULL;
-    int32_t *prompt;
-    size_t n;
-    if (nc_tokenizer_encode(&r->tok, cfg->prompt, strlen(cfg->prompt), &prompt, &n, err)) return NULL;
+    int32_t *prompt = NULL;
+    size_t n = 0, cap = 0;
+    nc_stop stop = nc_sink_stop(sink);
+    if (nc_tokenizer_encode(&r->tok, cfg->prompt, strlen(cfg->prompt), &prompt, &n, &cap, &stop, err)) {
+        free(prompt);
+        return NULL;
+    }
     int64_t positions = r->ops->max_positions ? r->ops->max_positions(r->model) : 0;
     int rc = 0;
     if (positions && (int64_t)n + cfg->max_new_tokens > positions)

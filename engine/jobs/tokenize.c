@@ -25,10 +25,18 @@ static char *read_client_file(nc_engine *e, const char *path, int64_t max, size_
 }
 
 /* {tokenizer, vocab_size, count, ids, tokens (each token's bytes in hex: a BPE token may end inside a character)} */
-static json_t *tokens_of(const nc_tokenizer *t, const char *text, size_t len, nc_error *err) {
-    int32_t *ids;
-    size_t n;
-    if (nc_tokenizer_encode(t, text, len, &ids, &n, err)) return NULL;
+static json_t *tokens_of(const nc_tokenizer *t, const char *text, size_t len, const nc_sink *sink, nc_error *err) {
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    nc_stop stop = nc_sink_stop(sink);
+    int rc = nc_tokenizer_encode(t, text, len, &ids, &n, &cap, &stop, err);
+    if (rc == 0 && n > NC_TOKENIZE_MAX_TOKENS)
+        rc = nc_fail(err, NC_E_BAD_REQUEST, "the text is %zu tokens; a reply lists at most %d (tokenize less text)", n,
+                     NC_TOKENIZE_MAX_TOKENS);
+    if (rc) {
+        free(ids);
+        return NULL;
+    }
     json_t *jids = json_array(), *jtok = json_array();
     for (size_t i = 0; i < n; i++) {
         uint8_t buf[4];
@@ -46,7 +54,6 @@ static json_t *tokens_of(const nc_tokenizer *t, const char *text, size_t len, nc
 }
 
 json_t *nc_cmd_tokenize(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
-    (void)sink;
     const nc_tokenize_cfg *a = args;
     size_t len = strlen(a->text);
     char *text = a->file[0] ? read_client_file(e, a->file, NC_TOKENIZE_MAX_BYTES, &len, err) : strdup(a->text);
@@ -57,7 +64,7 @@ json_t *nc_cmd_tokenize(nc_engine *e, const void *args, const nc_sink *sink, nc_
     nc_tokenizer bpe = {0};
     json_t *res = NULL;
     if (a->tokenizer[0] ? nc_engine_tokenizer(e, a->tokenizer, &bpe, err) == 0 : nc_require_model(&e->res, err) == 0)
-        res = tokens_of(a->tokenizer[0] ? &bpe : &e->res.tok, text, len, err);
+        res = tokens_of(a->tokenizer[0] ? &bpe : &e->res.tok, text, len, sink, err);
     nc_tokenizer_free(&bpe);
     free(text);
     return res;

@@ -43,13 +43,13 @@ void nc_batch_sample(const int32_t *tokens, size_t n, int B, int T, nc_rng *rng,
 
 /* ---- setting up the resident model ------------------------------------------ */
 
-static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
+static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, const nc_sink *sink, nc_error *err) {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     r->ops = nc_model_find(cfg->mode, cfg->model_kind); /* nc_train_check found it */
     nc_tokenizer bpe = {0};
     if (cfg->tokenizer[0] && nc_engine_tokenizer(e, cfg->tokenizer, &bpe, err)) return -1;
-    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, cfg->tokenizer[0] ? &bpe : NULL, err);
+    const nc_corpus *c = nc_engine_corpus(e, cfg->data, cfg->style, cfg->tokenizer[0] ? &bpe : NULL, sink, err);
     nc_tokenizer_free(&bpe);
     if (!c) return -1;
     if (r->cfg.device == NC_DEVICE_AUTO) r->cfg.device = r->ops->auto_device;
@@ -67,7 +67,7 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc
 }
 
 /* Continues from a checkpoint: its model config wins; the run's knobs come from the request. */
-static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
+static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, const nc_sink *sink, nc_error *err) {
     char path[PATH_MAX];
     memset(r, 0, sizeof *r); /* the caller clears it on failure, even before the read */
     if (nc_engine_checkpoint_path(e, cfg->resume, NC_ACCESS_READ, path, err) || nc_checkpoint_read(e, path, r, err))
@@ -75,7 +75,7 @@ static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, 
     if (cfg->steps < nc_resident_step(r))
         return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
                        (long long)cfg->steps, (long long)nc_resident_step(r));
-    if (!nc_resident_corpus(e, r, err)) return -1;
+    if (!nc_resident_corpus(e, r, sink, err)) return -1;
     r->cfg.steps = cfg->steps;
     r->cfg.log_every = cfg->log_every;
     r->cfg.eval_every = cfg->eval_every;
@@ -294,10 +294,10 @@ static int check_checkpoint_path(nc_engine *e, const nc_train_cfg *req, nc_error
 static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_error *err) {
     nc_engine *e = t->e;
     if (check_checkpoint_path(e, req, err)) return -1;
-    int rc = req->resume[0] ? resumed_model(e, req, fresh, err) : fresh_model(e, req, fresh, err);
+    int rc = req->resume[0] ? resumed_model(e, req, fresh, t->sink, err) : fresh_model(e, req, fresh, t->sink, err);
     t->r = fresh;
     t->start = t->log_step = nc_resident_step(fresh);
-    if (rc == 0) t->corpus = nc_resident_corpus(e, fresh, err);
+    if (rc == 0) t->corpus = nc_resident_corpus(e, fresh, t->sink, err);
     if (rc || !t->corpus) return -1;
     size_t bt = (size_t)fresh->cfg.model.batch_size * (size_t)fresh->cfg.model.seq_len;
     t->x = malloc(bt * sizeof *t->x); /* (B, T) */

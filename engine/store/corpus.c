@@ -35,29 +35,28 @@ static void split(nc_corpus *c, const int32_t *ids, size_t n, const int32_t *ext
 }
 
 /* One document in a BPE's tokens: <|bos|>, then the text's (malloc'd; NULL and err set on failure). */
-static int32_t *document(const nc_tokenizer *t, const char *text, size_t len, size_t *n, nc_error *err) {
-    int32_t *ids;
-    size_t k;
+static int32_t *document(const nc_tokenizer *t, const char *text, size_t len, size_t *n, const nc_stop *stop,
+                         nc_error *err) {
     int bos = nc_bpe_special(t->bpe, "<|bos|>");
     if (bos < 0) {
         nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer has no <|bos|> token to begin documents with");
         return NULL;
     }
-    if (nc_tokenizer_encode(t, text, len, &ids, &k, err)) return NULL;
-    int32_t *doc = nc_xmalloc((k + 1) * sizeof *doc);
-    doc[0] = bos;
-    memcpy(doc + 1, ids, k * sizeof *ids);
+    size_t cap = len / 4 + 16;
+    int32_t *ids = nc_xmalloc(cap * sizeof *ids);
+    ids[0] = bos;
+    *n = 1;
+    if (nc_bpe_encode(t->bpe, text, len, &ids, n, &cap, stop, err) == 0) return ids;
     free(ids);
-    *n = k + 1;
-    return doc;
+    return NULL;
 }
 
 static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path, const nc_tokenizer *bpe,
-                    const char *st, nc_error *err) {
+                    const char *st, const nc_stop *stop, nc_error *err) {
     size_t n, n_extra = 0;
     if (nc_tokenizer_copy(&c->tok, bpe)) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
-    int32_t *ids = document(&c->tok, text, len, &n, err), *extra = NULL;
-    if (ids && *st && !(extra = document(&c->tok, st, strlen(st), &n_extra, err))) {
+    int32_t *ids = document(&c->tok, text, len, &n, stop, err), *extra = NULL;
+    if (ids && *st && !(extra = document(&c->tok, st, strlen(st), &n_extra, stop, err))) {
         free(ids);
         ids = NULL;
     }
@@ -70,12 +69,12 @@ static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path
 }
 
 int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style,
-                   const nc_tokenizer *bpe, nc_error *err) {
+                   const nc_tokenizer *bpe, const nc_stop *stop, nc_error *err) {
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
     c->style = style;
     if (bpe) {
-        int rc = load_bpe(c, text, len, path, bpe, nc_style_text(style), err);
+        int rc = load_bpe(c, text, len, path, bpe, nc_style_text(style), stop, err);
         if (rc) nc_corpus_free(c);
         return rc;
     }

@@ -10,7 +10,7 @@
 #include "api.h"
 #include "tokenizer/tokenizer.h"
 
-#define NC_MAX_TOKENIZER_BYTES (64 << 20) /* a tokenizer.json (65,536 tokens: about 1 MB) */
+#define NC_MAX_TOKENIZER_BYTES (4 << 20) /* a tokenizer.json (65,536 tokens: about 1 MB); parsed, several times that */
 
 typedef struct nc_corpus {
     nc_tokenizer tok;
@@ -27,9 +27,10 @@ typedef struct nc_corpus {
 const char *nc_style_text(nc_style style);
 
 /* The corpus of UTF-8 `text` (len bytes) read from `path` (kept as its name),
- * in its characters, or in the tokens of bpe (copied) when not NULL. */
+ * in its characters, or in the tokens of bpe (copied) when not NULL (stop
+ * may cancel that encoding; NULL: never). */
 int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style,
-                   const nc_tokenizer *bpe, nc_error *err);
+                   const nc_tokenizer *bpe, const nc_stop *stop, nc_error *err);
 void nc_corpus_free(nc_corpus *c);
 
 #endif

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     for (int r = 0; r < repeats; r++) {
         count = 0;
         double t0 = now();
-        if (nc_bpe_encode(t, text, tn, &ids, &count, &cap, &err)) {
+        if (nc_bpe_encode(t, text, tn, &ids, &count, &cap, NULL, &err)) {
             fprintf(stderr, "nc-bench-tokenizer: %s\n", err.message);
             return 1;
         }

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
-    if (nc_bpe_encode(t, TEXT, sizeof TEXT - 1, &ids, &n, &cap, &err) == 0) check_pieces(t, ids, n);
+    if (nc_bpe_encode(t, TEXT, sizeof TEXT - 1, &ids, &n, &cap, NULL, &err) == 0) check_pieces(t, ids, n);
     free(ids);
     nc_bpe_free(t);
     return 0;

@@ -236,7 +236,7 @@ int main(void) {
     char *text = NULL;
     size_t len;
     if (!cpu || nc_read_file(data, INT64_MAX, "corpus", &text, &len, &err) ||
-        nc_corpus_load(&c, text, len, data, NC_STYLE_CLASSIC, NULL, &err))
+        nc_corpus_load(&c, text, len, data, NC_STYLE_CLASSIC, NULL, NULL, &err))
         die("setup", &err);
     free(text);
     printf("device: %s\n", gpu->device);
