@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     nc_error err;
     if (nc_checkpoint_parse(buf, size, "fuzz.ckpt", &c, &err) == 0) {
         const nc_resident *r = &c.r;
-        if (!r->ops || r->vocab.size < 1 || r->vocab.size > NC_MAX_VOCAB || c.step < 0 || c.step > r->cfg.steps) abort();
+        if (!r->ops || nc_tokenizer_size(&r->tok) < 1 || nc_tokenizer_size(&r->tok) > NC_MAX_VOCAB || c.step < 0 || c.step > r->cfg.steps) abort();
         nc_checkpoint_free(&c);
     } else if (err.code != NC_E_CHECKPOINT_CORRUPT && err.code != NC_E_UNSUPPORTED_VERSION && err.code != NC_E_INTERNAL) {
         abort();
