@@ -28,6 +28,6 @@ fuzz() {
   echo "fuzz_$target: $runs executions, no crash, no leak ($(grep -o 'cov: [0-9]*' "$work/$target.log" | tail -1))"
 }
 fuzz frame 65536 -dict=tests/fuzz/frame.dict
-fuzz checkpoint 131072
+fuzz checkpoint 393216
 fuzz safetensors 65536
 fuzz tokenizer 16384
