@@ -44,7 +44,7 @@ typedef struct nc_stop {
     bool (*fn)(void *ctx);
     void *ctx;
 } nc_stop;
-#define NC_BPE_POLL 4096
+#define NC_BPE_POLL 256 /* a forged pattern may take 16 ms a piece within PCRE2's match limit: a poll every few seconds */
 
 /* Appends the ids of text (n bytes) to *ids (*count of them, *cap allocated;
  * realloc'd as needed). Matching runs under PCRE2 limits (match steps, 16 MiB
