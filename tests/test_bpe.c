@@ -143,6 +143,11 @@ static void special_gap(json_t *d) {
 }
 static void wrong_count(json_t *d) { json_array_set_new(json_object_get(d, "token_bytes"), 300, json_integer(99)); }
 static void newer(json_t *d) { json_object_set_new(d, "version", json_integer(2)); }
+static void many_values(json_t *d) { /* 200,000 empty objects: megabytes parsed into far more */
+    json_t *a = json_array();
+    for (int i = 0; i < 200000; i++) json_array_append_new(a, json_object());
+    json_object_set_new(d, "token_bytes", a);
+}
 static void too_big(json_t *d) {
     json_t *r = json_object_get(d, "ranks");
     for (int i = 0; i < NC_BPE_MAX_VOCAB; i++) json_array_append_new(r, json_string("QUFB"));
@@ -157,6 +162,7 @@ START_TEST(malformed_tokenizers_are_refused) {
     refused(wrong_count, "token_bytes[300]");
     refused(newer, "version");
     refused(too_big, "65536 tokens");
+    refused(many_values, "more JSON values");
 }
 END_TEST
 
@@ -212,11 +218,12 @@ START_TEST(forged_patterns_are_refused_or_stop_at_a_limit) {
 END_TEST
 
 static bool stop_now(void *ctx) { return ++*(int *)ctx > 0; }
+static bool stop_second(void *ctx) { return ++*(int *)ctx > 1; }
 
-/* A stop hook (the daemon's cancel and heartbeat) is polled every NC_BPE_POLL pieces. */
+/* A stop hook (the daemon's cancel and heartbeat) is polled at once, then every NC_BPE_POLL_S. */
 START_TEST(a_long_encoding_stops_when_asked) {
     nc_bpe *t = fixture_tokenizer();
-    size_t n = 4 * NC_BPE_POLL;
+    size_t n = 1024;
     char *text = malloc(n);
     for (size_t i = 0; i < n; i += 2) text[i] = 'a', text[i + 1] = ' ';
     int polls = 0;
@@ -228,6 +235,22 @@ START_TEST(a_long_encoding_stops_when_asked) {
     ck_assert_int_eq(err.code, NC_E_CANCELLED);
     ck_assert_int_eq(polls, 1);
     free(ids), free(text);
+    nc_bpe_free(t);
+    /* a forged pattern that takes tens of milliseconds at every position (within PCRE2's limits):
+     * the poll comes between positions, every NC_BPE_POLL_S, so a cancel lands at once */
+    char slow[128] = "(*NO_JIT)(*NO_START_OPT)(?:";
+    for (int i = 0; i < 20; i++) strcat(slow, "(?:a|a)");
+    strcat(slow, ")[yz]");
+    ck_assert_msg(t = with_pattern(slow, &err), "%s", err.message);
+    char as[65536];
+    memset(as, 'a', sizeof as);
+    polls = 0;
+    stop = (nc_stop){stop_second, &polls};
+    double t0 = nc_now();
+    ck_assert_int_eq(nc_bpe_encode(t, as, sizeof as, &ids, &count, &cap, &stop, &err), -1);
+    ck_assert_int_eq(err.code, NC_E_CANCELLED);
+    ck_assert_msg(nc_now() - t0 < 2.0, "cancelled after %.1f s", nc_now() - t0);
+    free(ids);
     nc_bpe_free(t);
 }
 END_TEST

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NO_RANK UINT32_MAX
 #define MAX_SPECIAL_NAME 256
@@ -92,14 +93,16 @@ void nc_bpe_free(nc_bpe *t) {
 #define WHITE_SPACE "\\t-\\r\\p{Z}\\x{85}"
 
 /* pattern with \s and \S spelled as WHITE_SPACE (malloc'd; NULL: a construct
- * this rewriting does not follow: \S or a POSIX class inside a class, \Q). */
+ * this rewriting does not follow: \S or a POSIX class inside a class, \Q, a
+ * (?# comment). */
 static char *translate(const char *pattern) {
     size_t n = strlen(pattern), k = 0;
     char *out = malloc(n * sizeof WHITE_SPACE + 1);
     bool in_class = false;
     for (size_t i = 0; out && i < n; i++) {
         char c = pattern[i], d = i + 1 < n ? pattern[i + 1] : 0;
-        if ((c == '\\' && (d == 'Q' || (d == 'S' && in_class))) || (in_class && c == '[' && d == ':')) {
+        if ((c == '\\' && (d == 'Q' || (d == 'S' && in_class))) || (in_class && c == '[' && d == ':') ||
+            (c == '(' && d == '?' && i + 2 < n && pattern[i + 2] == '#')) {
             free(out);
             return NULL;
         }
@@ -110,7 +113,8 @@ static char *translate(const char *pattern) {
         }
         out[k++] = c;
         if (c == '\\' && d) {
-            out[k++] = pattern[++i]; /* an escaped character, as it is */
+            out[k++] = pattern[++i]; /* an escaped character, as it is (\cX: X too) */
+            if (d == 'c' && i + 1 < n) out[k++] = pattern[++i];
         } else if (c == '[' && !in_class) {
             in_class = true;
             if (i + 1 < n && pattern[i + 1] == '^') out[k++] = pattern[++i];
@@ -133,12 +137,13 @@ static int compile(nc_bpe *t, json_t *doc, nc_error *err) {
         return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern is over %d bytes", NC_BPE_MAX_PATTERN);
     char *pattern = translate(given);
     if (!pattern)
-        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern has \\S or a POSIX class inside a class, or \\Q "
-                                              "(unsupported)");
+        return nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: the pattern has \\S or a POSIX class inside a class, \\Q "
+                                              "or a (?# comment (unsupported)");
     int code;
     PCRE2_SIZE at;
-    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C,
-                          &code, &at, NULL);
+    /* anchored: a match is tried at one position per call (nc_bpe_encode), JIT-compiled so */
+    uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C | PCRE2_ANCHORED;
+    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &code, &at, NULL);
     free(pattern);
     if (!t->re) {
         PCRE2_UCHAR why[256];
@@ -242,7 +247,29 @@ static int load(nc_bpe *t, json_t *doc, nc_error *err) {
     return load_token_bytes(t, json_object_get(doc, "token_bytes"), err);
 }
 
+/* A bound on the values a JSON text holds (commas and openings outside
+ * strings, plus one), counted from its bytes: what parsing it would build. */
+static size_t json_values(const char *s, size_t n) {
+    size_t values = 1;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        if (in_string) {
+            if (s[i] == '\\') i++;
+            else if (s[i] == '"') in_string = false;
+        } else if (s[i] == '"') {
+            in_string = true;
+        } else if (s[i] == ',' || s[i] == '[' || s[i] == '{') {
+            values++;
+        }
+    }
+    return values;
+}
+
 nc_bpe *nc_bpe_parse(const char *text, size_t len, nc_error *err) {
+    if (json_values(text, len) > 3 * (size_t)NC_BPE_MAX_VOCAB) { /* ranks and token_bytes: 2 a token */
+        nc_fail(err, NC_E_BAD_REQUEST, "tokenizer: more JSON values than a vocabulary of %d tokens has", NC_BPE_MAX_VOCAB);
+        return NULL;
+    }
     json_error_t je;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(doc)) {
@@ -282,6 +309,12 @@ const uint8_t *nc_bpe_bytes(const nc_bpe *t, int id, size_t *len) {
 int nc_bpe_token_bytes(const nc_bpe *t, int id) { return id >= 0 && id < t->vocab ? t->token_bytes[id] : 0; }
 
 /* ---- encoding ------------------------------------------------------------------------------ */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 typedef struct id_list {
     int32_t **ids;
@@ -374,22 +407,28 @@ int nc_bpe_encode(const nc_bpe *t, const char *text, size_t n, int32_t **ids, si
     pcre2_match_data *md = s ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
     id_list out = {ids, count, cap};
     int rc = md ? 0 : PCRE2_ERROR_NOMEMORY; /* a PCRE2 error, 1: a piece too long, 2: stopped */
-    size_t at = 0, pieces = 0;
+    size_t at = 0;
+    double polled = now_s() - NC_BPE_POLL_S; /* the first poll at once */
+    /* One position a call (the pattern is anchored), in turn: the leftmost match tiktoken's
+     * find_iter takes, each call bounded by the match limit (which an unanchored search resets at
+     * every start it tries, so a forged pattern could run one call for hours). */
     while (rc == 0 && at < len) {
-        if (stop && ++pieces % NC_BPE_POLL == 0 && stop->fn(stop->ctx)) {
-            rc = 2;
-            break;
+        if (stop && now_s() - polled > NC_BPE_POLL_S) {
+            polled = now_s();
+            if (stop->fn(stop->ctx)) {
+                rc = 2;
+                break;
+            }
         }
         int m = pcre2_match(t->re, (PCRE2_SPTR)s, len, at, PCRE2_NO_UTF_CHECK, md, t->limits);
-        if (m == PCRE2_ERROR_NOMATCH) break;
-        if (m < 0) { /* past PCRE2's match limits (a forged pattern backtracking without end) */
+        if (m < 0 && m != PCRE2_ERROR_NOMATCH) { /* past PCRE2's limits (a forged pattern backtracking without end) */
             rc = m;
             break;
         }
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t from = ov[0], to = ov[1];
-        if (to == from) { /* an empty match (no alternative of upstream's pattern makes one): on by a character */
-            for (at = to + 1; at < len && ((unsigned char)s[at] & 0xC0) == 0x80; at++) {}
+        size_t from = at, to = m < 0 ? at : ov[1];
+        if (to == from) { /* no match here (tiktoken skips the character), or an empty one: on by a character */
+            for (at = at + 1; at < len && ((unsigned char)s[at] & 0xC0) == 0x80; at++) {}
             continue;
         }
         if (to - from > UINT32_MAX) { /* merge() keys parts by a 32-bit start */

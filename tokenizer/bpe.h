@@ -39,12 +39,13 @@ const uint8_t *nc_bpe_bytes(const nc_bpe *t, int id, size_t *len);
 /* The bytes id counts for bits per byte (0 for special tokens). */
 int nc_bpe_token_bytes(const nc_bpe *t, int id);
 
-/* What a long encoding polls (every NC_BPE_POLL pieces): fn(ctx) true stops it. */
+/* What a long encoding polls (every NC_BPE_POLL_S seconds, between matches):
+ * fn(ctx) true stops it. */
 typedef struct nc_stop {
     bool (*fn)(void *ctx);
     void *ctx;
 } nc_stop;
-#define NC_BPE_POLL 256 /* a forged pattern may take 16 ms a piece within PCRE2's match limit: a poll every few seconds */
+#define NC_BPE_POLL_S 0.05
 
 /* Appends the ids of text (n bytes) to *ids (*count of them, *cap allocated;
  * realloc'd as needed). Matching runs under PCRE2 limits (match steps, 16 MiB
