@@ -238,7 +238,7 @@ START_TEST(a_long_encoding_stops_when_asked) {
     nc_bpe_free(t);
     /* a forged pattern that takes tens of milliseconds at every position (within PCRE2's limits):
      * the poll comes between positions, every NC_BPE_POLL_S, so a cancel lands at once */
-    char slow[128] = "(*NO_JIT)(*NO_START_OPT)(?:";
+    char slow[256] = "(*NO_JIT)(*NO_START_OPT)(?:";
     for (int i = 0; i < 20; i++) strcat(slow, "(?:a|a)");
     strcat(slow, ")[yz]");
     ck_assert_msg(t = with_pattern(slow, &err), "%s", err.message);
