@@ -45,15 +45,8 @@ const char *nc_tokenizer_kind(const nc_tokenizer *t) { return t->bpe ? "bpe" : "
 
 int nc_tokenizer_encode(const nc_tokenizer *t, const char *text, size_t n, int32_t **ids, size_t *count,
                         size_t *cap, const nc_stop *stop, nc_error *err) {
-    if (t->bpe) return nc_bpe_encode(t->bpe, text, n, ids, count, cap, stop, err);
-    int32_t *chars;
-    size_t m;
-    if (nc_encode(&t->chars, text, n, &chars, &m, err)) return -1;
-    if (*count + m > *cap) *ids = nc_xrealloc(*ids, sizeof **ids * (*cap = *count + m + 1));
-    memcpy(*ids + *count, chars, sizeof *chars * m);
-    *count += m;
-    free(chars);
-    return 0;
+    return t->bpe ? nc_bpe_encode(t->bpe, text, n, ids, count, cap, stop, err)
+                  : nc_encode(&t->chars, text, n, ids, count, cap, err);
 }
 
 const uint8_t *nc_tokenizer_bytes(const nc_tokenizer *t, int id, uint8_t buf[4], size_t *len) {

@@ -44,15 +44,20 @@ int nc_vocab_id(const nc_vocab *v, uint32_t cp) {
     return -1;
 }
 
-int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, size_t *n, nc_error *err) {
+int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, size_t *count, size_t *cap,
+              nc_error *err) {
     uint32_t *cps;
     size_t m;
     if (nc_utf8_decode(text, len, &cps, &m, err)) return -1;
-    int32_t *out = malloc((m + 1) * sizeof *out);
-    if (!out) {
-        free(cps);
-        return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu characters", m);
+    if (*count + m > *cap) {
+        int32_t *grown = realloc(*ids, (*count + m + 1) * sizeof *grown);
+        if (!grown) {
+            free(cps);
+            return nc_fail(err, NC_E_INTERNAL, "out of memory encoding %zu characters", m);
+        }
+        *ids = grown, *cap = *count + m + 1;
     }
+    int32_t *out = *ids + *count;
     for (size_t i = 0; i < m; i++) {
         int id = nc_vocab_id(v, cps[i]);
         if (id < 0) {
@@ -61,14 +66,12 @@ int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, si
             nc_fail(err, NC_E_UNKNOWN_CHARACTER, "character '%s' (U+%04X) at position %zu is not in the vocabulary",
                     cps[i] >= 0x20 ? ch : "?", cps[i], i);
             free(cps);
-            free(out);
             return -1;
         }
         out[i] = id;
     }
     free(cps);
-    *ids = out;
-    *n = m;
+    *count += m;
     return 0;
 }
 

@@ -17,7 +17,10 @@ int nc_vocab_init(nc_vocab *v, const uint32_t *cps, size_t n);
 void nc_vocab_free(nc_vocab *v);
 int nc_vocab_copy(nc_vocab *dst, const nc_vocab *src);
 int nc_vocab_id(const nc_vocab *v, uint32_t cp); /* -1 if absent */
-/* UTF-8 text (len bytes) to ids; UnknownCharacter names the first character not in v. */
-int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, size_t *n, nc_error *err);
+/* The ids of UTF-8 text (len bytes), appended to *ids (*count of them, *cap
+ * allocated; realloc'd), as nc_bpe_encode appends; UnknownCharacter names
+ * the first character not in v (*count then unchanged). */
+int nc_encode(const nc_vocab *v, const char *text, size_t len, int32_t **ids, size_t *count, size_t *cap,
+              nc_error *err);
 
 #endif

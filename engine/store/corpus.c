@@ -22,16 +22,16 @@ static void map_ids(const nc_vocab *v, const uint32_t *cps, size_t n, int32_t *i
     for (size_t i = 0; i < n; i++) ids[i] = nc_vocab_id(v, cps[i]);
 }
 
-/* The split of tokens (n of them, the base text's) and the style's (n_extra). */
-static void split(nc_corpus *c, const int32_t *ids, size_t n, const int32_t *extra, size_t n_extra) {
+/* The split's arrays for n base tokens and n_extra of the style's: train
+ * (the first 90% of the base, then the style's) and val (the rest of the
+ * base); returns the base tokens that train. */
+static size_t alloc_split(nc_corpus *c, size_t n, size_t n_extra) {
     size_t n_train_base = n * 9 / 10;
     c->n_train = n_train_base + n_extra;
     c->n_val = n - n_train_base;
     c->train = nc_xmalloc(c->n_train * sizeof *c->train);
     c->val = nc_xmalloc(c->n_val * sizeof *c->val);
-    memcpy(c->train, ids, n_train_base * sizeof *ids);
-    if (n_extra) memcpy(c->train + n_train_base, extra, n_extra * sizeof *extra); /* extra may be NULL */
-    memcpy(c->val, ids + n_train_base, c->n_val * sizeof *ids);
+    return n_train_base;
 }
 
 /* One document in a BPE's tokens: <|bos|>, then the text's (malloc'd; NULL and err set on failure). */
@@ -62,7 +62,12 @@ static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path
     }
     if (!ids) return -1;
     int rc = n < 16 ? nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", path, n) : 0;
-    if (rc == 0) split(c, ids, n, extra, n_extra);
+    if (rc == 0) {
+        size_t trained = alloc_split(c, n, n_extra);
+        memcpy(c->train, ids, trained * sizeof *ids);
+        if (n_extra) memcpy(c->train + trained, extra, n_extra * sizeof *extra); /* extra may be NULL */
+        memcpy(c->val, ids + trained, c->n_val * sizeof *ids);
+    }
     free(ids);
     free(extra);
     return rc;
@@ -116,11 +121,10 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     c->style_only = nc_xcalloc((size_t)vocab->size, 1);
     for (int i = 0; i < vocab->size; i++) c->style_only[i] = nc_vocab_id(&base, vocab->cps[i]) < 0;
     nc_vocab_free(&base);
-    int32_t *ids = nc_xmalloc((n + n_extra + 1) * sizeof *ids);
-    map_ids(vocab, cps, n, ids);
-    map_ids(vocab, extra, n_extra, ids + n);
-    split(c, ids, n, ids + n, n_extra);
-    free(ids);
+    size_t trained = alloc_split(c, n, n_extra);
+    map_ids(vocab, cps, trained, c->train);
+    map_ids(vocab, extra, n_extra, c->train + trained);
+    map_ids(vocab, cps + trained, c->n_val, c->val);
     free(cps);
     free(extra);
     return 0;
