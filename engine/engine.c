@@ -102,14 +102,20 @@ void nc_engine_free(nc_engine *e) {
     free(e);
 }
 
+char *nc_engine_read(nc_engine *e, const char *path, int64_t max, const char *what, size_t *len, nc_error *err) {
+    char real[PATH_MAX], *text;
+    if (nc_resolve(&e->folders, path, NULL, NC_ACCESS_READ, what, real, err) ||
+        nc_read_file(real, max, what, &text, len, err))
+        return NULL;
+    return text;
+}
+
 int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_error *err) {
-    char path[PATH_MAX + 32], real[PATH_MAX], *json;
+    char path[PATH_MAX + 32], *json;
     size_t len;
     if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.json", folder) >= sizeof path)
         return nc_fail(err, NC_E_BAD_REQUEST, "the tokenizer folder's name is too long");
-    if (nc_resolve(&e->folders, path, NULL, NC_ACCESS_READ, "tokenizer", real, err) ||
-        nc_read_file(real, NC_MAX_TOKENIZER_BYTES, "tokenizer", &json, &len, err))
-        return -1;
+    if (!(json = nc_engine_read(e, path, NC_MAX_TOKENIZER_BYTES, "tokenizer", &len, err))) return -1;
     int rc = nc_tokenizer_bpe(out, json, len, err);
     free(json);
     return rc;

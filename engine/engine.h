@@ -95,6 +95,10 @@ int nc_engine_build(nc_engine *e, nc_resident *r, bool replaces, nc_code code, c
  * long BPE encoding (which beats its heartbeat). */
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, const nc_tokenizer *bpe,
                                   const nc_sink *sink, nc_error *err);
+/* The file at a path a request names (relative: the daemon's working folder),
+ * read inside the daemon's folders (files.h) and at most max bytes: malloc'd
+ * and NUL-terminated, *len bytes; NULL with err set. */
+char *nc_engine_read(nc_engine *e, const char *path, int64_t max, const char *what, size_t *len, nc_error *err);
 /* The BPE tokenizer in a folder a request names (folder/tokenizer.json, read
  * inside the daemon's folders): BadRequest naming what is wrong with it. */
 int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_error *err);

@@ -3,7 +3,6 @@
  * tokenizer. The text and the folder are client paths: read only inside the
  * daemon's folders (store/files.h). */
 #include "engine/engine.h"
-#include "engine/store/files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,15 +12,6 @@ int nc_tokenize_check(const void *args, nc_error *err) {
     const nc_tokenize_cfg *a = args;
     if (!a->text[0] == !a->file[0]) return nc_fail(err, NC_E_BAD_REQUEST, "give one of args.text and args.file");
     return 0;
-}
-
-/* The file at a client's path (read access, at most max bytes), NUL-terminated. */
-static char *read_client_file(nc_engine *e, const char *path, int64_t max, size_t *len, nc_error *err) {
-    char real[PATH_MAX], *text;
-    if (nc_resolve(&e->folders, path, NULL, NC_ACCESS_READ, "file", real, err) ||
-        nc_read_file(real, max, "file", &text, len, err))
-        return NULL;
-    return text;
 }
 
 /* {tokenizer, vocab_size, count, ids, tokens (each token's bytes in hex: a BPE token may end inside a character)} */
@@ -56,7 +46,7 @@ static json_t *tokens_of(const nc_tokenizer *t, const char *text, size_t len, co
 json_t *nc_cmd_tokenize(nc_engine *e, const void *args, const nc_sink *sink, nc_error *err) {
     const nc_tokenize_cfg *a = args;
     size_t len = strlen(a->text);
-    char *text = a->file[0] ? read_client_file(e, a->file, NC_TOKENIZE_MAX_BYTES, &len, err) : strdup(a->text);
+    char *text = a->file[0] ? nc_engine_read(e, a->file, NC_TOKENIZE_MAX_BYTES, "file", &len, err) : strdup(a->text);
     if (!text) {
         if (!a->file[0]) nc_fail(err, NC_E_INTERNAL, "out of memory");
         return NULL;
