@@ -80,4 +80,29 @@ static inline void parity_close(parity *p) {
     free(p->y);
 }
 
+/* Tensor t of ours beside the fixture's prefix + its name (upstream's) and,
+ * when other is not NULL, other's tensor of its name: malloc'd rows (ours,
+ * upstream's[, other's]) of t's size. With a base prefix, each row less the
+ * fixture's base + name: for parameters after some steps and base "param.",
+ * the updates themselves, a far stricter view than the parameters, which
+ * barely move in 3 steps. name receives what is compared. */
+static inline float *parity_rows(const parity *p, const nc_tensor *t, const nc_tensor_list *other,
+                                 const char *prefix, const char *base, char name[256]) {
+    int64_t n = nc_tensor_numel(t), rows = other ? 3 : 2;
+    snprintf(name, 256, "%s%s", prefix, t->name);
+    const nc_tensor *u = ref(p, name), *x = other ? nc_tensors_get(other, t->name) : NULL;
+    ck_assert_msg(nc_tensor_numel(u) == n && (!other || (x && nc_tensor_numel(x) == n)), "%s: shapes differ", name);
+    float *v = malloc(sizeof(float) * (size_t)(rows * n));
+    memcpy(v, t->data, sizeof(float) * (size_t)n);
+    memcpy(v + n, u->data, sizeof(float) * (size_t)n);
+    if (x) memcpy(v + 2 * n, x->data, sizeof(float) * (size_t)n);
+    if (base) {
+        snprintf(name, 256, "%s%s", base, t->name);
+        const float *before = ref(p, name)->data;
+        for (int64_t j = 0; j < rows * n; j++) v[j] -= before[j % n];
+        snprintf(name, 256, "%s%s (update)", prefix, t->name);
+    }
+    return v;
+}
+
 #endif

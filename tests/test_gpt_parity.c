@@ -12,37 +12,19 @@
 #include <string.h>
 
 /* Every tensor of ours against the fixture's prefix + name (relative norms
- * within tol); returns the worst error. With a base prefix, the changes from
- * the fixture's base + name instead, ours against upstream's: for parameters
- * after some steps and base "param.", the updates themselves, a far stricter
- * view than the parameters, which barely move in 3 steps. */
+ * within tol), or with a base prefix their updates (parity_rows); returns
+ * the worst error. */
 static double compare_all(const parity *p, const nc_tensor_list *ours, const char *prefix, const char *base,
                           double tol) {
     double worst = 0;
     for (int i = 0; i < ours->count; i++) {
-        const nc_tensor *t = &ours->items[i];
-        int64_t n = nc_tensor_numel(t);
         char name[256];
-        snprintf(name, sizeof name, "%s%s", prefix, t->name);
-        const nc_tensor *r = ref(p, name);
-        ck_assert_int_eq(nc_tensor_numel(r), n);
-        const float *mine = t->data, *theirs = r->data;
-        float *changes = NULL; /* (2, n): ours, then upstream's */
-        if (base) {
-            snprintf(name, sizeof name, "%s%s", base, t->name);
-            const float *before = ref(p, name)->data;
-            changes = malloc(sizeof(float) * 2 * (size_t)n);
-            for (int64_t j = 0; j < n; j++) {
-                changes[j] = mine[j] - before[j];
-                changes[n + j] = theirs[j] - before[j];
-            }
-            mine = changes, theirs = changes + n;
-            snprintf(name, sizeof name, "%s update", t->name);
-        }
-        double e = rel_err(mine, theirs, n);
+        int64_t n = nc_tensor_numel(&ours->items[i]);
+        float *v = parity_rows(p, &ours->items[i], NULL, prefix, base, name); /* (2, n): ours, upstream's */
+        double e = rel_err(v, v + n, n);
         ck_assert_msg(e <= tol, "%s: relative error %.3g > %.1g", name, e, tol);
         if (e > worst) worst = e;
-        free(changes);
+        free(v);
     }
     return worst;
 }

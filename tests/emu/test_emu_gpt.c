@@ -64,27 +64,14 @@ static void hold(const char *what, kind k, const float *ours, const float *up, c
     failures += !ok;
 }
 
-/* Every tensor in ours (and exact, the same names) against the fixture's prefix + name; with a base
- * prefix the changes from base + name, all three sides. */
+/* Every tensor in ours against the fixture's prefix + name and exact's of the
+ * same name; with a base prefix the updates, all three sides (parity_rows). */
 static void hold_all(const parity *p, kind k, const nc_tensor_list *ours, const nc_tensor_list *exact,
                      const char *prefix, const char *base) {
     for (int i = 0; i < ours->count; i++) {
-        const nc_tensor *t = &ours->items[i], *x = nc_tensors_get(exact, t->name);
         char name[256];
-        snprintf(name, sizeof name, "%s%s", prefix, t->name);
-        const nc_tensor *u = ref(p, name);
-        int64_t n = nc_tensor_numel(t);
-        ck_assert(x && nc_tensor_numel(u) == n && nc_tensor_numel(x) == n);
-        float *v = malloc(sizeof(float) * 3 * (size_t)n); /* (3, n): ours, upstream's, exact */
-        memcpy(v, t->data, sizeof(float) * (size_t)n);
-        memcpy(v + n, u->data, sizeof(float) * (size_t)n);
-        memcpy(v + 2 * n, x->data, sizeof(float) * (size_t)n);
-        if (base) {
-            snprintf(name, sizeof name, "%s%s", base, t->name);
-            const float *before = ref(p, name)->data;
-            for (int64_t j = 0; j < 3 * n; j++) v[j] -= before[j % n];
-            snprintf(name, sizeof name, "%s%s (update)", prefix, t->name);
-        }
+        int64_t n = nc_tensor_numel(&ours->items[i]);
+        float *v = parity_rows(p, &ours->items[i], exact, prefix, base, name); /* (3, n): ours, upstream's, exact */
         hold(name, k, v, v + n, v + 2 * n, n);
         free(v);
     }
