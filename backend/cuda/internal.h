@@ -67,10 +67,12 @@ void *nc_cuda_scratch(nc_backend *be, size_t bytes);
 /* Moves the recorded failure (if any) into err and clears it: 0 or -1. */
 int nc_cuda_take_error(nc_backend *be, nc_error *err);
 
-/* What gemm.c runs (cuBLASLt with A and B of one dtype, no f32 -> bf16
- * product): other requests fail; empty ones (m, n or batch 0) do nothing. */
-static inline bool nc_cuda_gemm_supported(const nc_gemm *g) {
-    return g->k > 0 && g->at == g->bt && !(g->at == NC_F32 && g->dt == NC_BF16);
+/* Whether gemm.c runs g (cuBLASLt with A and B of one dtype, no f32 -> bf16
+ * product); other requests are recorded as failures. */
+static inline bool nc_cuda_gemm_supported(nc_backend *be, const nc_gemm *g) {
+    if (g->k > 0 && g->at == g->bt && !(g->at == NC_F32 && g->dt == NC_BF16)) return true;
+    nc_cuda_fail(be, "cuda gemm: unsupported k %d or dtypes a %d b %d d %d", g->k, g->at, g->bt, g->dt);
+    return false;
 }
 
 /* gemm.c's cuBLASLt plans, by shape. */
