@@ -36,7 +36,7 @@ static const nc_arg_spec train_args[] = {
     T(model_kind, NC_ARG_CHOICE, "gpt", nc_kind_names, 0, 0, "model to train"),
     T(device, NC_ARG_CHOICE, "auto", nc_device_names, 0, 0, "backend for tensor models (auto: cuda when present)"),
     T(style, NC_ARG_CHOICE, "classic", nc_style_names, 0, 0, "corpus style (futuristic appends a built-in corpus)"),
-    T(data, NC_ARG_STRING, "", NULL, 0, 0, "corpus file (UTF-8); empty: the daemon's default"),
+    T(data, NC_ARG_STRING, "", NULL, 0, 0, "corpus: a UTF-8 file, or a folder of token shards (with tokenizer); empty: the daemon's default"),
     T(tokenizer, NC_ARG_STRING, "", NULL, 0, 0, "folder of a BPE tokenizer.json (scripts/tokenizer.py); empty: the corpus's characters"),
     T(steps, NC_ARG_INT, "500", NULL, 0, 1e9, "optimizer steps (0: report the baseline loss only)"),
     M(batch_size, NC_ARG_INT, "0", NULL, 0, 1e6, "sequences (pairs for bigram) per step; 0: model default"),

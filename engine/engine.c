@@ -139,13 +139,17 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style
     if (e->corpus_loaded && strcmp(e->corpus_file, real) == 0 && nc_file_id_equal(&e->corpus_id, &id) &&
         e->corpus.style == style && (bpe ? nc_tokenizer_equal(bpe, &e->corpus.tok) : !e->corpus.tok.bpe))
         return &e->corpus;
-    int64_t max = nc_corpus_max_bytes(&e->limits) / (bpe ? NC_CORPUS_BPE_FACTOR : 1);
-    if (nc_read_file(real, max, "corpus", &text, &len, err)) return NULL;
     nc_corpus fresh;
-    nc_stop stop = nc_sink_stop(sink);
-    int rc = nc_corpus_load(&fresh, text, len, p, style, bpe, &stop, err);
-    free(text);
-    if (rc) return NULL;
+    if (id.folder) {
+        if (nc_corpus_load_shards(&fresh, real, p, style, bpe, err)) return NULL;
+    } else {
+        int64_t max = nc_corpus_max_bytes(&e->limits) / (bpe ? NC_CORPUS_BPE_FACTOR : 1);
+        if (nc_read_file(real, max, "corpus", &text, &len, err)) return NULL;
+        nc_stop stop = nc_sink_stop(sink);
+        int rc = nc_corpus_load(&fresh, text, len, p, style, bpe, &stop, err);
+        free(text);
+        if (rc) return NULL;
+    }
     if (e->corpus_loaded) nc_corpus_free(&e->corpus);
     e->corpus = fresh;
     e->corpus_loaded = true;

@@ -54,7 +54,7 @@ START_TEST(the_gpt_trains_evaluates_and_samples_on_bpe_tokens) {
     const nc_corpus *c = nc_resident_corpus(t.e, &t.e->res, NULL, &err);
     ck_assert_msg(c, "%s", err.message);
     int bos = nc_bpe_special(c->tok.bpe, "<|bos|>");
-    ck_assert_int_eq(c->train[0], bos); /* one document */
+    ck_assert_int_eq(c->train.ids[0], bos); /* one document */
     ck_assert_int_eq(nc_tokenizer_byte_count(&c->tok, bos), 0);
 
     /* bits per byte: nats of the targets that have bytes over ln 2 x their bytes */

@@ -90,7 +90,7 @@ static double weight_diff(const pair *p) {
     return worst;
 }
 
-static nc_batch batch_at(size_t start, int B) { return (nc_batch){corpus.train + start, corpus.train + start + 1, B, 1}; }
+static nc_batch batch_at(size_t start, int B) { return (nc_batch){corpus.train.ids + start, corpus.train.ids + start + 1, B, 1}; }
 
 START_TEST(loss_and_gradients_equal_the_scalar_bigram) {
     static const int sizes[] = {1, 8, 64};

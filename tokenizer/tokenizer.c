@@ -3,6 +3,7 @@
 
 #include "core/memory.h"
 
+#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,13 @@ bool nc_tokenizer_equal(const nc_tokenizer *a, const nc_tokenizer *b) {
     if (a->bpe) return a->json_len == b->json_len && memcmp(a->json, b->json, a->json_len) == 0;
     return a->chars.size == b->chars.size &&
            memcmp(a->chars.cps, b->chars.cps, sizeof *a->chars.cps * (size_t)a->chars.size) == 0;
+}
+
+void nc_tokenizer_hash(const nc_tokenizer *t, uint8_t out[NC_TOKENIZER_HASH_BYTES]) {
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, t->json_len, (const uint8_t *)t->json);
+    sha256_digest(&ctx, NC_TOKENIZER_HASH_BYTES, out);
 }
 
 int nc_tokenizer_size(const nc_tokenizer *t) { return t->bpe ? nc_bpe_vocab(t->bpe) : t->chars.size; }

@@ -25,6 +25,11 @@ void nc_tokenizer_free(nc_tokenizer *t);
 /* The same tokenizer: the same characters, or the same tokenizer.json content. */
 bool nc_tokenizer_equal(const nc_tokenizer *a, const nc_tokenizer *b);
 
+/* The SHA-256 of a BPE's tokenizer.json as read: what token shards carry
+ * to name the tokenizer that made them. */
+#define NC_TOKENIZER_HASH_BYTES 32
+void nc_tokenizer_hash(const nc_tokenizer *t, uint8_t out[NC_TOKENIZER_HASH_BYTES]);
+
 int nc_tokenizer_size(const nc_tokenizer *t);
 int nc_tokenizer_longest(const nc_tokenizer *t); /* bytes of its longest token (a character: 4) */
 const char *nc_tokenizer_kind(const nc_tokenizer *t); /* "characters" | "bpe" */

@@ -45,7 +45,7 @@ static json_t *row(const nc_train_cfg *t, const char *name, const nc_train_outco
                      "baseline_val_loss", nc_json_measured(o->baseline_val_loss), "mean_last_n_loss",
                      nc_json_measured(recent_mean(w)), "steps_per_s", o->train_s > 0 ? (double)o->steps / o->train_s : 0.0,
                      "tok_per_s", o->tok_per_s, "vocab_size", nc_tokenizer_size(&e->res.tok), "train_tokens",
-                     (json_int_t)e->corpus.n_train, "run_id", o->run_id);
+                     (json_int_t)e->corpus.train.n, "run_id", o->run_id);
 }
 
 static const char *const columns[] = {"variant", "tie_lm_head", "input_rmsnorm", "style", "params", "steps", "seed",

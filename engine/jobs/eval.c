@@ -34,11 +34,10 @@ static int score(nc_resident *r, const nc_corpus *c, int64_t W, const nc_sink *s
             break;
         }
         int nb = (int)(W - w0 < B ? W - w0 : B);
-        for (int b = 0; b < nb; b++) {
-            size_t s = nc_eval_window_start(c->n_val, T, W, w0 + b);
-            memcpy(x + (size_t)b * T, c->val + s, (size_t)T * sizeof *x);
-            memcpy(y + (size_t)b * T, c->val + s + 1, (size_t)T * sizeof *y);
-        }
+        for (int b = 0; b < nb && rc == 0; b++)
+            rc = nc_tokens_window(&c->val, nc_eval_window_start(c->val.n, T, W, w0 + b), T, x + (size_t)b * T,
+                                  y + (size_t)b * T, err);
+        if (rc) break;
         nc_batch batch = {x, y, nb, T};
         rc = r->ops->eval_losses(r->model, &batch, loss, err);
         for (int64_t i = 0; rc == 0 && i < (int64_t)nb * T; i++) {

@@ -33,12 +33,13 @@ typedef struct trainer {
     nc_eval_result first_eval, last_eval; /* windows 0: none yet */
 } trainer;
 
-void nc_batch_sample(const int32_t *tokens, size_t n, int B, int T, nc_rng *rng, int32_t *x, int32_t *y) {
+/* B windows at uniform random starts: inputs x (B, T), targets y (B, T) one token on. */
+static int sample_batch(const nc_tokens *tokens, int B, int T, nc_rng *rng, int32_t *x, int32_t *y, nc_error *err) {
     for (int b = 0; b < B; b++) {
-        size_t s = (size_t)nc_rng_below(rng, (uint64_t)(n - (size_t)T));
-        memcpy(x + (size_t)b * T, tokens + s, (size_t)T * sizeof *x);
-        memcpy(y + (size_t)b * T, tokens + s + 1, (size_t)T * sizeof *y);
+        size_t s = (size_t)nc_rng_below(rng, (uint64_t)(tokens->n - (size_t)T));
+        if (nc_tokens_window(tokens, s, T, x + (size_t)b * T, y + (size_t)b * T, err)) return -1;
     }
+    return 0;
 }
 
 /* ---- setting up the resident model ------------------------------------------ */
@@ -56,7 +57,7 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, co
     if (cfg->mode == NC_MODE_TENSOR && !(r->backend = nc_engine_backend(e, r->cfg.device, err))) return -1;
     if (r->ops->resolve(&r->cfg.model, r->backend, &r->cfg.eval_windows, err)) return -1;
     if (nc_batch_check(&r->cfg, err)) return -1;
-    if ((size_t)r->cfg.model.seq_len + 1 >= c->n_train || (size_t)r->cfg.model.seq_len + 1 >= c->n_val)
+    if ((size_t)r->cfg.model.seq_len + 1 >= c->train.n || (size_t)r->cfg.model.seq_len + 1 >= c->val.n)
         return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.model.seq_len);
     int V = nc_tokenizer_size(&c->tok);
     if (nc_tokenizer_copy(&r->tok, &c->tok) || (c->style_only && !(r->style_only = malloc((size_t)V))))
@@ -162,7 +163,7 @@ static int train_steps(trainer *t, nc_error *err) {
             if (pending && (ops->drain(r->model, &loss, err) || finish_step(t, step, loss, err))) return -1;
             return nc_fail(err, NC_E_CANCELLED, "training cancelled after step %lld", (long long)step);
         }
-        nc_batch_sample(t->corpus->train, t->corpus->n_train, B, T, &r->data_rng, t->x, t->y);
+        if (sample_batch(&t->corpus->train, B, T, &r->data_rng, t->x, t->y, err)) return -1;
         nc_batch batch = {t->x, t->y, B, T};
         double t0 = nc_now();
         int rc = ops->train_step(r->model, &batch, step, r->cfg.steps, &loss, err);
@@ -254,8 +255,8 @@ static json_t *run_info(const trainer *t) {
                              "model_kind", nc_kind_names[r->ops->kind], "seed", (json_int_t)r->cfg.model.seed, "style",
                              nc_style_names[r->cfg.style],
                              "params", (json_int_t)r->ops->num_params(r->model),
-                             "vocab_size", nc_tokenizer_size(&r->tok), "train_tokens", (json_int_t)c->n_train, "val_tokens",
-                             (json_int_t)c->n_val, "start_step", (json_int_t)t->start, "data", c->path);
+                             "vocab_size", nc_tokenizer_size(&r->tok), "train_tokens", (json_int_t)c->train.n, "val_tokens",
+                             (json_int_t)c->val.n, "start_step", (json_int_t)t->start, "data", c->path);
     json_object_update_new(info, backend_info(t));
     if (r->ops->describe) json_object_set_new(info, "model", r->ops->describe(r->model));
     return info;

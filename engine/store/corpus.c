@@ -22,15 +22,14 @@ static void map_ids(const nc_vocab *v, const uint32_t *cps, size_t n, int32_t *i
     for (size_t i = 0; i < n; i++) ids[i] = nc_vocab_id(v, cps[i]);
 }
 
-/* The split's arrays for n base tokens and n_extra of the style's: train
- * (the first 90% of the base, then the style's) and val (the rest of the
+/* The split's array for n base tokens and n_extra of the style's: train
+ * (the first 90% of the base, then the style's), then val (the rest of the
  * base); returns the base tokens that train. */
 static size_t alloc_split(nc_corpus *c, size_t n, size_t n_extra) {
     size_t n_train_base = n * 9 / 10;
-    c->n_train = n_train_base + n_extra;
-    c->n_val = n - n_train_base;
-    c->train = nc_xmalloc(c->n_train * sizeof *c->train);
-    c->val = nc_xmalloc(c->n_val * sizeof *c->val);
+    c->ids = nc_xmalloc((n + n_extra) * sizeof *c->ids);
+    c->train = (nc_tokens){.ids = c->ids, .n = n_train_base + n_extra};
+    c->val = (nc_tokens){.ids = c->ids + c->train.n, .n = n - n_train_base};
     return n_train_base;
 }
 
@@ -64,9 +63,9 @@ static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path
     int rc = n < 16 ? nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", path, n) : 0;
     if (rc == 0) {
         size_t trained = alloc_split(c, n, n_extra);
-        memcpy(c->train, ids, trained * sizeof *ids);
-        if (n_extra) memcpy(c->train + trained, extra, n_extra * sizeof *extra); /* extra may be NULL */
-        memcpy(c->val, ids + trained, c->n_val * sizeof *ids);
+        memcpy(c->ids, ids, trained * sizeof *ids);
+        if (n_extra) memcpy(c->ids + trained, extra, n_extra * sizeof *extra); /* extra may be NULL */
+        memcpy(c->ids + c->train.n, ids + trained, c->val.n * sizeof *ids);
     }
     free(ids);
     free(extra);
@@ -122,18 +121,37 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     for (int i = 0; i < vocab->size; i++) c->style_only[i] = nc_vocab_id(&base, vocab->cps[i]) < 0;
     nc_vocab_free(&base);
     size_t trained = alloc_split(c, n, n_extra);
-    map_ids(vocab, cps, trained, c->train);
-    map_ids(vocab, extra, n_extra, c->train + trained);
-    map_ids(vocab, cps + trained, c->n_val, c->val);
+    map_ids(vocab, cps, trained, c->ids);
+    map_ids(vocab, extra, n_extra, c->ids + trained);
+    map_ids(vocab, cps + trained, c->val.n, c->ids + c->train.n);
     free(cps);
     free(extra);
     return 0;
 }
 
+int nc_corpus_load_shards(nc_corpus *c, const char *folder, const char *path, nc_style style, const nc_tokenizer *bpe,
+                          nc_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!bpe) return nc_fail(err, NC_E_BAD_REQUEST, "%s is a folder of token shards: name their tokenizer (--tokenizer DIR)", path);
+    if (style != NC_STYLE_CLASSIC)
+        return nc_fail(err, NC_E_BAD_REQUEST, "a style adds text; %s is a folder of token shards", path);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->style = style;
+    if (nc_tokenizer_copy(&c->tok, bpe)) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    if (nc_shards_open(&c->shards, folder, bpe, err)) {
+        nc_corpus_free(c);
+        return -1;
+    }
+    int n = c->shards.n, vocab = nc_tokenizer_size(bpe);
+    c->train = nc_shards_tokens(&c->shards, 0, n - 1, vocab);
+    c->val = nc_shards_tokens(&c->shards, n - 1, 1, vocab);
+    return 0;
+}
+
 void nc_corpus_free(nc_corpus *c) {
     nc_tokenizer_free(&c->tok);
+    nc_shards_close(&c->shards);
     free(c->style_only);
-    free(c->train);
-    free(c->val);
+    free(c->ids);
     memset(c, 0, sizeof *c);
 }

@@ -135,12 +135,13 @@ int nc_file_id_of(const char *resolved, nc_file_id *id, nc_error *err) {
     if (stat(resolved, &st) < 0)
         return nc_fail(err, errno == ENOENT ? NC_E_NOT_FOUND : NC_E_IO, "cannot read %s: %s", resolved, strerror(errno));
     *id = (nc_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
-                       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+                       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, S_ISDIR(st.st_mode)};
     return 0;
 }
 
 bool nc_file_id_equal(const nc_file_id *a, const nc_file_id *b) {
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+           a->folder == b->folder;
 }
 
 int nc_open_regular(const char *resolved, int64_t max_bytes, const char *what, int *fd, int64_t *size, nc_error *err) {

@@ -53,6 +53,7 @@ int nc_resolve_folder(const nc_folders *f, const char *dir, const char *what, ch
 typedef struct nc_file_id {
     uint64_t dev, ino;
     int64_t size, mtime_ns;
+    bool folder;
 } nc_file_id;
 /* NotFound when absent. */
 int nc_file_id_of(const char *resolved, nc_file_id *id, nc_error *err);

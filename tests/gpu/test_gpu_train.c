@@ -83,7 +83,7 @@ static nc_model *train(nc_backend *be, const nc_corpus *c, double *losses) {
     nc_error err = {0};
     double l;
     for (int s = 0; s < STEPS; s++) {
-        nc_batch b = windows(c->train, c->n_train, (uint64_t)s, x, y);
+        nc_batch b = windows(c->train.ids, c->train.n, (uint64_t)s, x, y);
         if (ops->train_step(m, &b, s, STEPS, &l, &err)) die("train_step", &err);
         if (s >= lag) losses[s - lag] = l;
     }
@@ -95,7 +95,7 @@ static double val_loss(nc_model *m, const nc_corpus *c) {
     int32_t x[B * T], y[B * T];
     float losses[B * T];
     nc_error err = {0};
-    nc_batch b = windows(c->val, c->n_val, 12345, x, y);
+    nc_batch b = windows(c->val.ids, c->val.n, 12345, x, y);
     if (ops->eval_losses(m, &b, losses, &err)) die("eval_losses", &err);
     double sum = 0;
     for (int i = 0; i < B * T; i++) sum += losses[i];
@@ -145,7 +145,7 @@ static void decoders_agree(nc_model *gpu, nc_model *cpu, const nc_corpus *c, int
     int V = c->tok.chars.size;
     float *lg = malloc(sizeof(float) * (size_t)(V * batch)), *lc = malloc(sizeof(float) * (size_t)(V * batch));
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)batch);
-    if (ops->decoder_feed(dg, c->val, 16, lg, &err) || ops->decoder_feed(dc, c->val, 16, lc, &err)) die("feed", &err);
+    if (ops->decoder_feed(dg, c->val.ids, 16, lg, &err) || ops->decoder_feed(dc, c->val.ids, 16, lc, &err)) die("feed", &err);
     double worst = 0;
     for (int step = 0, rows = 1; step < 300; step++, rows = batch) {
         for (int r = 0; r < rows; r++) {
@@ -182,7 +182,7 @@ static void non_finite_recovers(nc_model *m, const nc_corpus *c) {
     if (ops->export_state(m, true, &good, &err) || ops->export_state(m, true, &bad, &err)) die("export", &err);
     ((nc_tensor *)nc_tensors_get(&bad, "lm_head.weight"))->data[0] = NAN;
     if (ops->import_state(m, &bad, true, ops->updates(m), &err)) die("import", &err);
-    nc_batch b = windows(c->train, c->n_train, 999, x, y);
+    nc_batch b = windows(c->train.ids, c->train.n, 999, x, y);
     int rc1 = ops->train_step(m, &b, STEPS, STEPS + 4, &l, &err);
     int rc2 = rc1 ? rc1 : ops->train_step(m, &b, STEPS + 1, STEPS + 4, &l, &err);
     if (rc2 == 0 && ops->loss_lag(m)) rc2 = ops->drain(m, &l, &err);
@@ -212,8 +212,8 @@ static void bigram_on_gpu(nc_backend *gpu, nc_backend *cpu, const nc_corpus *c) 
     nc_error err = {0};
     for (int s = 0; s < 200; s++) {
         for (int i = 0; i < 256; i++) {
-            size_t at = ((size_t)s * 7919u + (size_t)i * 104729u) % (c->n_train - 1);
-            x[i] = c->train[at], y[i] = c->train[at + 1];
+            size_t at = ((size_t)s * 7919u + (size_t)i * 104729u) % (c->train.n - 1);
+            x[i] = c->train.ids[at], y[i] = c->train.ids[at + 1];
         }
         nc_batch b = {x, y, 256, 1};
         if (bo->train_step(mg, &b, s, 200, &lg, &err) || bo->train_step(mc, &b, s, 200, &lc, &err)) die("bigram", &err);

@@ -1,0 +1,39 @@
+/* shards.h: token shards (README "Token shards"), as scripts/prepare_data.py
+ * writes them: a folder of files named *.tokens, taken in name order; the
+ * last one validates, the others train (upstream's dataset keeps its last
+ * parquet shard for validation).
+ *
+ * A shard is a 64-byte header, then `count` token ids, little-endian:
+ *    0   8  magic "NCTOKENS"
+ *    8   4  u32 version: 1
+ *   12   4  u32 bytes a token: 2 (uint16) or 4 (uint32, vocabularies over 65,536)
+ *   16   8  u64 count
+ *   24  32  SHA-256 of the tokenizer.json whose ids these are
+ *   56   8  zero
+ * and the file is exactly 64 + count * width bytes long. Shards are read a
+ * window at a time (tokens.h), never loaded. */
+#ifndef NC_SHARDS_H
+#define NC_SHARDS_H
+
+#include "tokens.h"
+#include "tokenizer/tokenizer.h"
+
+#define NC_SHARD_HEADER_BYTES 64
+#define NC_MAX_SHARDS 256 /* each is an open file while the corpus is cached */
+
+typedef struct nc_shard_set {
+    nc_shard *shards; /* (n) in name order */
+    int n;
+} nc_shard_set;
+
+/* Opens the shards of a resolved folder (no symlink followed, regular files
+ * only) made with tokenizer tok. BadRequest naming the file for a header that
+ * is not a shard's, a size that does not match it, another tokenizer's hash,
+ * fewer than 2 shards or more than NC_MAX_SHARDS. */
+int nc_shards_open(nc_shard_set *s, const char *folder, const nc_tokenizer *tok, nc_error *err);
+void nc_shards_close(nc_shard_set *s);
+
+/* The tokens of shards [first, first + count). */
+nc_tokens nc_shards_tokens(const nc_shard_set *s, int first, int count, int vocab);
+
+#endif
