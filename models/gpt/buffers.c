@@ -52,22 +52,23 @@ static void carve(const nc_model *m, gpt_buffers *b, carver *c) {
     for (size_t i = 0; i < sizeof nc / sizeof nc[0]; i++) *nc[i] = take(c, act * n * C);
     b->act = take(c, act * n * 4 * C);
     b->rstdf = take(c, sizeof(float) * n);
-    b->logits = take(c, act * n * (size_t)m->g.padded_vocab);
+    b->logits = take(c, act * (size_t)b->logit_capacity * (size_t)m->g.padded_vocab);
     b->losses = take(c, sizeof(float) * n);
     b->loss = take(c, sizeof(float));
     if (b->train) carve_backward(m, b, c);
 }
 
-size_t gpt_buffers_bytes(const nc_model *m, size_t act, int64_t capacity, bool train) {
+size_t gpt_buffers_bytes(const nc_model *m, size_t act, int64_t capacity, int64_t logit_capacity, bool train) {
     gpt_acts layers[NC_GPT_MAX_LAYERS];
-    gpt_buffers b = {.capacity = capacity, .train = train, .layer = layers};
+    gpt_buffers b = {.capacity = capacity, .logit_capacity = logit_capacity, .train = train, .layer = layers};
     carver c = {.act = act};
     carve(m, &b, &c);
     return c.used;
 }
 
-int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, bool train, nc_error *err) {
-    *buf = (gpt_buffers){.capacity = capacity, .train = train};
+int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, int64_t logit_capacity, bool train,
+                     nc_error *err) {
+    *buf = (gpt_buffers){.capacity = capacity, .logit_capacity = logit_capacity, .train = train};
     buf->layer = calloc((size_t)m->g.n_layer, sizeof *buf->layer);
     carver c = {.act = nc_dtype_size(m->be->act)};
     if (buf->layer) carve(m, buf, &c);
@@ -80,6 +81,12 @@ int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, bool train
     c = (carver){.base = buf->arena, .act = c.act};
     carve(m, buf, &c);
     return 0;
+}
+
+int64_t gpt_head_rows(const nc_model *m, int64_t n) {
+    int64_t logits = m->be && m->be->gpu ? (int64_t)1 << 24 : (int64_t)1 << 21, rows = logits / m->g.padded_vocab;
+    if (rows < 256) rows = 256;
+    return rows < n ? rows : n;
 }
 
 void gpt_buffers_free(nc_model *m, gpt_buffers *buf) {

@@ -46,7 +46,7 @@ void gpt_decoder_footprint(const nc_model *m, int batch, int64_t positions, nc_f
     size_t act = nc_dtype_size(m->be->act);
     double C = m->g.n_embd, caches = (double)m->g.n_layer * cache_positions(m, positions) * 3 * C * (double)act *
                                      (batch + (batch > 1));
-    double bytes = caches + (double)gpt_buffers_bytes(m, act, buffer_tokens(batch), false) +
+    double bytes = caches + (double)gpt_buffers_bytes(m, act, buffer_tokens(batch), batch, false) +
                    (double)batch * (C * (double)act + sizeof(float) * m->g.vocab);
     *out = (nc_footprint){.device = m->be->gpu ? bytes : 0, .host = m->be->gpu ? 0 : bytes};
 }
@@ -85,7 +85,7 @@ nc_decoder *gpt_decoder_new(nc_model *m, int batch, int64_t positions, nc_error 
     if (!d) return nc_fail(err, NC_E_INTERNAL, "out of memory"), NULL;
     size_t act = nc_dtype_size(m->be->act), C = (size_t)m->g.n_embd;
     *d = (nc_decoder){.m = m, .batch = batch, .cap = cache_positions(m, positions)};
-    if (gpt_buffers_init(m, &d->buf, buffer_tokens(batch), false, err)) {
+    if (gpt_buffers_init(m, &d->buf, buffer_tokens(batch), batch, false, err)) {
         gpt_decoder_free(d);
         return NULL;
     }

@@ -74,14 +74,18 @@ static void block(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l) {
     mlp(m, b, p, l);
 }
 
-/* logits = lm_head(rmsnorm(x - backout_lambda * x_half)) for the pass's logit rows */
+void gpt_head_logits(nc_model *m, gpt_buffers *b, int64_t row, int64_t rows) {
+    int64_t C = m->g.n_embd;
+    linear(m, b->logits, gpt_at(m, b->lnf, row * C), m->lay.lm_head, rows, m->g.padded_vocab, (int)C, NULL);
+}
+
+/* lnf = rmsnorm(x - backout_lambda * x_half); logits = lm_head(lnf) for the pass's logit rows */
 static void head(nc_model *m, gpt_buffers *b, const gpt_pass *p) {
     int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd;
     const void *last = b->layer[m->g.n_layer - 1].out, *half = b->layer[m->g.n_layer / 2].out;
     OPS->scale_add_forward(m->be, b->xf, last, NULL, half, m->params + m->lay.backout, -1.0f, N * C);
     OPS->rmsnorm_forward(m->be, b->lnf, b->rstdf, b->xf, N, (int)C);
-    linear(m, b->logits, gpt_at(m, b->lnf, p->logit_row * C), m->lay.lm_head, p->logit_rows,
-           m->g.padded_vocab, (int)C, NULL);
+    if (p->logit_rows) gpt_head_logits(m, b, p->logit_row, p->logit_rows);
 }
 
 void gpt_forward(nc_model *m, gpt_buffers *b, const gpt_pass *p) {

@@ -24,15 +24,17 @@ static void gpt_footprint(const nc_model_cfg *cfg, int V, const nc_backend *be, 
     nc_error ignored;
     if (!m) return;
     m->cfg = *cfg;
+    m->be = (nc_backend *)be; /* for gpt_head_rows: read, never used */
     if (nc_gpt_config_init(&m->g, cfg, V, &ignored) == 0 && gpt_layout_init(&m->lay, &m->g, &ignored) == 0) {
         size_t act = be ? nc_dtype_size(be->act) : sizeof(float);
+        int64_t N = cfg->batch_size * cfg->seq_len;
         double P = (double)m->lay.total, rotary = 2.0 * sizeof(float) * GPT_ROPE_SPAN * m->g.seq_len * (m->g.head_dim / 2);
         nc_muon_setup s;
         gpt_optimizer_setup(m, &s);
         double bytes = 2 * sizeof(float) * P + (act != sizeof(float) ? (double)act * P : 0) + rotary +
                        nc_muonadamw_bytes(&s, m->lay.total, act) + nc_snapshot_bytes(m->lay.total) +
                        nc_snapshot_bytes(nc_muonadamw_state_floats(&s, m->lay.total)) +
-                       (double)gpt_buffers_bytes(m, act, cfg->batch_size * cfg->seq_len, true) +
+                       (double)gpt_buffers_bytes(m, act, N, gpt_head_rows(m, N), true) +
                        ALLOC_SLACK; /* backends round each of its few dozen buffers up */
         bool device = be && be->gpu;
         *out = (nc_footprint){.device = device ? bytes : 0, .host = device ? 0 : bytes,
@@ -151,11 +153,11 @@ int gpt_load_batch(nc_model *m, const nc_batch *b, bool targets, gpt_pass *p, nc
             return nc_fail(err, NC_E_BAD_REQUEST, "token %lld of the batch is outside the vocabulary", (long long)i);
     if (m->train.capacity < N) {
         gpt_buffers_free(m, &m->train);
-        if (gpt_buffers_init(m, &m->train, N, true, err)) return -1;
+        if (gpt_buffers_init(m, &m->train, N, gpt_head_rows(m, N), true, err)) return -1;
     }
     OPS->upload(m->be, m->train.ids, b->x, sizeof(int32_t) * (size_t)N);
     if (targets) OPS->upload(m->be, m->train.targets, b->y, sizeof(int32_t) * (size_t)N);
-    *p = (gpt_pass){.B = b->B, .T = b->T, .logit_rows = N};
+    *p = (gpt_pass){.B = b->B, .T = b->T};
     return 0;
 }
 
@@ -186,22 +188,32 @@ static int gpt_loss_lag(const nc_model *m) { return gpt_stepper_lagged(m) ? 1 : 
 static int gpt_eval_losses(nc_model *m, const nc_batch *b, float *losses, nc_error *err) {
     gpt_pass p;
     if (gpt_load_batch(m, b, true, &p, err)) return -1;
-    int64_t N = p.logit_rows;
-    gpt_forward(m, &m->train, &p);
-    OPS->softcap_ce(m->be, m->train.losses, NULL, m->train.logits, m->train.targets, N, m->g.vocab,
-                    m->g.padded_vocab, GPT_SOFTCAP, 1.0f);
-    OPS->download(m->be, losses, m->train.losses, sizeof(float) * (size_t)N);
+    gpt_buffers *t = &m->train;
+    int64_t N = (int64_t)b->B * b->T, R = gpt_head_rows(m, N);
+    gpt_forward(m, t, &p);
+    for (int64_t r = 0; r < N; r += R) {
+        int64_t k = N - r < R ? N - r : R;
+        gpt_head_logits(m, t, r, k);
+        OPS->softcap_ce(m->be, t->losses + r, NULL, t->logits, t->targets + r, k, m->g.vocab, m->g.padded_vocab,
+                        GPT_SOFTCAP, 1.0f);
+    }
+    OPS->download(m->be, losses, t->losses, sizeof(float) * (size_t)N);
     return OPS->sync(m->be, err);
 }
 
 int nc_gpt_logits(nc_model *m, const nc_batch *b, float *logits, nc_error *err) {
     gpt_pass p;
     if (gpt_load_batch(m, b, false, &p, err)) return -1;
-    size_t bytes = sizeof(float) * (size_t)p.logit_rows * (size_t)m->g.vocab;
+    int64_t N = (int64_t)b->B * b->T, R = gpt_head_rows(m, N), V = m->g.vocab;
+    size_t bytes = sizeof(float) * (size_t)N * (size_t)V;
     float *dev = OPS->alloc(m->be, bytes);
     if (!dev) return nc_fail(err, NC_E_INTERNAL, "out of memory for logits");
     gpt_forward(m, &m->train, &p);
-    OPS->softcap(m->be, dev, m->train.logits, p.logit_rows, m->g.vocab, m->g.padded_vocab, GPT_SOFTCAP);
+    for (int64_t r = 0; r < N; r += R) {
+        int64_t k = N - r < R ? N - r : R;
+        gpt_head_logits(m, &m->train, r, k);
+        OPS->softcap(m->be, dev + r * V, m->train.logits, k, (int)V, m->g.padded_vocab, GPT_SOFTCAP);
+    }
     OPS->download(m->be, logits, dev, bytes);
     OPS->free(m->be, dev);
     return OPS->sync(m->be, err);

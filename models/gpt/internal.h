@@ -75,6 +75,7 @@ typedef struct gpt_acts {
 /* Every buffer of a pass over up to `capacity` tokens, carved from one allocation. */
 typedef struct gpt_buffers {
     int64_t capacity;
+    int64_t logit_capacity; /* rows of logits at a time (gpt_head_rows: the head goes in chunks) */
     bool train; /* has the backward's buffers */
     void *arena;
     int32_t *ids, *targets; /* (N) */
@@ -87,7 +88,7 @@ typedef struct gpt_buffers {
                              * by the backward (one buffer instead of L: d20 -6.4 GB) */
     void *xf, *lnf;         /* (N, C) stream minus backout, its rmsnorm */
     float *rstdf;           /* (N) */
-    void *logits;           /* (N, Vp); the backward turns it into dlogits */
+    void *logits;           /* (logit_capacity, Vp); the backward turns it into dlogits */
     float *losses;          /* (N) */
     float *loss;            /* (1) */
     /* the backward's */
@@ -112,9 +113,16 @@ struct nc_model {
     double lr_scale, wd;   /* base_train's batch scaling */
 };
 
-int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, bool train, nc_error *err);
+int gpt_buffers_init(nc_model *m, gpt_buffers *buf, int64_t capacity, int64_t logit_capacity, bool train,
+                     nc_error *err);
 /* The bytes gpt_buffers_init allocates (m: its config and layout; act: bytes of an activation). */
-size_t gpt_buffers_bytes(const nc_model *m, size_t act, int64_t capacity, bool train);
+size_t gpt_buffers_bytes(const nc_model *m, size_t act, int64_t capacity, int64_t logit_capacity, bool train);
+
+/* Rows of logits the head computes at a time in a training or eval pass
+ * (up to n): about 2^21 of them in f32 on a CPU, 2^24 in bf16 on a GPU, at
+ * least 256 rows; so the (N, V) logits never exist at once. Fixed by the
+ * shapes and the backend, never the thread count. */
+int64_t gpt_head_rows(const nc_model *m, int64_t n);
 void gpt_buffers_free(nc_model *m, gpt_buffers *buf);
 
 /* One forward (and backward) pass over B sequences of T tokens. */
@@ -124,10 +132,13 @@ typedef struct gpt_pass {
     const void *prev; /* (B, C) act embedding before token 0, or NULL */
     void **kv;        /* decoding: per layer a (cap, B, 3C) act cache (B 1 or T 1); NULL in training */
     int cached;       /* decoding: rows already in the caches */
-    int64_t logit_row, logit_rows; /* rows of the stream that get logits */
+    int64_t logit_row, logit_rows; /* rows of the stream that get logits in the forward (decoding;
+                                    * 0 in training and eval, whose head goes in chunks) */
 } gpt_pass;
 
 void gpt_forward(nc_model *m, gpt_buffers *buf, const gpt_pass *p);
+/* logits (rows, Vp) of the stream's rows [row, row + rows) (after gpt_forward). */
+void gpt_head_logits(nc_model *m, gpt_buffers *buf, int64_t row, int64_t rows);
 /* Layer l's attention geometry in pass p (q, k, v from the packed qkv or the cache). */
 nc_attn gpt_attn_shape(const nc_model *m, const gpt_pass *p, int l);
 /* Loss into buf->loss, gradients into m->grads (zeroed first). */

@@ -50,7 +50,10 @@ void *ec_at(const ec_ctx *c, const ec_buf *b, int64_t at);
      nc_cuda_##op(emu_backend(), __VA_ARGS__), (c)->side = 0)
 
 /* Compares b's device side with the twin's result (relative norm, as
- * gc_check), and with the first run's bits on the rerun; prints failures. */
+ * gc_check; and its bias), and with the first run's bits on the rerun;
+ * prints failures. A bf16 buffer's twin result is first rounded to bf16, as
+ * the kernel rounds what it stores (so a few large values, such as the
+ * targets' logit gradients, do not read their roundings as a bias). */
 void ec_check(ec_ctx *c, const char *op, const char *shape, const ec_buf *b, double tol);
 
 /* Runs cases(c) twice on a fresh context, threads ascending then descending;

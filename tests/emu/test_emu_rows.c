@@ -179,6 +179,8 @@ static void cases(ec_ctx *c) {
     rmsnorm(c, 9, 600, false); /* a row of more than 256 elements: lanes loop */
     loss(c, 21, 77, 80, 15.0f);
     loss(c, 3, 77, 77, 0.0f);
+    loss(c, 3, 32768, 32768, 15.0f); /* upstream's vocabulary */
+    loss(c, 2, 32001, 32064, 15.0f); /* an odd one, padded to 64 */
 }
 
 START_TEST(the_row_and_elementwise_kernels_match_the_twins) { ck_assert_int_eq(ec_run(cases), 0); }

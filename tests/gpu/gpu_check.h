@@ -57,8 +57,10 @@ void gc_upload(gc_ctx *c, gc_buf *b);
 void gc_start(gc_ctx *c);
 double gc_stop(gc_ctx *c);
 
-/* Compares b's gpu side with its host side (the twin's result) and prints a
- * row: op, shape, relative error, tolerance, PASS/FAIL, gpu milliseconds. */
+/* Compares b's gpu side with its host side (the twin's result, rounded to
+ * bf16 first in a bf16 buffer, as the kernel rounds what it stores) and
+ * prints a row: op, shape, relative error, tolerance, PASS/FAIL, gpu
+ * milliseconds. */
 void gc_check(gc_ctx *c, const char *op, const char *shape, const gc_buf *b, double tol, double ms);
 /* Checks that a's and b's gpu sides hold the same bits (one row). */
 void gc_check_same(gc_ctx *c, const char *op, const char *shape, const gc_buf *a, const gc_buf *b);

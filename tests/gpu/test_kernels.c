@@ -456,6 +456,8 @@ static void losses(gc_ctx *c) {
     t_softcap_ce(c, 16384, 65, 128, true, 15.0f);
     t_softcap_ce(c, 1024, 65, 128, false, 15.0f);
     t_softcap_ce(c, 77, 300, 320, true, 15.0f);
+    t_softcap_ce(c, 512, 32768, 32768, true, 15.0f); /* upstream's vocabulary, a chunk of the head's rows */
+    t_softcap_ce(c, 256, 32001, 32064, true, 15.0f); /* an odd one, padded to 64 */
     t_softcap_ce(c, 333, 65, 65, false, 0.0f); /* no cap (the bigram) */
 }
 
