@@ -81,13 +81,13 @@ def load_upstream(nanochat_dir, weights, data, threads):
     from nanochat.engine import Engine  # upstream's, from the checkout
     torch.set_num_threads(threads)
     corpus = ur.load_corpus(data)
-    model = ur.build_model(torch, gpt, dict(D6, aspect_ratio=64), len(corpus["chars"]), "cpu")
+    model = ur.build_model(torch, gpt, dict(D6, aspect_ratio=64), corpus["vocab_size"], "cpu")
     sd = model.state_dict()
     w, _meta = ur.load_safetensors(weights)
     model.load_state_dict({k: ur._pad_rows(w[k], ref.shape[0]) if w[k].shape[0] < ref.shape[0] else w[k]
                            for k, ref in sd.items()}, strict=True)
     model.eval()
-    return torch, Engine(model, NoSpecials()), [corpus["stoi"][ch] for ch in PROMPT], corpus["chars"]
+    return torch, Engine(model, NoSpecials()), corpus["encode"](PROMPT), corpus["decode"]
 
 
 def upstream_round(engine, prompt_ids, n, tokens):
@@ -131,7 +131,7 @@ def main(argv=None):
         firsts, afters = first_after_training(c, a.tokens, a.trials)
         weights = os.path.join(work, "d6.safetensors")
         c.request("checkpoint", {"action": "export", "path": weights})
-        torch, engine, prompt_ids, _chars = load_upstream(a.nanochat_dir, weights, a.data, a.threads)
+        torch, engine, prompt_ids, _decode = load_upstream(a.nanochat_dir, weights, a.data, a.threads)
         upstream_round(engine, prompt_ids, 1, 8)  # upstream's first call (allocation, warm-up) is not timed
         for _r in range(a.rounds):
             for n in counts:

@@ -26,6 +26,7 @@ processes.  See docs/benchmark.md for the definitions both sides share.
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -60,11 +61,17 @@ RECIPE = {"warmup_steps": 40, "warmdown_ratio": 0.65, "final_lr_frac": 0.05,
 
 # Named configs.  steps/eval are sized so d6+d12+d20 fit in about six minutes on one
 # H100/H200 including torch.compile: d6 gives the quality curve (the anchors' 400 steps,
-# eval every 50), d12 and d20 mostly measure throughput.
+# eval every 50), d12 and d20 mostly measure throughput.  The -bpe configs train on the
+# tokens of a BPE tokenizer (bpe_vocab: trained on --data by scripts/tokenizer.py as
+# upstream's tok_train trains, or --tokenizer DIR): cpu-bpe is upstream's runs/runcpu.sh
+# shape scaled to 2 cores, d12-bpe and d20-bpe upstream's speedrun shapes.
 CONFIGS = {
     "cpu": {"depth": 4, "head_dim": 64, "seq_len": 256, "batch_size": 8, "steps": 120,
             "eval_every": 40, "eval_windows": 64, "quick_steps": 50, "quick_eval_windows": 16,
             "cross_check": True},
+    "cpu-bpe": {"depth": 4, "head_dim": 64, "seq_len": 512, "batch_size": 8, "steps": 120,
+                "eval_every": 40, "eval_windows": 32, "quick_steps": 40, "quick_eval_windows": 8,
+                "cross_check": True, "bpe_vocab": 4096},
     "d6": {"depth": 6, "head_dim": 128, "seq_len": 256, "batch_size": 64, "steps": 400,
            "eval_every": 50, "eval_windows": 20 * 64, "quick_steps": 100,
            "quick_eval_windows": 4 * 64, "cross_check": True},
@@ -74,6 +81,12 @@ CONFIGS = {
     "d20": {"depth": 20, "head_dim": 128, "seq_len": 2048, "batch_size": 16, "steps": 60,
             "eval_every": 30, "eval_windows": 20 * 16, "quick_steps": 25,
             "quick_eval_windows": 4 * 16, "cross_check": False},
+    "d12-bpe": {"depth": 12, "head_dim": 128, "seq_len": 2048, "batch_size": 16, "steps": 60,
+                "eval_every": 30, "eval_windows": 10 * 16, "quick_steps": 25,
+                "quick_eval_windows": 2 * 16, "cross_check": False, "bpe_vocab": 32768},
+    "d20-bpe": {"depth": 20, "head_dim": 128, "seq_len": 2048, "batch_size": 16, "steps": 40,
+                "eval_every": 20, "eval_windows": 10 * 16, "quick_steps": 20,
+                "quick_eval_windows": 2 * 16, "cross_check": False, "bpe_vocab": 32768},
 }
 GPU_DEFAULT_CONFIGS = ["d6", "d12", "d20"]
 CPU_DEFAULT_CONFIGS = ["cpu"]
@@ -188,8 +201,51 @@ def resolve_configs(names=None, device="cuda", steps=None, quick=False, override
         c["sample"] = dict(SAMPLE, max_new_tokens=max(1, min(SAMPLE["max_new_tokens"],
                                                              c["seq_len"] - len(SAMPLE["prompt"]))))
         c["device"] = device
+        c["bpe_vocab"] = c.get("bpe_vocab")
         out.append(c)
     return out
+
+
+def prepare_tokenizers(configs, data, work, tokenizer=None):
+    """Give each config its vocabulary: characters, or for a -bpe config a tokenizer folder
+    (`tokenizer`, or one trained on `data` per vocabulary size by scripts/tokenizer.py, as
+    upstream's tok_train trains; rustbpe stops early when the text has no more pairs to
+    merge: tiny Shakespeare gives 21,970 of 32,768)."""
+    with open(data, encoding="utf-8") as f:
+        chars = len(set(f.read()))
+    made = {}
+    for c in configs:
+        v = c.get("bpe_vocab")
+        if not v:
+            c["vocab_size"], c["tokenizer"] = chars, None
+            continue
+        folder = os.path.abspath(tokenizer) if tokenizer else made.get(v)
+        if folder is None:
+            folder = made[v] = os.path.join(work, f"tok{v}")
+            p = subprocess.run([sys.executable, os.path.join(SCRIPTS_DIR, "tokenizer.py"), "train",
+                                "--data", data, "--vocab-size", str(v), "--out", folder],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                raise HarnessError(f"training a {v}-token tokenizer failed: {p.stderr.strip()}")
+        path = os.path.join(folder, "tokenizer.json")
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise HarnessError(f"no tokenizer at {folder}: {e}")
+        c["tokenizer"] = folder
+        c["tokenizer_sha256"] = hashlib.sha256(raw).hexdigest()
+        c["vocab_size"] = len(json.loads(raw)["token_bytes"])
+
+
+def gemm_ceiling(daemon_binary, threads):
+    """The machine's fp32 GEMM ceiling: nc-bench-sgemm (OpenBLAS sgemm at 2048^3 on `threads`
+    threads, best of 5), built beside nanochatd; None when it is not there."""
+    binary = os.path.join(os.path.dirname(os.path.abspath(daemon_binary)), "nc-bench-sgemm")
+    if not os.access(binary, os.X_OK):
+        return None
+    p = subprocess.run([binary, "2048", str(threads)], capture_output=True, text=True, timeout=120)
+    return json.loads(p.stdout) if p.returncode == 0 else None
 
 
 def our_train_args(cfg, run_id, steps=None, eval_every=None):
@@ -209,7 +265,7 @@ def our_train_args(cfg, run_id, steps=None, eval_every=None):
         "log_every": 1,
         "eval_every": cfg["eval_every"] if eval_every is None else eval_every,
         "eval_windows": cfg["eval_windows"], "checkpoint_every": 0, "run_id": run_id,
-        "deterministic": False,
+        "deterministic": False, **({"tokenizer": cfg["tokenizer"]} if cfg.get("tokenizer") else {}),
     }
 
 
@@ -218,6 +274,7 @@ def upstream_spec(cfg, nanochat_dir, data, compile_mode):
             "window_pattern", "lrs", "warmup_steps", "warmdown_ratio", "final_lr_frac",
             "eval_every", "eval_windows", "sample", "device")
     spec = {k: cfg[k] for k in keys}
+    spec["tokenizer"] = cfg.get("tokenizer")
     spec.update({"nanochat_dir": nanochat_dir, "data": data, "compile": compile_mode,
                  "log_every": max(1, cfg["steps"] // 10)})
     return spec
@@ -270,7 +327,7 @@ def pick(d, field, default=None):
 # Statistics, verdicts and the report (pure; tested from canned inputs)
 
 
-def summarize_side(rec, cfg, flops_per_token=None, peak_flops=None):
+def summarize_side(rec, cfg, flops_per_token=None, peak_flops=None, gemm_gflops=None):
     """Normalize one side's record into the metrics the report shows."""
     if not rec or rec.get("error") and not rec.get("evals"):
         return None
@@ -282,12 +339,15 @@ def summarize_side(rec, cfg, flops_per_token=None, peak_flops=None):
     mfu = None
     if mean and flops_per_token and peak_flops and math.isfinite(peak_flops):
         mfu = flops_per_token * mean / peak_flops
+    gflops = flops_per_token * mean / 1e9 if mean and flops_per_token else None
     evals = sorted(rec.get("evals") or [], key=lambda e: e["step"])
     final = evals[-1] if evals else {}
     return {
         "tok_per_s_mean": mean,
         "tok_per_s_median": median,
         "mfu": mfu,
+        "gflops": gflops,
+        "gemm_frac": gflops / gemm_gflops if gflops and gemm_gflops else None,
         "time_to_first_step_s": rec.get("time_to_first_step_s"),
         "time_to_first_step_warm_s": rec.get("time_to_first_step_warm_s"),
         "peak_host_rss_bytes": rec.get("peak_host_rss_bytes"),
@@ -467,6 +527,8 @@ def _fmt_num(x, kind):
         return f"{x / 2**30:.2f} GiB" if x >= 2**30 else f"{x / 2**20:.1f} MiB"
     if kind == "loss":
         return f"{x:.4f}"
+    if kind == "gflops":
+        return f"{x:.1f}"
     return str(x)
 
 
@@ -480,11 +542,13 @@ METRIC_ROWS = [
     ("tok/s (mean, steps 11..N)", "tok_per_s_mean", "tok", "higher is better"),
     ("tok/s (median per step)", "tok_per_s_median", "tok", "higher is better"),
     ("MFU", "mfu", "pct", "higher is better"),
+    ("GFLOP/s (flops/token x tok/s)", "gflops", "gflops", "higher is better"),
+    ("of the fp32 GEMM ceiling", "gemm_frac", "pct", "higher is better"),
     ("time to first step, cold", "time_to_first_step_s", "s", "lower is better"),
     ("time to first step, warm", "time_to_first_step_warm_s", "s", "lower is better"),
     ("peak host RSS", "peak_host_rss_bytes", "bytes", "lower is better"),
     ("peak device memory", "peak_device_bytes", "bytes", "lower is better"),
-    ("final val loss (nats/char)", "final_val_loss", "loss", "lower is better"),
+    ("final val loss (nats/token)", "final_val_loss", "loss", "lower is better"),
     ("final bits per byte", "final_bpb", "loss", "lower is better"),
 ]
 
@@ -540,6 +604,14 @@ def render_markdown(doc):
         L.append(f"## {name}: depth {c['depth']}, n_embd {c['n_embd']} ({c['n_head']} heads of "
                  f"{c['head_dim']}), T {c['seq_len']}, B {c['batch_size']}, {c['steps']} steps")
         L.append("")
+        if c.get("tokenizer"):
+            short = c.get("bpe_vocab") != c.get("vocab_size")
+            L.append(f"Tokens: a byte-level BPE of {c['vocab_size']:,} tokens (`tokenizer.json` "
+                     f"sha256 {c.get('tokenizer_sha256', '?')[:16]}...)"
+                     + (f", asked for {c['bpe_vocab']:,}: the text has no more pairs to merge"
+                        if short else "")
+                     + "; the corpus is one document, `<|bos|>` first.")
+            L.append("")
         L.append(f"LRs x{c['lr_scale']:.4f} (sqrt(B*T/2^19)): "
                  + ", ".join(f"{k} {v:.5g}" for k, v in c["lrs"].items())
                  + f"; warmup {c['warmup_steps']}, warmdown {c['warmdown_ratio']}, final lr "
@@ -632,12 +704,18 @@ def render_markdown(doc):
     L.append("")
     L.append("## Method")
     L.append("")
-    L.append("- Same data both ways: `data/tinyshakespeare.txt`, vocabulary = sorted code points "
-             "(upstream pads it to 128), first 90% of characters train, the rest validate; each "
-             "step B random windows of T+1 tokens.")
+    L.append("- Same data both ways: `data/tinyshakespeare.txt`, in characters (vocabulary = "
+             "sorted code points; upstream pads it to 128) or, for the -bpe configs, in the "
+             "tokens of the same tokenizer.json (nanochatd's encoder; tiktoken on upstream's "
+             "side, the same ids); the first 90% of tokens train, the rest validate; each step "
+             "B random windows of T+1 tokens.")
     L.append("- tok/s: tokens of steps 11..N over their summed (synchronized) step time; the median "
              "is over per-step tok/s of the same steps. MFU = upstream's estimate_flops() x tok/s / "
-             "peak (upstream's get_peak_flops by GPU name).")
+             "peak (upstream's get_peak_flops by GPU name). GFLOP/s = flops/token x mean tok/s, "
+             "held on the CPU against the machine's fp32 GEMM ceiling: OpenBLAS sgemm at 2048^3 "
+             "on the cores both sides use (nc-bench-sgemm, best of 5)"
+             + (f": {doc['gemm_ceiling']['gflops']:.1f} GFLOP/s on {doc['gemm_ceiling']['threads']} "
+                f"threads." if doc.get("gemm_ceiling") else "."))
     L.append("- Time to first step, cold: upstream from process launch (import torch, build, "
              "torch.compile) to the end of step 1; ours from daemon spawn to the first progress "
              "event. Warm: ours on the resident daemon from the train request to the first "
@@ -769,14 +847,15 @@ def assemble(doc):
     """Fill summaries, cross-check verdicts and FR-009 verdicts into doc (pure)."""
     per = {}
     peak = doc["environment"].get("peak_flops")
+    ceiling = (doc.get("gemm_ceiling") or {}).get("gflops")
     for c in doc["configs"]:
         r = doc["results"][c["name"]]
         fpt = r.get("flops_per_token") or estimate_flops_per_token(
-            c["depth"], c["n_embd"], c["n_head"], c["seq_len"], doc.get("vocab_size", 65))
+            c["depth"], c["n_embd"], c["n_head"], c["seq_len"], c.get("vocab_size") or doc.get("vocab_size", 65))
         r["flops_per_token"] = fpt
         fig = r.get("upstream_figures")
-        so = summarize_side(r.get("ours"), c, fpt, peak)
-        su = summarize_side(r.get("upstream"), c, fpt, (fig or {}).get("peak_flops") or peak)
+        so = summarize_side(r.get("ours"), c, fpt, peak, ceiling)
+        su = summarize_side(r.get("upstream"), c, fpt, (fig or {}).get("peak_flops") or peak, ceiling)
         r["summary"] = {"ours": so, "upstream": su}
         per[c["name"]] = fr009_verdict(r.get("ours") or {}, r.get("upstream") or {}, so, su,
                                        c["tokens_per_step"])
@@ -909,12 +988,17 @@ def our_commit():
     return sha, bool(dirty) if sha else None
 
 
+def doc_threads():
+    """The cores this process may use (both sides use them all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()
+
+
 def collect_environment(gpu, probe):
     sha, dirty = our_commit()
-    try:
-        threads = len(os.sched_getaffinity(0))
-    except AttributeError:
-        threads = os.cpu_count()
+    threads = doc_threads()
     env = {
         "gpu": gpu,
         "cuda_version": (gpu or {}).get("cuda_version"),
@@ -1068,11 +1152,12 @@ def run_ours(cfg, ctx, rec):
             raise RuntimeError(f"nanochatd not found at {binary}; build it (cmake -B build && "
                                f"cmake --build build) or pass --nanochatd PATH")
         sock_dir = tempfile.mkdtemp(prefix="ncbench-")
+        folders = ["--allow-dir", cfg["tokenizer"]] if cfg.get("tokenizer") else []
         daemon = Daemon.spawn(binary, socket=os.path.join(sock_dir, "nanochatd.sock"),
                               results_dir=os.path.join(ctx.work, "ours_runs"),
                               checkpoint_dir=os.path.join(ctx.work, "ours_checkpoints"),
                               data=ctx.data, log_path=os.path.join(ctx.work, f"ours_{name}.log"),
-                              ready_timeout=60)
+                              ready_timeout=60, extra_args=folders)
         rec["daemon"] = {"mode": "spawned", "binary": binary,
                          "startup_s": daemon.ready_at - daemon.spawned_at}
     try:
@@ -1237,6 +1322,10 @@ def parse_args(argv=None):
     p.add_argument("--allow-fa3-download", action="store_true",
                    help="let upstream try to download FA3 kernels (default: HF_HUB_OFFLINE=1)")
     p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--tokenizer", metavar="DIR", default=None,
+                   help="the -bpe configs' tokenizer folder (tokenizer.json, e.g. upstream's own "
+                   "through scripts/tokenizer.py import-nanochat); default: one trained on --data "
+                   "per config's vocabulary size")
     p.add_argument("--runner-timeout", type=float, default=1800.0,
                    help="seconds allowed per upstream process")
     p.add_argument("--no-plot", action="store_true")
@@ -1288,6 +1377,11 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     ctx = Ctx(args, work, nanochat_dir, os.path.abspath(args.data))
     ctx.stamp = stamp
+    try:
+        prepare_tokenizers(configs, ctx.data, work, args.tokenizer)
+    except HarnessError as e:
+        print(f"benchmark_karpathy: {e}", file=sys.stderr)
+        return 2
     print(f"benchmark_karpathy: device {device}; configs {' '.join(c['name'] for c in configs)}; "
           f"upstream {up_commit[:12]} ({up_source}); scratch {work}", flush=True)
 
@@ -1323,6 +1417,7 @@ def main(argv=None):
         "configs": configs,
         "results": {},
         "scratch_dir": work,
+        "gemm_ceiling": gemm_ceiling(args.nanochatd, doc_threads()) if device == "cpu" else None,
     }
     doc["environment"]["daemon"] = (f"attached {args.socket}" if args.socket
                                     else os.path.relpath(args.nanochatd, REPO_ROOT))

@@ -2,8 +2,9 @@
 """Upstream side of the nanochat benchmark: one config, one process.
 
 Imports upstream nanochat's own `GPT` and `MuonAdamW` from a checkout (never copied into
-this repository) and trains them on character-level tiny Shakespeare with the shared recipe
-(docs/benchmark.md, "Shared definitions").  `scripts/benchmark_karpathy.py` starts one such
+this repository) and trains them on tiny Shakespeare, in characters or in the tokens of a BPE
+tokenizer folder (scripts/tokenizer.py: upstream's tokenizer, run by tiktoken), with the shared
+recipe (docs/benchmark.md, "Shared definitions").  `scripts/benchmark_karpathy.py` starts one such
 process per config, because torch.compile caches interfere across models in one process.
 
     python3 upstream_runner.py probe      --nanochat-dir DIR --out probe.json [--device D]
@@ -32,30 +33,36 @@ SAMPLE_PROMPT = "ROMEO:"
 # Shared definitions (must match nanochatd exactly; see docs/benchmark.md)
 
 
-def load_corpus(path):
-    """Read the corpus, build the character vocabulary and the train/val split.
+def _split(ids, vocab_size, token_bytes, encode, decode):
+    n = len(ids)
+    n_train = n * 9 // 10
+    return {"vocab_size": vocab_size, "ids": ids, "n": n, "n_train": n_train, "train": ids[:n_train],
+            "val": ids[n_train:], "token_bytes": token_bytes, "encode": encode, "decode": decode}
 
-    Vocabulary: the sorted set of Unicode code points of the whole file; token id = rank.
-    Split: the first n*9//10 characters train, the rest validate (n counts characters).
+
+def load_corpus(path, tokenizer=None):
+    """Read the corpus into token ids and the train/val split: the first n*9//10 tokens train,
+    the rest validate.
+
+    Characters (tokenizer None): the vocabulary is the sorted set of the file's code points;
+    token id = rank. A BPE (tokenizer: a folder with tokenizer.json): the file is one document,
+    <|bos|> then tiktoken's encode_ordinary of its text (read with errors="replace"), as
+    nanochatd reads it; token_bytes from tokenizer.json (0 for special tokens).
     """
+    if tokenizer:
+        import tokenizer as tk  # scripts/tokenizer.py (needs tiktoken)
+        enc = tk.load(tokenizer)
+        with open(os.path.join(tokenizer, "tokenizer.json")) as f:
+            token_bytes = json.load(f)["token_bytes"]
+        ids = [enc.encode_single_token("<|bos|>")] + enc.encode_ordinary(tk.read_text(path))
+        return _split(ids, enc.n_vocab, token_bytes, enc.encode_ordinary,
+                      lambda ids: enc.decode(ids, errors="replace"))
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
     chars = sorted(set(text))
     stoi = {c: i for i, c in enumerate(chars)}
-    ids = [stoi[c] for c in text]
-    n = len(ids)
-    n_train = n * 9 // 10
-    token_bytes = [len(c.encode("utf-8")) for c in chars]
-    return {
-        "chars": chars,
-        "stoi": stoi,
-        "ids": ids,
-        "n": n,
-        "n_train": n_train,
-        "train": ids[:n_train],
-        "val": ids[n_train:],
-        "token_bytes": token_bytes,
-    }
+    return _split([stoi[c] for c in text], len(chars), [len(c.encode("utf-8")) for c in chars],
+                  lambda s: [stoi[c] for c in s], lambda ids: "".join(chars[i] for i in ids if i < len(chars)))
 
 
 def eval_window_starts(n_val, seq_len, windows):
@@ -361,8 +368,8 @@ def cmd_train(a):
     log(f"{spec['name']}: device={device} dtype={env['compute_dtype']} attention={env['attention']} "
         f"compile={compile_on} torch={torch.__version__}")
 
-    corpus = load_corpus(spec["data"])
-    vocab = len(corpus["chars"])
+    corpus = load_corpus(spec["data"], spec.get("tokenizer"))
+    vocab = corpus["vocab_size"]
     token_bytes = torch.tensor(corpus["token_bytes"], dtype=torch.long, device=device)
     T, B, steps = spec["seq_len"], spec["batch_size"], spec["steps"]
     train = torch.tensor(corpus["train"], dtype=torch.long, device=device)
@@ -458,9 +465,9 @@ def cmd_train(a):
     # naive GPT.generate, whose growing input shape costs ~60 ms/token on a fresh GPU process)
     sp = spec.get("sample", {})
     prompt = sp.get("prompt", SAMPLE_PROMPT)
-    max_new = min(sp.get("max_new_tokens", 200), T - len(prompt))
+    toks = corpus["encode"](prompt)
+    max_new = min(sp.get("max_new_tokens", 200), T - len(toks))
     t0 = time.time()
-    toks = [corpus["stoi"][c] for c in prompt]
     top_k = sp.get("top_k") or None
     method = sp.get("method", "fixed")
     if method == "generate":
@@ -472,7 +479,7 @@ def cmd_train(a):
                                  top_k, sp.get("seed", 42))
         method = "upstream GPT forward on a fixed-shape buffer (no KV cache)"
     sample_s = time.time() - t0
-    text = prompt + "".join(corpus["chars"][i] for i in out if i < vocab)
+    text = prompt + corpus["decode"](out)
 
     if a.save_weights:
         save_safetensors({k: v.float() for k, v in orig_model.state_dict().items()},
@@ -535,9 +542,8 @@ def cmd_crosscheck(a):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision("highest")
-    corpus = load_corpus(spec["data"])
-    vocab = len(corpus["chars"])
-    model = build_model(torch, gpt, spec, vocab, device)
+    corpus = load_corpus(spec["data"], spec.get("tokenizer"))
+    model = build_model(torch, gpt, spec, corpus["vocab_size"], device)
     sd = model.state_dict()
     weights, meta = load_safetensors(a.weights)
     notes = []

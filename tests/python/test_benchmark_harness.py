@@ -129,9 +129,22 @@ def test_eval_windows_and_corpus(tmp_path):
     p = tmp_path / "t.txt"
     p.write_text("héllo wörld\n" * 10, encoding="utf-8")
     c = ur.load_corpus(str(p))
-    assert c["chars"] == sorted(set("héllo wörld\n"))
+    chars = sorted(set("héllo wörld\n"))
+    assert c["vocab_size"] == len(chars) and c["encode"]("hé") == [chars.index("h"), chars.index("é")]
+    assert c["decode"](c["encode"]("wörld")) == "wörld"
     assert c["n_train"] == c["n"] * 9 // 10 and len(c["val"]) == c["n"] - c["n_train"]
-    assert c["token_bytes"][c["stoi"]["é"]] == 2 and c["token_bytes"][c["stoi"]["h"]] == 1
+    assert c["token_bytes"][chars.index("é")] == 2 and c["token_bytes"][chars.index("h")] == 1
+
+
+def test_load_corpus_with_a_bpe_is_one_document_as_nanochatd_reads_it(tmp_path):
+    pytest.importorskip("tiktoken")
+    tok = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "bpe")
+    p = tmp_path / "t.txt"
+    p.write_text("the cat sat on the mat.\n" * 40, encoding="utf-8")
+    c = ur.load_corpus(str(p), tok)
+    assert c["vocab_size"] == 1024 and c["ids"][0] == c["vocab_size"] - 9  # <|bos|>, the first special
+    assert c["decode"](c["ids"][1:]) == "the cat sat on the mat.\n" * 40
+    assert c["token_bytes"][c["ids"][0]] == 0 and c["n_train"] == c["n"] * 9 // 10
 
 
 def test_throughput_skips_first_ten_steps():
@@ -439,3 +452,52 @@ def test_append_to_keeps_the_prior_configs(tmp_path):
     md = bk.render_markdown(bk.assemble(doc))
     assert "## d6:" in md and "## d12:" in md and "- Appended 20260101T000500Z: `y`" in md
     assert doc["verdict"]["per_config"]["d6"]["status"] == "pass"
+
+
+def test_bpe_configs_get_their_tokenizer_once_per_vocabulary(tmp_path):
+    pytest.importorskip("rustbpe")
+    data = tmp_path / "corpus.txt"
+    data.write_text("ROMEO: wherefore art thou Romeo? JULIET: the val document.\n" * 50)
+    cfgs = bk.resolve_configs(["cpu", "cpu-bpe"], "cpu")
+    cpu, bpe = cfgs
+    assert (bpe["depth"], bpe["head_dim"], bpe["seq_len"], bpe["bpe_vocab"]) == (4, 64, 512, 4096)
+    assert bpe["window_pattern"] == "L" and cpu["bpe_vocab"] is None
+    bk.prepare_tokenizers(cfgs, str(data), str(tmp_path))
+    assert cpu["tokenizer"] is None and cpu["vocab_size"] == len(set(data.read_text()))
+    assert bpe["tokenizer"] == str(tmp_path / "tok4096")
+    # rustbpe stops when no pair is left to merge: far fewer than 4,096 tokens here
+    assert 256 + 9 < bpe["vocab_size"] < 4096 and len(bpe["tokenizer_sha256"]) == 64
+    assert bk.our_train_args(bpe, "r")["tokenizer"] == bpe["tokenizer"]
+    assert "tokenizer" not in bk.our_train_args(cpu, "r")
+    assert bk.upstream_spec(bpe, "/up", str(data), "on")["tokenizer"] == bpe["tokenizer"]
+    with pytest.raises(bk.HarnessError, match="no tokenizer"):
+        bk.prepare_tokenizers(bk.resolve_configs(["cpu-bpe"], "cpu"), str(data), str(tmp_path),
+                              tokenizer=str(tmp_path / "missing"))
+
+
+def test_gpu_bpe_configs_are_upstreams_speedrun_shapes():
+    got = {c["name"]: c for c in bk.resolve_configs(["d12-bpe", "d20-bpe"], "cuda")}
+    for n, depth in (("d12-bpe", 12), ("d20-bpe", 20)):
+        assert (got[n]["depth"], got[n]["seq_len"], got[n]["bpe_vocab"]) == (depth, 2048, 32768)
+
+
+def test_flop_rate_is_held_against_the_gemm_ceiling():
+    doc = _doc(_side(1.6, 0.010), _side(1.6, 0.020), device="cpu")
+    doc["gemm_ceiling"] = {"gflops": 200.0, "threads": 2}
+    bk.assemble(doc)
+    s = doc["results"]["d6"]["summary"]
+    fpt = doc["results"]["d6"]["flops_per_token"]
+    assert s["ours"]["gflops"] == pytest.approx(fpt * 64 * 256 / 0.010 / 1e9)
+    assert s["ours"]["gemm_frac"] == pytest.approx(s["ours"]["gflops"] / 200.0)
+    assert s["upstream"]["gemm_frac"] == pytest.approx(s["ours"]["gemm_frac"] / 2)
+    md = bk.render_markdown(doc)
+    assert "| of the fp32 GEMM ceiling (higher is better) |" in md and "200.0 GFLOP/s on 2 threads" in md
+
+
+def test_the_gemm_ceiling_comes_from_nc_bench_sgemm(tmp_path):
+    binary = tmp_path / "nc-bench-sgemm"
+    binary.write_text('#!/bin/sh\necho \'{"n": 2048, "threads": \'$2\', "seconds": 0.1, "gflops": 171.8}\'\n')
+    binary.chmod(0o755)
+    got = bk.gemm_ceiling(str(tmp_path / "nanochatd"), 2)
+    assert got == {"n": 2048, "threads": 2, "seconds": 0.1, "gflops": 171.8}
+    assert bk.gemm_ceiling(str(tmp_path / "elsewhere" / "nanochatd"), 2) is None
