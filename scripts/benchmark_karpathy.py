@@ -25,6 +25,7 @@ processes.  See docs/benchmark.md for the definitions both sides share.
 """
 
 import argparse
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -275,6 +276,7 @@ def upstream_spec(cfg, nanochat_dir, data, compile_mode):
             "eval_every", "eval_windows", "sample", "device")
     spec = {k: cfg[k] for k in keys}
     spec["tokenizer"] = cfg.get("tokenizer")
+    spec["init_weights"] = cfg.get("init_weights")
     spec.update({"nanochat_dir": nanochat_dir, "data": data, "compile": compile_mode,
                  "log_every": max(1, cfg["steps"] // 10)})
     return spec
@@ -627,6 +629,11 @@ def render_markdown(doc):
         if fig:
             L.append(f"> {figures_note(fig)}.")
             L.append("")
+        if r.get("upstream") and not fig and not c.get("init_weights"):
+            L.append("> Upstream started from its own initial weights"
+                     + (f" (ours were not exported: {r['init_error']})" if r.get("init_error") else "")
+                     + ": the loss curves differ by the init as well.")
+            L.append("")
         L.append(f"| metric | ours | upstream{' (committed figures)' if fig else ''} | "
                  f"ours / upstream |")
         L.append("|---|---|---|---|")
@@ -709,6 +716,10 @@ def render_markdown(doc):
              "tokens of the same tokenizer.json (nanochatd's encoder; tiktoken on upstream's "
              "side, the same ids); the first 90% of tokens train, the rest validate; each step "
              "B random windows of T+1 tokens.")
+    L.append("- Same model, same batches: upstream's side starts from our initial weights (a "
+             "0-step run of nanochatd with the same seed, exported in upstream's names) and draws "
+             "its windows from nanochatd's batch stream (xoshiro256** from the seed; "
+             "upstream_runner.DataStream), so the curves differ only by arithmetic.")
     L.append("- tok/s: tokens of steps 11..N over their summed (synchronized) step time; the median "
              "is over per-step tok/s of the same steps. MFU = upstream's estimate_flops() x tok/s / "
              "peak (upstream's get_peak_flops by GPU name). GFLOP/s = flops/token x mean tok/s, "
@@ -1137,12 +1148,12 @@ class _EventLog:
                 for _, d in self.evals]
 
 
-def run_ours(cfg, ctx, rec):
-    """Train, sample, export and time nanochatd for one config; fills rec as it goes."""
-    from ncclient import Daemon, NanochatError  # msgpack only needed on this side
+@contextlib.contextmanager
+def our_daemon(cfg, ctx, rec, log_name):
+    """nanochatd for cfg: attached (--socket) or spawned (its log in the scratch folder);
+    rec["daemon"] says which; stopped after a spawn."""
+    from ncclient import Daemon  # msgpack only needed on this side
     a = ctx.args
-    name = cfg["name"]
-    daemon = None
     if a.socket:
         daemon = Daemon.attach(a.socket)
         rec["daemon"] = {"mode": "attached", "socket": a.socket}
@@ -1156,11 +1167,35 @@ def run_ours(cfg, ctx, rec):
         daemon = Daemon.spawn(binary, socket=os.path.join(sock_dir, "nanochatd.sock"),
                               results_dir=os.path.join(ctx.work, "ours_runs"),
                               checkpoint_dir=os.path.join(ctx.work, "ours_checkpoints"),
-                              data=ctx.data, log_path=os.path.join(ctx.work, f"ours_{name}.log"),
+                              data=ctx.data, log_path=os.path.join(ctx.work, f"ours_{log_name}.log"),
                               ready_timeout=60, extra_args=folders)
         rec["daemon"] = {"mode": "spawned", "binary": binary,
                          "startup_s": daemon.ready_at - daemon.spawned_at}
     try:
+        yield daemon
+    finally:
+        if daemon.proc is not None:
+            rec["daemon"]["exit_status"] = daemon.stop()
+            shutil.rmtree(os.path.dirname(daemon.socket), ignore_errors=True)
+
+
+def export_init(cfg, ctx):
+    """Our initial weights for cfg in upstream's names (a 0-step train, whose model is the
+    real run's first: the same seed; then `checkpoint export`): the path. Upstream's side
+    starts from them, so both sides train the same model on the same batches."""
+    name = cfg["name"]
+    with our_daemon(cfg, ctx, {}, f"{name}-init") as daemon, daemon.client() as c:
+        args = our_train_args(cfg, f"bench-{ctx.stamp}-{name}-init", steps=0, eval_every=0)
+        c.train(**dict(args, eval_windows=2))
+        return pick(c.checkpoint("export", path=f"ours_{name}-init-{ctx.stamp}.safetensors"), "path")
+
+
+def run_ours(cfg, ctx, rec):
+    """Train, sample, export and time nanochatd for one config; fills rec as it goes."""
+    from ncclient import NanochatError  # msgpack only needed on this side
+    a = ctx.args
+    name = cfg["name"]
+    with our_daemon(cfg, ctx, rec, name) as daemon:
         with daemon.client() as c:
             rec["status"] = c.status()
             ev = _EventLog(name, max(1, cfg["steps"] // 10))
@@ -1208,10 +1243,6 @@ def run_ours(cfg, ctx, rec):
             if ev2.first_progress_at is not None:
                 rec["time_to_first_step_warm_s"] = ev2.first_progress_at - t_req2
             rec["time_to_first_step_warm_reported_s"] = pick(res2, "time_to_first_step_s")
-    finally:
-        if daemon is not None and daemon.proc is not None:
-            rec["daemon"]["exit_status"] = daemon.stop()
-            shutil.rmtree(os.path.dirname(daemon.socket), ignore_errors=True)
     return rec
 
 
@@ -1445,12 +1476,19 @@ def main(argv=None):
         # the steps of this config, the report rewritten after each
         steps = [s for s in ("upstream", "ours") if args.sides in ("both", s)]
         if args.sides == "both":
-            steps.append("cross-check")
+            steps = ["init"] + steps + ["cross-check"]
         else:
             r["cross_check"] = {"status": "skipped", "reason": f"--sides {args.sides}"}
         later = [c["name"] for c in configs[i + 1:]]
         for j, step in enumerate(steps):
-            if step != "cross-check":
+            if step == "init":
+                try:
+                    cfg["init_weights"] = export_init(cfg, ctx)
+                except Exception as e:  # upstream then starts from its own init: noted
+                    r["init_error"] = f"{type(e).__name__}: {e}"
+                    print(f"benchmark_karpathy: {name}: our initial weights not exported "
+                          f"({r['init_error']}); upstream starts from its own", file=sys.stderr)
+            elif step != "cross-check":
                 failed |= not run_side(step, cfg, ctx, r)
             else:
                 try:

@@ -80,6 +80,49 @@ def train_start_high(n_train, seq_len):
     return n_train - seq_len
 
 
+class DataStream:
+    """nanochatd's training batch stream (core/rng.c): xoshiro256** seeded through splitmix64
+    from seed ^ NC_STREAM_DATA; each window's start is below(n_train - T), drawn by rejection.
+    Both sides draw the same windows from it."""
+
+    STREAM = 0xDA7A5A3B1E5
+    M = (1 << 64) - 1
+
+    def __init__(self, seed):
+        x = (seed ^ self.STREAM) & self.M
+        self.s = []
+        for _ in range(4):
+            x = (x + 0x9E3779B97F4A7C15) & self.M
+            z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & self.M
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self.M
+            self.s.append(z ^ (z >> 31))
+
+    @staticmethod
+    def _rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & DataStream.M
+
+    def next(self):
+        s, M = self.s, self.M
+        result = (self._rotl((s[1] * 5) & M, 7) * 9) & M
+        t = (s[1] << 17) & M
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = self._rotl(s[3], 45)
+        return result
+
+    def below(self, n):
+        if n <= 1:
+            return 0
+        limit = self.M - self.M % n
+        while True:
+            x = self.next()
+            if x < limit:
+                return x % n
+
+
 def lr_multiplier(step, steps, warmup, warmdown_ratio, final_lr_frac):
     """Linear warmup over `warmup` steps, flat, then linear warmdown to final_lr_frac."""
     warmdown = round(warmdown_ratio * steps)
@@ -374,18 +417,18 @@ def cmd_train(a):
     T, B, steps = spec["seq_len"], spec["batch_size"], spec["steps"]
     train = torch.tensor(corpus["train"], dtype=torch.long, device=device)
     offs = torch.arange(T + 1, device=device)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(spec.get("seed", 1337) ^ 0x5EED)
+    stream = DataStream(spec.get("seed", 1337))
     high = train_start_high(corpus["n_train"], T)
 
     def next_batch():
-        starts = torch.randint(0, high, (B,), generator=gen, device=device)
+        starts = torch.tensor([stream.below(high) for _ in range(B)], device=device)
         w = train[starts[:, None] + offs[None, :]]
         return w[:, :-1].contiguous(), w[:, 1:].contiguous()
 
     eval_w, _ = make_eval_windows(torch, corpus, T, spec["eval_windows"], device)
 
     model = build_model(torch, gpt, spec, vocab, device)
+    init_notes = load_weights(model, spec["init_weights"], device) if spec.get("init_weights") else None
     counts = model.num_scaling_params()
     flops_per_token = model.estimate_flops()
     lrs = spec["lrs"]
@@ -516,10 +559,39 @@ def cmd_train(a):
                    "tok_per_s": max_new / sample_s if sample_s > 0 else None,
                    "method": method},
         "eval_compiled": bool(compile_on and spec.get("eval_compiled", False)),
+        "init": {"weights": spec["init_weights"], "notes": init_notes} if spec.get("init_weights")
+        else "upstream's init_weights",
+        "batches": "nanochatd's data stream (DataStream)",
     }
     _write_json(a.out, res)
     log(f"{spec['name']}: done | tok/s mean {tp['tok_per_s_mean'] or 0:,.0f} "
         f"median {tp['tok_per_s_median'] or 0:,.0f} | final val {res['final_val_loss']}")
+
+
+def load_weights(model, path, device):
+    """Weights in upstream's names (nanochatd's `checkpoint export`) into model, tables padded
+    to upstream's padded vocabulary where they are shorter; returns the notes of what was
+    padded."""
+    sd = model.state_dict()
+    weights, _meta = load_safetensors(path)
+    notes = []
+    missing = sorted(set(sd) - set(weights))
+    unexpected = sorted(set(weights) - set(sd))
+    if missing or unexpected:
+        raise SystemExit(f"weight names differ from upstream's: missing={missing[:8]} "
+                         f"unexpected={unexpected[:8]}")
+    new_sd = {}
+    for k, ref in sd.items():
+        w = weights[k]
+        if w.dim() == ref.dim() and w.dim() >= 1 and w.shape[0] < ref.shape[0] \
+                and tuple(w.shape[1:]) == tuple(ref.shape[1:]):
+            notes.append(f"{k}: padded rows {w.shape[0]} -> {ref.shape[0]}")
+            w = _pad_rows(w, ref.shape[0])
+        if tuple(w.shape) != tuple(ref.shape):
+            raise SystemExit(f"shape of {k} is {tuple(w.shape)}, upstream wants {tuple(ref.shape)}")
+        new_sd[k] = w.to(device=device, dtype=ref.dtype)
+    model.load_state_dict(new_sd, strict=True)
+    return notes
 
 
 def _pad_rows(t, rows):
@@ -544,26 +616,8 @@ def cmd_crosscheck(a):
         torch.set_float32_matmul_precision("highest")
     corpus = load_corpus(spec["data"], spec.get("tokenizer"))
     model = build_model(torch, gpt, spec, corpus["vocab_size"], device)
-    sd = model.state_dict()
-    weights, meta = load_safetensors(a.weights)
-    notes = []
-    missing = sorted(set(sd) - set(weights))
-    unexpected = sorted(set(weights) - set(sd))
-    if missing or unexpected:
-        raise SystemExit(f"crosscheck: weight names differ from upstream's: missing={missing[:8]} "
-                         f"unexpected={unexpected[:8]}")
-    new_sd = {}
-    for k, ref in sd.items():
-        w = weights[k]
-        if w.dim() == ref.dim() and w.dim() >= 1 and w.shape[0] < ref.shape[0] \
-                and tuple(w.shape[1:]) == tuple(ref.shape[1:]):
-            notes.append(f"{k}: padded rows {w.shape[0]} -> {ref.shape[0]}")
-            w = _pad_rows(w, ref.shape[0])
-        if tuple(w.shape) != tuple(ref.shape):
-            raise SystemExit(f"crosscheck: shape of {k} is {tuple(w.shape)}, upstream wants "
-                             f"{tuple(ref.shape)}")
-        new_sd[k] = w.to(device=device, dtype=ref.dtype)
-    model.load_state_dict(new_sd, strict=True)
+    notes = load_weights(model, a.weights, device)
+    meta = load_safetensors(a.weights)[1]
     token_bytes = torch.tensor(corpus["token_bytes"], dtype=torch.long, device=device)
     eval_w, _ = make_eval_windows(torch, corpus, spec["seq_len"], spec["eval_windows"], device)
     r = evaluate(torch, model, eval_w, spec["batch_size"], token_bytes)

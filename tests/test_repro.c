@@ -2,9 +2,13 @@
  * For the scalar bigram, the scalar mini-GPT and the tensor bigram, the same
  * seed and inputs give byte-identical metrics.jsonl losses and samples twice
  * in one daemon, again in a restarted daemon, and from the first daemon's
- * checkpoint loaded into the second. */
+ * checkpoint loaded into the second. The training batch stream draws the
+ * windows the benchmark's upstream side draws (scripts/upstream_runner.py's
+ * DataStream; tests/python/test_benchmark_harness.py holds it to the same
+ * numbers). */
 #define _GNU_SOURCE
 #include "trainutil.h"
+#include "core/rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,8 +97,17 @@ START_TEST(same_seed_same_losses_and_samples_across_runs_and_restarts) {
 }
 END_TEST
 
+START_TEST(the_batch_stream_draws_the_harness_windows) {
+    nc_rng r;
+    nc_rng_seed(&r, 1337, NC_STREAM_DATA);
+    const uint64_t want[] = {609995, 246683, 772966, 897073, 444103};
+    for (int i = 0; i < 5; i++) ck_assert_uint_eq(nc_rng_below(&r, 1000003), want[i]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("repro");
-    tu_tcase(s, "repro", same_seed_same_losses_and_samples_across_runs_and_restarts);
+    tu_tcase(s, "repro", same_seed_same_losses_and_samples_across_runs_and_restarts,
+             the_batch_stream_draws_the_harness_windows);
     return tu_run(s);
 }

@@ -147,6 +147,12 @@ def test_load_corpus_with_a_bpe_is_one_document_as_nanochatd_reads_it(tmp_path):
     assert c["token_bytes"][c["ids"][0]] == 0 and c["n_train"] == c["n"] * 9 // 10
 
 
+def test_upstreams_batches_are_nanochatds():
+    # tests/test_repro.c holds nanochatd's core/rng.c to the same numbers
+    s = ur.DataStream(1337)
+    assert [s.below(1000003) for _ in range(5)] == [609995, 246683, 772966, 897073, 444103]
+
+
 def test_throughput_skips_first_ten_steps():
     dts = [5.0] * 10 + [0.5, 1.0, 1.0, 2.0]
     t = ur.throughput(dts, 1000)

@@ -50,6 +50,7 @@ bk.nvidia_smi = lambda: {"name": "NVIDIA H200", "driver": "dry run", "memory": "
 bk.resolve_upstream = lambda a: (os.path.abspath(a.nanochat_dir or "."), bk.PINNED_REF, "dry run")
 bk.run_upstream = lambda cfg, ctx: canned(cfg, 1e6)
 bk.run_ours = run_ours
+bk.export_init = lambda cfg, ctx: None
 bk._run_runner = probe
 bk.plot_curves = lambda doc, path: open(path, "wb").close()
 
