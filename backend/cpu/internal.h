@@ -9,6 +9,8 @@
 #include "pool.h"
 #include "core/memory.h"
 
+#include <math.h>
+
 typedef struct nc_cpu {
     nc_pool *pool;
     int64_t bytes, peak_bytes; /* allocated through the backend (host thread only) */
@@ -57,6 +59,19 @@ static inline float nc_cpu_exp_nonpos(float x) {
     e = e < -127 ? -127 : e > 0 ? 0 : e; /* 2^-127: a zero scale; NaN x stays NaN through r */
     union { uint32_t u; float f; } scale = {.u = (uint32_t)(e + 127) << 23};
     return (p * r * r + r + 1.0f) * scale.f;
+}
+
+/* tanh(x) within 2 ulp, branch-free so that loops over it vectorize (libm's
+ * tanhf is a call per element): Cephes' odd polynomial below |x| = 0.625,
+ * 1 - 2 / (e^2|x| + 1) = (1 - e^-2|x|) / (1 + e^-2|x|) above. */
+static inline float nc_cpu_tanh(float x) {
+    float a = fabsf(x), z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+                   3.33332819422e-1f) * z * x + x;
+    float y = -2.0f * a;
+    float e = nc_cpu_exp_nonpos(y < -100.0f ? -100.0f : y); /* in (0, 0.29] above 0.625; 0 far out; NaN stays */
+    float large = copysignf((1.0f - e) / (1.0f + e), x);
+    return a < 0.625f ? small : large;
 }
 
 /* Every op (backend.h's lists): nc_cpu_alloc, ..., nc_cpu_copy_if. */

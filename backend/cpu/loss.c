@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct loss_job {
     float *losses, *dlogits, *out;
@@ -12,23 +13,34 @@ typedef struct loss_job {
     float cap, scale;
 } loss_job;
 
-/* cap * tanh(z / cap), or z itself when cap is 0 (no cap) */
-static float capped(float z, float cap) { return cap > 0 ? cap * tanhf(z / cap) : z; }
+/* c (n) = cap * tanh(z / cap), or z itself when cap is 0 (no cap) */
+static void capped(float *restrict c, const float *restrict z, int n, float cap) {
+    if (cap > 0)
+        for (int v = 0; v < n; v++) c[v] = cap * nc_cpu_tanh(z[v] / cap);
+    else
+        memcpy(c, z, sizeof *c * (size_t)n);
+}
 
 /* One row: returns the loss and, when dz is not NULL, writes dz (Vp) (may be
- * z). work: (2, V) floats, c = cap * tanh(z / cap) and e = exp(c - max c). */
+ * z). work: (2, V) floats, c = cap * tanh(z / cap) and e = exp(c - max c).
+ * The loops are branch-free, so they vectorize. */
 static float ce_row(const loss_job *j, float *work, const float *z, int32_t y, float *dz) {
-    float *c = work, *e = work + j->V;
-    for (int v = 0; v < j->V; v++) c[v] = capped(z[v], j->cap);
-    float mx = nc_cpu_max(c, j->V);
-    for (int v = 0; v < j->V; v++) e[v] = nc_cpu_exp_nonpos(c[v] - mx);
-    float sum = nc_cpu_sum(e, j->V), loss = mx + logf(sum) - c[y];
+    int V = j->V;
+    float *restrict c = work, *restrict e = work + V;
+    capped(c, z, V, j->cap);
+    float mx = nc_cpu_max(c, V);
+    for (int v = 0; v < V; v++) e[v] = nc_cpu_exp_nonpos(c[v] - mx);
+    float sum = nc_cpu_sum(e, V), loss = mx + logf(sum) - c[y];
     if (!dz) return loss;
-    for (int v = 0; v < j->V; v++) {
-        float t = j->cap > 0 ? c[v] / j->cap : 0.0f;
-        dz[v] = j->scale * (e[v] / sum - (v == y ? 1.0f : 0.0f)) * (1.0f - t * t);
+    /* dz = scale (softmax - onehot(y)) dc/dz, dc/dz = 1 - (c / cap)^2 (1 without a cap) */
+    float cap = j->cap, scale = j->scale;
+    for (int v = 0; v < V; v++) {
+        float t = cap > 0 ? c[v] / cap : 0.0f;
+        dz[v] = scale * (e[v] / sum) * (1.0f - t * t);
     }
-    for (int v = j->V; v < j->Vp; v++) dz[v] = 0;
+    float ty = cap > 0 ? c[y] / cap : 0.0f;
+    dz[y] = scale * (e[y] / sum - 1.0f) * (1.0f - ty * ty);
+    for (int v = V; v < j->Vp; v++) dz[v] = 0;
     return loss;
 }
 
@@ -50,8 +62,7 @@ void nc_cpu_softcap_ce(nc_backend *be, float *losses, void *dlogits, const void 
 
 static void softcap_rows(void *ctx, int64_t lo, int64_t hi) {
     loss_job *j = ctx;
-    for (int64_t r = lo; r < hi; r++)
-        for (int v = 0; v < j->V; v++) j->out[r * j->V + v] = capped(j->logits[r * j->Vp + v], j->cap);
+    for (int64_t r = lo; r < hi; r++) capped(j->out + r * j->V, j->logits + r * j->Vp, j->V, j->cap);
 }
 
 void nc_cpu_softcap(nc_backend *be, float *out, const void *logits, int64_t N, int V, int Vp,
