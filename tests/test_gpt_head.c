@@ -1,8 +1,8 @@
 /* test_gpt_head.c: the head and its soft-capped cross-entropy go a chunk of
  * rows at a time (models/gpt gpt_head_rows: 256 rows at a vocabulary of
- * 32,001, padded to 32,064, on the CPU), so the (N, V) logits never exist
+ * 8,191, padded to 8,192, on the CPU), so the (N, V) logits never exist
  * at once. A batch of 4 sequences of 80 tokens (320 rows: chunks of 256
- * and 64, the first cutting through a sequence) gives the mean of the losses
+ * and 64, the first ending inside the fourth sequence) gives the mean of the losses
  * and gradients each sequence gives alone (80 rows: one chunk), after two
  * steps have moved every weight from its init (to 2e-5 of each gradient's
  * norm, plus 1e-8: in one layer the lambdas' gradients are sums that cancel
@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#define V 32001
+#define V 8191
 #define B 4
 #define T 80
 #define ARGS "{\"mode\":\"tensor\",\"model_kind\":\"gpt\",\"depth\":1,\"head_dim\":32,\"seq_len\":80,\"batch_size\":4,\"seed\":5}"
@@ -73,7 +73,7 @@ START_TEST(a_chunked_batch_is_the_mean_of_its_sequences) {
     }
     const nc_tensor *head = nc_tensors_get(&all, "lm_head.weight");
     ck_assert_ptr_nonnull(head);
-    ck_assert_int_eq(head->shape[0], 32064); /* padded as upstream pads, to 64 */
+    ck_assert_int_eq(head->shape[0], 8192); /* padded as upstream pads, to 64 */
     for (int64_t j = (int64_t)V * head->shape[1]; j < nc_tensor_numel(head); j++) ck_assert(head->data[j] == 0.0f);
     nc_tensors_free(&all);
     nc_tensors_free(&mean);

@@ -133,4 +133,71 @@ START_TEST(logits_gradients_and_steps_as_upstream_in_bf16) {
 }
 END_TEST
 
-EC_MAIN("emu_gpt", logits_gradients_and_steps_as_upstream_in_bf16)
+/* Held against exact alone (no upstream fixture at this size): within the
+ * kind's CAP, the bf16 distance upstream itself is allowed, and biased by
+ * at most a tenth of it; small tensors are shown. */
+static void hold_exact(const char *what, kind k, const float *ours, const float *exact, int64_t n) {
+    double e = rel_err(ours, exact, n), b = rel_bias(ours, exact, n);
+    bool ok = n <= SMALL || (e <= CAP[k] && fabs(b) <= CAP[k] / 10);
+    printf("%-4s %-50s off exact: ours %.2e; bias %+.2e\n", n <= SMALL ? "n/a" : ok ? "ok" : "FAIL", what, e, b);
+    failures += !ok;
+}
+
+#define BIG_V 32768
+#define BIG_B 1
+#define BIG_T 64
+#define BIG_ARGS                                                                                                 \
+    "{\"mode\":\"tensor\",\"model_kind\":\"gpt\",\"depth\":1,\"head_dim\":64,\"seq_len\":64,\"batch_size\":1,"     \
+    "\"window_pattern\":\"SL\",\"seed\":9}"
+
+/* The -bpe configs' path at a reduced size: upstream's vocabulary of 32,768
+ * on the emulated GPU, from weights two CPU steps moved off their init. (A
+ * GPU chunk is 512 rows at this vocabulary, 2^24 logits: two chunks would
+ * cost the emulator over 10 s; the chunking is the model's own code, the
+ * same on both backends, and test_gpt_head holds it in three chunks.) */
+START_TEST(a_vocabulary_of_32768_in_chunks_as_exact) {
+    gpt_fixture gpu, cpu;
+    gpt_fixture_open(&cpu, BIG_ARGS, BIG_V);
+    gpt_fixture_open_on(&gpu, BIG_ARGS, BIG_V, emu_backend());
+    static int32_t x[BIG_B * BIG_T], y[BIG_B * BIG_T];
+    nc_batch b = {x, y, BIG_B, BIG_T};
+    nc_error err = {0};
+    double l;
+    for (int s = 0; s < 2; s++) {
+        gpt_random_ids(x, BIG_B * BIG_T, 30 + s, BIG_V), gpt_random_ids(y, BIG_B * BIG_T, 40 + s, BIG_V);
+        ck_assert_msg(nc_tensor_gpt_ops.train_step(cpu.m, &b, s, 10, &l, &err) == 0, "%s", err.message);
+    }
+    nc_tensor_list state = {0};
+    ck_assert_int_eq(nc_tensor_gpt_ops.export_state(cpu.m, false, &state, &err), 0);
+    ck_assert_msg(nc_tensor_gpt_ops.import_state(gpu.m, &state, false, 2, &err) == 0, "%s", err.message);
+    nc_tensors_free(&state);
+    gpt_random_ids(x, BIG_B * BIG_T, 50, BIG_V), gpt_random_ids(y, BIG_B * BIG_T, 60, BIG_V);
+
+    int64_t n = (int64_t)BIG_B * BIG_T * BIG_V;
+    float *logits = malloc(sizeof(float) * 2 * (size_t)n); /* (2, n): ours, exact */
+    ck_assert_msg(nc_gpt_logits(gpu.m, &b, logits, &err) == 0, "%s", err.message);
+    ck_assert_msg(nc_gpt_logits(cpu.m, &b, logits + n, &err) == 0, "%s", err.message);
+    hold_exact("V 32768: logits", LOGITS, logits, logits + n, n);
+    free(logits);
+    float loss[2];
+    ck_assert_int_eq(nc_gpt_forward_backward(gpu.m, &b, &l, &err), 0);
+    loss[0] = (float)l;
+    ck_assert_int_eq(nc_gpt_forward_backward(cpu.m, &b, &l, &err), 0);
+    loss[1] = (float)l;
+    ck_assert_msg(fabs(loss[0] - loss[1]) <= 2e-3 * loss[1], "loss %.6f, exact %.6f", loss[0], loss[1]);
+    nc_tensor_list ours = {0}, exact = {0};
+    ck_assert_int_eq(nc_gpt_export_grads(gpu.m, &ours, &err), 0);
+    ck_assert_int_eq(nc_gpt_export_grads(cpu.m, &exact, &err), 0);
+    for (int i = 0; i < ours.count; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "V 32768: grad.%s", ours.items[i].name);
+        hold_exact(name, GRADS, ours.items[i].data, exact.items[i].data, nc_tensor_numel(&ours.items[i]));
+    }
+    nc_tensors_free(&ours), nc_tensors_free(&exact);
+    gpt_fixture_close(&gpu), gpt_fixture_close(&cpu);
+    ck_assert_int_eq(emu_errors(), 0);
+    ck_assert_msg(failures == 0, "%d tensors are farther from exact than bf16 allows (see above)", failures);
+}
+END_TEST
+
+EC_MAIN("emu_gpt", logits_gradients_and_steps_as_upstream_in_bf16, a_vocabulary_of_32768_in_chunks_as_exact)
