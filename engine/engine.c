@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "engine.h"
 #include "backend/backend.h"
+#include "engine/store/token_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,26 @@ const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, const nc
     return NULL;
 }
 
+/* A text corpus; under a BPE (and no style) its tokens come from the token
+ * cache, or go there once made (a cache: failing to write it changes nothing). */
+static int load_text(nc_engine *e, nc_corpus *c, const char *text, size_t len, const char *path, nc_style style,
+                     const nc_tokenizer *bpe, const nc_stop *stop, nc_error *err) {
+    char results[PATH_MAX], cache[PATH_MAX];
+    nc_error ignored;
+    bool cached = bpe && style == NC_STYLE_CLASSIC &&
+                  nc_resolve_folder(&e->folders, e->results_dir, "the results folder", results, &ignored) == 0;
+    size_t n = 0;
+    int32_t *ids = NULL;
+    if (cached) {
+        nc_token_cache_path(results, text, len, bpe, cache);
+        ids = nc_token_cache_read(cache, bpe, &n);
+    }
+    if (ids) return nc_corpus_from_ids(c, ids, n, path, bpe, err);
+    if (nc_corpus_load(c, text, len, path, style, bpe, stop, err)) return -1;
+    if (cached) nc_token_cache_write(cache, bpe, c->ids, c->train.n + c->val.n);
+    return 0;
+}
+
 const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style, const nc_tokenizer *bpe,
                                   const nc_sink *sink, nc_error *err) {
     const char *p = path && *path ? path : e->data_path;
@@ -146,7 +167,7 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style
         int64_t max = nc_corpus_max_bytes(&e->limits) / (bpe ? NC_CORPUS_BPE_FACTOR : 1);
         if (nc_read_file(real, max, "corpus", &text, &len, err)) return NULL;
         nc_stop stop = nc_sink_stop(sink);
-        int rc = nc_corpus_load(&fresh, text, len, p, style, bpe, &stop, err);
+        int rc = load_text(e, &fresh, text, len, p, style, bpe, &stop, err);
         free(text);
         if (rc) return NULL;
     }

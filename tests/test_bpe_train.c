@@ -4,11 +4,13 @@
  * count each target's token_bytes (0 for <|bos|>) as upstream's
  * evaluate_bpb; sampling decodes BPE bytes into valid UTF-8, its text events
  * adding up to its new text; tokenize without a tokenizer uses the model's;
+ * exported weights name the tokenizer (kind, SHA-256 of its tokenizer.json);
  * a checkpoint carries the tokenizer, so a load (and a resume) needs
  * nothing else; a checkpoint whose corpus file changed under a BPE is still
  * read with the checkpoint's tokenizer. */
 #include "trainutil.h"
 #include "engine/store/checkpoint.h"
+#include "engine/store/safetensors.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -79,6 +81,21 @@ START_TEST(the_gpt_trains_evaluates_and_samples_on_bpe_tokens) {
     json_t *mine = ids_of(&t, "the cat sat", NULL), *theirs = ids_of(&t, "the cat sat", TOK);
     ck_assert(json_equal(mine, theirs));
     json_decref(mine);
+
+    /* exported weights name the tokenizer: its kind and its tokenizer.json's SHA-256 */
+    char st[PATH_MAX + 32], hex[NC_TOKENIZER_HASH_HEX];
+    snprintf(st, sizeof st, "%s/bpe.safetensors", t.checkpoints);
+    json_decref(tu_engine_call(&t, "checkpoint", json_pack("{s:s, s:s}", "action", "export", "path", st)));
+    nc_tensor_list tl = {0};
+    json_t *meta = NULL;
+    ck_assert_int_eq(nc_safetensors_load(st, INT64_MAX, &tl, &meta, &err), 0);
+    uint8_t h[NC_TOKENIZER_HASH_BYTES];
+    nc_tokenizer_hash(&t.e->res.tok, h);
+    nc_hash_hex(h, hex);
+    ck_assert_str_eq(json_string_value(json_object_get(meta, "tokenizer")), "bpe");
+    ck_assert_str_eq(json_string_value(json_object_get(meta, "tokenizer_sha256")), hex);
+    json_decref(meta);
+    nc_tensors_free(&tl);
 
     /* a checkpoint carries the tokenizer: loaded into a fresh engine, then resumed */
     char path[PATH_MAX + 32];

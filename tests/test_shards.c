@@ -4,12 +4,18 @@
  * train exactly as the text does, loss for loss; forged shards are refused naming the file, and the
  * resident model stays; an id outside the vocabulary fails the run naming
  * the shard; memory does not grow with the data: a 4 GB shard set (sparse
- * files) peaks within 10% of a 40 MB one. */
+ * files) peaks within 10% of a 40 MB one. A text's BPE tokens are made
+ * once: kept in the results folder's token cache and read from there when
+ * the text is loaded again; a cache file that is no shard of that
+ * tokenizer is made again. */
 #define _GNU_SOURCE
 #include "trainutil.h"
 #include "engine/engine.h"
+#include "engine/store/token_cache.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -41,16 +47,6 @@ static void fixture_hash(uint8_t out[NC_TOKENIZER_HASH_BYTES]) {
     free(json);
 }
 
-/* A shard's header: magic, version, width, count, hash, zero. */
-static void header(uint8_t h[64], int width, uint64_t count, const uint8_t *hash) {
-    memset(h, 0, 64);
-    memcpy(h, "NCTOKENS", 8);
-    h[8] = 1;
-    h[12] = (uint8_t)width;
-    for (int i = 0; i < 8; i++) h[16 + i] = (uint8_t)(count >> (8 * i));
-    memcpy(h + 24, hash, NC_TOKENIZER_HASH_BYTES);
-}
-
 /* dir/name: a uint16 shard of ids (n of them). */
 static void write_shard(const char *dir, const char *name, const int32_t *ids, size_t n, const uint8_t *hash) {
     char path[PATH_MAX + 64];
@@ -58,7 +54,7 @@ static void write_shard(const char *dir, const char *name, const int32_t *ids, s
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     uint8_t h[64];
-    header(h, 2, n, hash);
+    nc_shard_header_bytes(h, 2, n, hash);
     fwrite(h, 1, sizeof h, f);
     for (size_t i = 0; i < n; i++) fputc(ids[i] & 0xff, f), fputc(ids[i] >> 8, f);
     fclose(f);
@@ -70,7 +66,7 @@ static void write_sparse_shard(const char *dir, const char *name, uint64_t count
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
     uint8_t h[64];
-    header(h, 2, count, hash);
+    nc_shard_header_bytes(h, 2, count, hash);
     ck_assert(fd >= 0 && write(fd, h, sizeof h) == (ssize_t)sizeof h && ftruncate(fd, (off_t)(64 + 2 * count)) == 0);
     close(fd);
 }
@@ -204,9 +200,51 @@ START_TEST(memory_does_not_grow_with_the_shards) {
 }
 END_TEST
 
+/* The corpus of the engine's resident model, loaded again (the text's mtime moved). */
+static const nc_corpus *reloaded(tu_engine *t) {
+    static time_t moved = 1000000;
+    struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_sec = moved++}};
+    ck_assert(utimensat(AT_FDCWD, t->corpus, times, 0) == 0);
+    nc_error err = {0};
+    const nc_corpus *c = nc_resident_corpus(t->e, &t->e->res, NULL, &err);
+    ck_assert_msg(c, "%s", err.message);
+    return c;
+}
+
+START_TEST(a_texts_tokens_are_made_once) {
+    tu_engine t;
+    tu_engine_open(&t, "tokcache", 0, 0);
+    json_decref(tu_engine_call(&t, "train", args_on(t.corpus, "cached", 2)));
+    size_t len, n;
+    char *text = tu_read_file(t.corpus, &len), path[PATH_MAX], results[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(t.results, results));
+    nc_token_cache_path(results, text, len, &t.e->res.tok, path);
+    free(text);
+    const nc_corpus *c = reloaded(&t);
+    size_t all = c->train.n + c->val.n;
+    int32_t *ids = nc_token_cache_read(path, &t.e->res.tok, &n); /* what the first load wrote */
+    ck_assert_ptr_nonnull(ids);
+    ck_assert_uint_eq(n, all);
+    ck_assert(memcmp(ids, c->ids, n * sizeof *ids) == 0);
+    for (size_t i = 0; i < n; i++) ids[i] = 7; /* the cache, forged: a reload reads it */
+    ck_assert_int_eq(nc_token_cache_write(path, &t.e->res.tok, ids, n), 0);
+    free(ids);
+    c = reloaded(&t);
+    ck_assert_int_eq(c->train.ids[0], 7);
+    ck_assert_int_eq(c->val.ids[c->val.n - 1], 7);
+    tu_write_text(path, "not a shard, and long enough to hold a shard's header; not a shard at all", 2);
+    c = reloaded(&t); /* ignored: made again from the text, <|bos|> first, and written again */
+    ck_assert_int_eq(c->train.ids[0], nc_bpe_special(c->tok.bpe, "<|bos|>"));
+    ids = nc_token_cache_read(path, &t.e->res.tok, &n);
+    ck_assert(ids && n == all && ids[0] == c->train.ids[0]);
+    free(ids);
+    tu_engine_close(&t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shards");
     tu_tcase(s, "shards", shards_of_a_texts_tokens_train_as_the_text_does, forged_shards_are_refused_naming_the_file,
-             memory_does_not_grow_with_the_shards);
+             memory_does_not_grow_with_the_shards, a_texts_tokens_are_made_once);
     return tu_run(s);
 }

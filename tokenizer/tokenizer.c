@@ -38,11 +38,19 @@ bool nc_tokenizer_equal(const nc_tokenizer *a, const nc_tokenizer *b) {
            memcmp(a->chars.cps, b->chars.cps, sizeof *a->chars.cps * (size_t)a->chars.size) == 0;
 }
 
-void nc_tokenizer_hash(const nc_tokenizer *t, uint8_t out[NC_TOKENIZER_HASH_BYTES]) {
+void nc_sha256(const void *data, size_t n, uint8_t out[NC_TOKENIZER_HASH_BYTES]) {
     struct sha256_ctx ctx;
     sha256_init(&ctx);
-    sha256_update(&ctx, t->json_len, (const uint8_t *)t->json);
+    sha256_update(&ctx, n, data);
     sha256_digest(&ctx, NC_TOKENIZER_HASH_BYTES, out);
+}
+
+void nc_tokenizer_hash(const nc_tokenizer *t, uint8_t out[NC_TOKENIZER_HASH_BYTES]) { nc_sha256(t->json, t->json_len, out); }
+
+void nc_hash_hex(const uint8_t h[NC_TOKENIZER_HASH_BYTES], char out[NC_TOKENIZER_HASH_HEX]) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < NC_TOKENIZER_HASH_BYTES; i++) out[2 * i] = digits[h[i] >> 4], out[2 * i + 1] = digits[h[i] & 15];
+    out[2 * NC_TOKENIZER_HASH_BYTES] = 0;
 }
 
 int nc_tokenizer_size(const nc_tokenizer *t) { return t->bpe ? nc_bpe_vocab(t->bpe) : t->chars.size; }

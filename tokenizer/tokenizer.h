@@ -28,7 +28,11 @@ bool nc_tokenizer_equal(const nc_tokenizer *a, const nc_tokenizer *b);
 /* The SHA-256 of a BPE's tokenizer.json as read: what token shards carry
  * to name the tokenizer that made them. */
 #define NC_TOKENIZER_HASH_BYTES 32
+#define NC_TOKENIZER_HASH_HEX (2 * NC_TOKENIZER_HASH_BYTES + 1)
 void nc_tokenizer_hash(const nc_tokenizer *t, uint8_t out[NC_TOKENIZER_HASH_BYTES]);
+/* SHA-256 of n bytes; a digest in lowercase hex, NUL-terminated. */
+void nc_sha256(const void *data, size_t n, uint8_t out[NC_TOKENIZER_HASH_BYTES]);
+void nc_hash_hex(const uint8_t h[NC_TOKENIZER_HASH_BYTES], char out[NC_TOKENIZER_HASH_HEX]);
 
 int nc_tokenizer_size(const nc_tokenizer *t);
 int nc_tokenizer_longest(const nc_tokenizer *t); /* bytes of its longest token (a character: 4) */

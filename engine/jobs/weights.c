@@ -1,5 +1,7 @@
 /* weights.c: the resident model's weights as safetensors (for the GPT with
- * upstream nanochat's state_dict names, so either side can load the other's). */
+ * upstream nanochat's state_dict names, so either side can load the other's;
+ * the metadata names the tokenizer: its kind and, for a BPE, the SHA-256 of
+ * its tokenizer.json, which the config's tokenizer folder holds). */
 #include "engine/store/checkpoint.h"
 #include "engine/store/safetensors.h"
 
@@ -13,9 +15,17 @@ json_t *nc_weights_export(nc_engine *e, const char *path, nc_error *err) {
     json_t *cfg = nc_args_to_json(nc_command_find("train"), &r->cfg);
     char *config = json_dumps(cfg, JSON_COMPACT);
     json_decref(cfg);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "format", "nanochat-c weights", "mode", nc_mode_names[r->ops->mode],
-                             "kind", nc_kind_names[r->ops->kind], "config", config ? config : "{}");
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s}", "format", "nanochat-c weights", "mode",
+                             nc_mode_names[r->ops->mode], "kind", nc_kind_names[r->ops->kind], "config",
+                             config ? config : "{}", "tokenizer", nc_tokenizer_kind(&r->tok));
     free(config);
+    if (r->tok.bpe) {
+        uint8_t h[NC_TOKENIZER_HASH_BYTES];
+        char hex[NC_TOKENIZER_HASH_HEX];
+        nc_tokenizer_hash(&r->tok, h);
+        nc_hash_hex(h, hex);
+        json_object_set_new(meta, "tokenizer_sha256", json_string(hex));
+    }
     int rc = nc_safetensors_save(path, &tl, meta, err);
     int count = tl.count;
     json_decref(meta);

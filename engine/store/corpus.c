@@ -22,15 +22,19 @@ static void map_ids(const nc_vocab *v, const uint32_t *cps, size_t n, int32_t *i
     for (size_t i = 0; i < n; i++) ids[i] = nc_vocab_id(v, cps[i]);
 }
 
-/* The split's array for n base tokens and n_extra of the style's: train
+/* The split of c->ids for n base tokens and n_extra of the style's: train
  * (the first 90% of the base, then the style's), then val (the rest of the
  * base); returns the base tokens that train. */
-static size_t alloc_split(nc_corpus *c, size_t n, size_t n_extra) {
+static size_t split(nc_corpus *c, size_t n, size_t n_extra) {
     size_t n_train_base = n * 9 / 10;
-    c->ids = nc_xmalloc((n + n_extra) * sizeof *c->ids);
     c->train = (nc_tokens){.ids = c->ids, .n = n_train_base + n_extra};
     c->val = (nc_tokens){.ids = c->ids + c->train.n, .n = n - n_train_base};
     return n_train_base;
+}
+
+static size_t alloc_split(nc_corpus *c, size_t n, size_t n_extra) {
+    c->ids = nc_xmalloc((n + n_extra) * sizeof *c->ids);
+    return split(c, n, n_extra);
 }
 
 /* One document in a BPE's tokens: <|bos|>, then the text's (malloc'd; NULL and err set on failure). */
@@ -126,6 +130,19 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     map_ids(vocab, cps + trained, c->val.n, c->ids + c->train.n);
     free(cps);
     free(extra);
+    return 0;
+}
+
+int nc_corpus_from_ids(nc_corpus *c, int32_t *ids, size_t n, const char *path, const nc_tokenizer *bpe, nc_error *err) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    if (n < 16 || nc_tokenizer_copy(&c->tok, bpe)) {
+        free(ids);
+        return n < 16 ? nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", path, n)
+                      : nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+    }
+    c->ids = ids;
+    split(c, n, 0);
     return 0;
 }
 

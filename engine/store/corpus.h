@@ -32,6 +32,9 @@ const char *nc_style_text(nc_style style);
  * may cancel that encoding; NULL: never). */
 int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path, nc_style style,
                    const nc_tokenizer *bpe, const nc_stop *stop, nc_error *err);
+/* The corpus of a text's BPE tokens already made (ids: n of them, <|bos|>
+ * first; taken, freed on failure too), as nc_corpus_load would make them. */
+int nc_corpus_from_ids(nc_corpus *c, int32_t *ids, size_t n, const char *path, const nc_tokenizer *bpe, nc_error *err);
 /* The corpus of the token shards in a resolved folder (path: its name as
  * given), made with bpe (copied); a style is refused (a style is text). */
 int nc_corpus_load_shards(nc_corpus *c, const char *folder, const char *path, nc_style style, const nc_tokenizer *bpe,

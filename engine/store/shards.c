@@ -22,10 +22,6 @@ static uint64_t le(const uint8_t *p, int bytes) {
     return v;
 }
 
-static void hex(const uint8_t *h, char out[2 * NC_TOKENIZER_HASH_BYTES + 1]) {
-    for (int i = 0; i < NC_TOKENIZER_HASH_BYTES; i++) sprintf(out + 2 * i, "%02x", h[i]);
-}
-
 typedef char shard_name[sizeof ((nc_shard *)0)->name];
 
 static int is_shard_name(const char *name) {
@@ -35,8 +31,17 @@ static int is_shard_name(const char *name) {
 
 static int by_name(const void *a, const void *b) { return strcmp(a, b); }
 
-/* The header of shard s (open, of size bytes) checked against the tokenizer's hash. */
-static int check_header(nc_shard *s, int64_t size, const uint8_t want[NC_TOKENIZER_HASH_BYTES], nc_error *err) {
+void nc_shard_header_bytes(uint8_t h[NC_SHARD_HEADER_BYTES], int width, uint64_t count,
+                           const uint8_t hash[NC_TOKENIZER_HASH_BYTES]) {
+    memset(h, 0, NC_SHARD_HEADER_BYTES);
+    memcpy(h, MAGIC, sizeof MAGIC);
+    h[8] = 1;
+    h[12] = (uint8_t)width;
+    for (int i = 0; i < 8; i++) h[16 + i] = (uint8_t)(count >> (8 * i));
+    memcpy(h + 24, hash, NC_TOKENIZER_HASH_BYTES);
+}
+
+int nc_shard_header(nc_shard *s, int64_t size, const uint8_t want[NC_TOKENIZER_HASH_BYTES], nc_error *err) {
     uint8_t h[NC_SHARD_HEADER_BYTES];
     if (pread(s->fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, MAGIC, sizeof MAGIC) != 0)
         return nc_fail(err, NC_E_BAD_REQUEST, "%s is not a token shard (no NCTOKENS header)", s->name);
@@ -51,9 +56,9 @@ static int check_header(nc_shard *s, int64_t size, const uint8_t want[NC_TOKENIZ
         return nc_fail(err, NC_E_BAD_REQUEST, "token shard %s: %lld bytes do not hold the %llu tokens its header says",
                        s->name, (long long)size, (unsigned long long)count);
     if (memcmp(h + 24, want, NC_TOKENIZER_HASH_BYTES) != 0) {
-        char theirs[2 * NC_TOKENIZER_HASH_BYTES + 1], ours[sizeof theirs];
-        hex(h + 24, theirs);
-        hex(want, ours);
+        char theirs[NC_TOKENIZER_HASH_HEX], ours[NC_TOKENIZER_HASH_HEX];
+        nc_hash_hex(h + 24, theirs);
+        nc_hash_hex(want, ours);
         return nc_fail(err, NC_E_BAD_REQUEST,
                        "token shard %s was made by another tokenizer (sha256 %.16s...) than this one (%.16s...)", s->name,
                        theirs, ours);
@@ -74,7 +79,7 @@ static int open_shard(int dir, const char *folder, const char *name, const uint8
     if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode))
         return nc_fail(err, NC_E_BAD_REQUEST, "token shard %s/%s is not a regular file", folder, name);
     fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
-    return check_header(s, (int64_t)st.st_size, want, err);
+    return nc_shard_header(s, (int64_t)st.st_size, want, err);
 }
 
 /* The shard names of the open folder dir, sorted (malloc'd; *n of them). */

@@ -33,6 +33,14 @@ typedef struct nc_shard_set {
 int nc_shards_open(nc_shard_set *s, const char *folder, const nc_tokenizer *tok, nc_error *err);
 void nc_shards_close(nc_shard_set *s);
 
+/* A shard's 64 header bytes: width (2 or 4), count, the tokenizer's hash. */
+void nc_shard_header_bytes(uint8_t h[NC_SHARD_HEADER_BYTES], int width, uint64_t count,
+                           const uint8_t hash[NC_TOKENIZER_HASH_BYTES]);
+/* The header of shard s (its fd and name set; the file size bytes) checked
+ * against a tokenizer's hash (the errors of nc_shards_open); sets its
+ * width, count and offset. */
+int nc_shard_header(nc_shard *s, int64_t size, const uint8_t want[NC_TOKENIZER_HASH_BYTES], nc_error *err);
+
 /* The tokens of shards [first, first + count). */
 nc_tokens nc_shards_tokens(const nc_shard_set *s, int first, int count, int vocab);
 

@@ -1,0 +1,24 @@
+/* token_cache.h: a text file's BPE tokens, made once. Under a BPE (and no
+ * style) a text corpus's tokens (<|bos|>, then the text's) are kept in the
+ * results folder as token-cache/<text>-<tokenizer>.tokens, named by the
+ * first 16 hex digits of the SHA-256 of the text's bytes and of the
+ * tokenizer.json, in the token shard format (shards.h). Loading the same
+ * text under the same tokenizer again reads them instead of encoding (28
+ * MB/s); a file there that is not that tokenizer's shard, or holds an id
+ * outside its vocabulary, is ignored and made again. */
+#ifndef NC_TOKEN_CACHE_H
+#define NC_TOKEN_CACHE_H
+
+#include "tokenizer/tokenizer.h"
+
+#include <limits.h>
+
+/* The cache file for text (len bytes) under t, in the resolved results folder. */
+void nc_token_cache_path(const char *results, const char *text, size_t len, const nc_tokenizer *t,
+                         char out[PATH_MAX]);
+/* Its ids (malloc'd, *n of them), or NULL when it is absent or unusable. */
+int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t *n);
+/* Writes ids (n) there (the folder made if missing; atomically); 0 or -1. */
+int nc_token_cache_write(const char *path, const nc_tokenizer *t, const int32_t *ids, size_t n);
+
+#endif
