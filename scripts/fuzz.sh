@@ -5,6 +5,8 @@
 #   frame        a frame's bytes: decoder, request and argument validation
 #   checkpoint   a checkpoint file, its checksum forged right (header, tensors)
 #   safetensors  a weights file for `checkpoint import`
+#   tokenizer    a tokenizer.json and a text to encode
+#   shard        a token shard (`train --data FOLDER`, the token cache)
 # Exits non-zero on any crash, leak, sanitizer report or failed check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ source scripts/packages.sh
 need_packages clang libclang-rt-14-dev cmake pkg-config libevent-dev libmsgpack-dev libsystemd-dev check \
   libjansson-dev libopenblas-dev libpcre2-dev
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target fuzz_frame fuzz_checkpoint fuzz_safetensors fuzz_tokenizer -j"$(nproc)" >/dev/null
+cmake --build --preset fuzz --target fuzz_frame fuzz_checkpoint fuzz_safetensors fuzz_tokenizer fuzz_shard -j"$(nproc)" >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -31,3 +33,4 @@ fuzz frame 65536 -dict=tests/fuzz/frame.dict
 fuzz checkpoint 393216
 fuzz safetensors 65536
 fuzz tokenizer 16384
+fuzz shard 4096
