@@ -783,9 +783,11 @@ def torch_facts(doc):
 
 
 def environment_of(doc, gpu, probe):
-    """The report's environment: the probe's torch facts, else the report's own."""
-    return dict(collect_environment(gpu, probe or torch_facts(doc)),
-                daemon=doc["environment"]["daemon"])
+    """The report's environment: the probe's torch facts, else the report's own; our commit
+    and tree as they were when the run began (an edit during a run is not the run's code)."""
+    env = doc["environment"]
+    return dict(collect_environment(gpu, probe or torch_facts(doc)), daemon=env["daemon"],
+                our_commit=env.get("our_commit"), our_dirty=env.get("our_dirty"))
 
 
 def write_partial(doc, pending, out_dir, stamp, gpu, probe):
