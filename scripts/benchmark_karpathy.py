@@ -84,10 +84,12 @@ CONFIGS = {
             "quick_eval_windows": 4 * 16, "cross_check": False},
     "d12-bpe": {"depth": 12, "head_dim": 128, "seq_len": 2048, "batch_size": 16, "steps": 60,
                 "eval_every": 30, "eval_windows": 10 * 16, "quick_steps": 25,
-                "quick_eval_windows": 2 * 16, "cross_check": False, "bpe_vocab": 32768},
+                "quick_eval_windows": 2 * 16, "cross_check": False, "bpe_vocab": 32768,
+                "upstream_fp8": True},
     "d20-bpe": {"depth": 20, "head_dim": 128, "seq_len": 2048, "batch_size": 16, "steps": 40,
                 "eval_every": 20, "eval_windows": 10 * 16, "quick_steps": 20,
-                "quick_eval_windows": 2 * 16, "cross_check": False, "bpe_vocab": 32768},
+                "quick_eval_windows": 2 * 16, "cross_check": False, "bpe_vocab": 32768,
+                "upstream_fp8": True},
 }
 GPU_DEFAULT_CONFIGS = ["d6", "d12", "d20"]
 CPU_DEFAULT_CONFIGS = ["cpu"]
@@ -203,6 +205,7 @@ def resolve_configs(names=None, device="cuda", steps=None, quick=False, override
                                                              c["seq_len"] - len(SAMPLE["prompt"]))))
         c["device"] = device
         c["bpe_vocab"] = c.get("bpe_vocab")
+        c["upstream_fp8"] = bool(c.get("upstream_fp8")) and device == "cuda"
         out.append(c)
     return out
 
@@ -645,6 +648,17 @@ def render_markdown(doc):
             L.append(f"| {label} ({better}) | {_fmt_num(a, kind)} | {_fmt_num(b, kind)} | "
                      f"{_ratio(a, b)} |")
         L.append("")
+        fp8 = r.get("upstream_fp8")
+        if fp8:
+            s8 = (r.get("summary") or {}).get("upstream_fp8")
+            if fp8.get("error") or not s8:
+                L.append(f"Upstream with `--fp8`: not run ({fp8.get('error', 'no result')}).")
+            else:
+                L.append(f"Upstream with `--fp8` (tensorwise, its fastest setting): "
+                         f"{_fmt_num(s8['tok_per_s_mean'], 'tok')} tok/s, final val loss "
+                         f"{_fmt_num(s8['final_val_loss'], 'loss')}; ours / upstream fp8: "
+                         f"{_ratio((so or {}).get('tok_per_s_mean'), s8['tok_per_s_mean'])} in tok/s.")
+            L.append("")
         L.append(f"Validation on identical windows: W = {c['eval_windows']} windows of "
                  f"{c['seq_len'] + 1} tokens from the val split (starts "
                  f"floor(i*(n_val-T-1)/(W-1))).")
@@ -870,6 +884,8 @@ def assemble(doc):
         so = summarize_side(r.get("ours"), c, fpt, peak, ceiling)
         su = summarize_side(r.get("upstream"), c, fpt, (fig or {}).get("peak_flops") or peak, ceiling)
         r["summary"] = {"ours": so, "upstream": su}
+        if r.get("upstream_fp8"):
+            r["summary"]["upstream_fp8"] = summarize_side(r["upstream_fp8"], c, fpt, peak, ceiling)
         per[c["name"]] = fr009_verdict(r.get("ours") or {}, r.get("upstream") or {}, so, su,
                                        c["tokens_per_step"])
         if fig:
@@ -1083,9 +1099,11 @@ class Ctx:
         self.runner_env = {} if args.allow_fa3_download else {"HF_HUB_OFFLINE": "1"}
 
 
-def run_upstream(cfg, ctx):
+def run_upstream(cfg, ctx, fp8=False):
+    """Upstream's side of cfg; fp8: with base_train's --fp8 (tensorwise), where the card has it."""
     spec = upstream_spec(cfg, ctx.nanochat_dir, ctx.data, ctx.args.upstream_compile)
-    name = cfg["name"]
+    spec["fp8"] = fp8
+    name = cfg["name"] + ("-fp8" if fp8 else "")
     spec_path = os.path.join(ctx.work, f"upstream_{name}_spec.json")
     out_path = os.path.join(ctx.work, f"upstream_{name}.json")
     spec["t_launch"] = time.time()
@@ -1261,6 +1279,8 @@ def run_side(side, cfg, ctx, r):
     try:
         if side == "ours":
             run_ours(cfg, ctx, rec)
+        elif side == "upstream_fp8":
+            rec.update(run_upstream(cfg, ctx, fp8=True))
         else:
             rec.update(run_upstream(cfg, ctx))
             r["flops_per_token"] = rec.get("flops_per_token")
@@ -1477,6 +1497,8 @@ def main(argv=None):
             print(f"benchmark_karpathy: {name}: {figures_note(r['upstream_figures'])}", flush=True)
         # the steps of this config, the report rewritten after each
         steps = [s for s in ("upstream", "ours") if args.sides in ("both", s)]
+        if cfg["upstream_fp8"] and args.sides != "ours":
+            steps.insert(1, "upstream_fp8")
         if args.sides == "both":
             steps = ["init"] + steps + ["cross-check"]
         else:
@@ -1491,7 +1513,7 @@ def main(argv=None):
                     print(f"benchmark_karpathy: {name}: our initial weights not exported "
                           f"({r['init_error']}); upstream starts from its own", file=sys.stderr)
             elif step != "cross-check":
-                failed |= not run_side(step, cfg, ctx, r)
+                failed |= not run_side(step, cfg, ctx, r) and step != "upstream_fp8"  # an extra figure
             else:
                 try:
                     r["cross_check"] = do_cross_check(cfg, ctx, r.get("ours"))

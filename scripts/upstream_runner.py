@@ -385,6 +385,26 @@ def sample_fixed_shape(torch, model, prompt_ids, max_new, temperature=0.8, top_k
     return buf[0, n0:].tolist()
 
 
+def convert_fp8(torch, model, device):
+    """base_train's --fp8 with its default recipe (tensorwise): upstream's own nanochat.fp8
+    converts the Linear layers whose sides are multiples of 16 and at least 128 (what its
+    hardware kernels take), before torch.compile; a card below compute capability 8.9 has no
+    fp8 and fails the run. Evaluation runs through the same layers (base_train swaps them
+    back to bf16 for its evals)."""
+    if device != "cuda" or torch.cuda.get_device_capability() < (8, 9):
+        raise SystemExit("--fp8 needs a GPU of compute capability 8.9 or more (H100, H200)")
+    import torch.nn as nn
+    from nanochat.fp8 import Float8LinearConfig, convert_to_float8_training
+
+    def eligible(mod, _fqn):
+        return (isinstance(mod, nn.Linear) and mod.in_features % 16 == 0 and mod.out_features % 16 == 0
+                and min(mod.in_features, mod.out_features) >= 128)
+
+    convert_to_float8_training(model, config=Float8LinearConfig.from_recipe_name("tensorwise"),
+                               module_filter_fn=eligible)
+    return {"recipe": "tensorwise", "layers": sum(1 for m in model.modules() if "Float8" in type(m).__name__)}
+
+
 def cmd_probe(a):
     compile_on = _prepare_env(a.nanochat_dir, a.compile, a.device if a.device != "auto" else "cuda")
     torch, common, fa, gpt = _import_upstream()
@@ -429,6 +449,7 @@ def cmd_train(a):
 
     model = build_model(torch, gpt, spec, vocab, device)
     init_notes = load_weights(model, spec["init_weights"], device) if spec.get("init_weights") else None
+    fp8 = convert_fp8(torch, model, device) if spec.get("fp8") else None
     counts = model.num_scaling_params()
     flops_per_token = model.estimate_flops()
     lrs = spec["lrs"]
@@ -562,6 +583,7 @@ def cmd_train(a):
         "init": {"weights": spec["init_weights"], "notes": init_notes} if spec.get("init_weights")
         else "upstream's init_weights",
         "batches": "nanochatd's data stream (DataStream)",
+        "fp8": fp8,
     }
     _write_json(a.out, res)
     log(f"{spec['name']}: done | tok/s mean {tp['tok_per_s_mean'] or 0:,.0f} "

@@ -324,6 +324,7 @@ def test_report_rewritten_after_each_side_and_kept_when_appended_to(tmp_path, mo
     monkeypatch.setattr(bk, "resolve_upstream", lambda a: ("/up", bk.PINNED_REF, "checkout"))
     monkeypatch.setattr(bk, "run_upstream", lambda cfg, ctx: _side(1.60, 0.014))
     monkeypatch.setattr(bk, "run_ours", killed)
+    monkeypatch.setattr(bk, "export_init", lambda cfg, ctx: None)
     argv = ["--baseline", "nanochat", "--out", str(tmp_path), "--no-plot", "--config"]
     with pytest.raises(KeyboardInterrupt):
         bk.main(argv + ["d6"])
@@ -507,3 +508,37 @@ def test_the_gemm_ceiling_comes_from_nc_bench_sgemm(tmp_path):
     got = bk.gemm_ceiling(str(tmp_path / "nanochatd"), 2)
     assert got == {"n": 2048, "threads": 2, "seconds": 0.1, "gflops": 171.8}
     assert bk.gemm_ceiling(str(tmp_path / "elsewhere" / "nanochatd"), 2) is None
+
+
+def test_gpu_bpe_configs_run_upstream_with_fp8_beside_bf16(tmp_path, monkeypatch):
+    """On a GPU, d12-bpe and d20-bpe run upstream twice (bf16, then --fp8), after our initial
+    weights are exported and before our side; the fp8 run's failure fails nothing; the report
+    states ours against upstream's fastest."""
+    order = []
+
+    def upstream(cfg, ctx, fp8=False):
+        order.append(("upstream", fp8, cfg.get("init_weights")))
+        if fp8 and cfg["name"] == "d20-bpe":
+            raise RuntimeError("no fp8 here")
+        return _side(1.60, 0.010 if fp8 else 0.014)
+
+    def tokenizers(configs, data, work, tokenizer=None):
+        for c in configs:
+            c["vocab_size"], c["tokenizer"], c["tokenizer_sha256"] = 21970, "/tok", "ab" * 32
+
+    monkeypatch.setattr(bk, "nvidia_smi", lambda: {"name": "NVIDIA H200", "driver": "580"})
+    monkeypatch.setattr(bk, "resolve_upstream", lambda a: ("/up", bk.PINNED_REF, "checkout"))
+    monkeypatch.setattr(bk, "prepare_tokenizers", tokenizers)
+    monkeypatch.setattr(bk, "export_init", lambda cfg, ctx: order.append(("init",)) or "/init.safetensors")
+    monkeypatch.setattr(bk, "run_upstream", upstream)
+    monkeypatch.setattr(bk, "run_ours", lambda cfg, ctx, rec: order.append(("ours",)) or rec.update(_side(1.59, 0.012)))
+    assert bk.main(["--baseline", "nanochat", "--out", str(tmp_path), "--no-plot", "--cross-check", "none",
+                    "--config", "d12-bpe,d20-bpe"]) == 0
+    assert order == [("init",), ("upstream", False, "/init.safetensors"), ("upstream", True, "/init.safetensors"),
+                     ("ours",)] * 2
+    [md] = [str(p) for p in tmp_path.glob("benchmark_karpathy_*.md")]
+    text = open(md).read()
+    assert "Upstream with `--fp8` (tensorwise, its fastest setting)" in text and "ours / upstream fp8: 0.833" in text
+    assert "Upstream with `--fp8`: not run (RuntimeError: no fp8 here)." in text
+    assert "BPE of 21,970 tokens" in text and "asked for 32,768" in text
+    assert not bk.resolve_configs(["d20-bpe"], "cpu")[0]["upstream_fp8"]
