@@ -141,7 +141,7 @@ static int load_text(nc_engine *e, nc_corpus *c, const char *text, size_t len, c
     int32_t *ids = NULL;
     if (cached) {
         nc_token_cache_path(results, text, len, bpe, cache);
-        ids = nc_token_cache_read(cache, bpe, &n);
+        ids = nc_token_cache_read(cache, bpe, len + 1, &n);
     }
     if (ids) return nc_corpus_from_ids(c, ids, n, path, bpe, err);
     if (nc_corpus_load(c, text, len, path, style, bpe, stop, err)) return -1;

@@ -222,7 +222,7 @@ START_TEST(a_texts_tokens_are_made_once) {
     free(text);
     const nc_corpus *c = reloaded(&t);
     size_t all = c->train.n + c->val.n;
-    int32_t *ids = nc_token_cache_read(path, &t.e->res.tok, &n); /* what the first load wrote */
+    int32_t *ids = nc_token_cache_read(path, &t.e->res.tok, len + 1, &n); /* what the first load wrote */
     ck_assert_ptr_nonnull(ids);
     ck_assert_uint_eq(n, all);
     ck_assert(memcmp(ids, c->ids, n * sizeof *ids) == 0);
@@ -235,8 +235,9 @@ START_TEST(a_texts_tokens_are_made_once) {
     tu_write_text(path, "not a shard, and long enough to hold a shard's header; not a shard at all", 2);
     c = reloaded(&t); /* ignored: made again from the text, <|bos|> first, and written again */
     ck_assert_int_eq(c->train.ids[0], nc_bpe_special(c->tok.bpe, "<|bos|>"));
-    ids = nc_token_cache_read(path, &t.e->res.tok, &n);
+    ids = nc_token_cache_read(path, &t.e->res.tok, len + 1, &n);
     ck_assert(ids && n == all && ids[0] == c->train.ids[0]);
+    ck_assert_ptr_null(nc_token_cache_read(path, &t.e->res.tok, n - 1, &n)); /* more than the text can hold */
     free(ids);
     tu_engine_close(&t);
 }

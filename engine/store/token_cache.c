@@ -19,7 +19,7 @@ void nc_token_cache_path(const char *results, const char *text, size_t len, cons
     snprintf(out, PATH_MAX, "%s/token-cache/%.16s-%.16s.tokens", results, text_hex, tok_hex);
 }
 
-int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t *n) {
+int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t max, size_t *n) {
     nc_error ignored;
     nc_shard s = {.fd = -1};
     int64_t size;
@@ -28,7 +28,7 @@ int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t *n)
     snprintf(s.name, sizeof s.name, "%s", strrchr(path, '/') + 1);
     if (nc_open_regular(path, INT64_MAX, "token cache", &s.fd, &size, &ignored)) return NULL;
     int32_t *ids = NULL;
-    if (nc_shard_header(&s, size, want, &ignored) == 0 && s.count > 0) {
+    if (nc_shard_header(&s, size, want, &ignored) == 0 && s.count > 0 && s.count <= max) {
         nc_tokens all = {.shards = &s, .n_shards = 1, .n = s.count, .vocab = nc_tokenizer_size(t)};
         ids = malloc(s.count * sizeof *ids);
         if (ids && nc_tokens_read(&all, 0, s.count, ids, &ignored)) {

@@ -16,8 +16,10 @@
 /* The cache file for text (len bytes) under t, in the resolved results folder. */
 void nc_token_cache_path(const char *results, const char *text, size_t len, const nc_tokenizer *t,
                          char out[PATH_MAX]);
-/* Its ids (malloc'd, *n of them), or NULL when it is absent or unusable. */
-int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t *n);
+/* Its ids (malloc'd, *n of them), or NULL when it is absent or unusable,
+ * or holds more than max (a text of len bytes has at most len + 1 tokens,
+ * <|bos|> included: a forged file cannot make the daemon allocate more). */
+int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t max, size_t *n);
 /* Writes ids (n) there (the folder made if missing; atomically); 0 or -1. */
 int nc_token_cache_write(const char *path, const nc_tokenizer *t, const int32_t *ids, size_t n);
 
