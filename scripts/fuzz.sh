@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-200000}
 source scripts/packages.sh
 need_packages clang libclang-rt-14-dev cmake pkg-config libevent-dev libmsgpack-dev libsystemd-dev check \
-  libjansson-dev libopenblas-dev libpcre2-dev
+  libjansson-dev libopenblas-dev libpcre2-dev nettle-dev
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target fuzz_frame fuzz_checkpoint fuzz_safetensors fuzz_tokenizer fuzz_shard -j"$(nproc)" >/dev/null
 work=$(mktemp -d)

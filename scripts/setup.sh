@@ -9,11 +9,11 @@ shift || true
 
 source scripts/packages.sh
 need_packages build-essential cmake pkg-config libevent-dev libmsgpack-dev libsystemd-dev check \
-  libjansson-dev libopenblas-dev libpcre2-dev python3 python3-pip
+  libjansson-dev libopenblas-dev libpcre2-dev nettle-dev python3 python3-pip
 
 python3 -c 'import msgpack, pytest, rustbpe, tiktoken, pyarrow' 2>/dev/null ||
   python3 -m pip install -q msgpack pytest rustbpe tiktoken pyarrow 2>/dev/null ||
-  python3 -m pip install -q --break-system-packages msgpack pytest rustbpe tiktoken
+  python3 -m pip install -q --break-system-packages msgpack pytest rustbpe tiktoken pyarrow
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 cmake --build "$build" -j"$(nproc)"
