@@ -6,9 +6,12 @@
 #   scripts/gpu_check.sh pack [BUILD_DIR] [--upstream PATH] [--pack FILE]
 #       here, after building with -DNC_CUDA=ON: packs the GPU programs, the commit they were
 #       built from, the shared libraries a CUDA image lacks (OpenBLAS and its Fortran runtime)
-#       and a shallow clone of upstream nanochat at the pinned commit, made from the local
-#       checkout PATH (default upstream/nanochat), into FILE (default
-#       build-cuda/gpu-pack.tar.xz); carry that one file to the GPU machine.
+#       a shallow clone of upstream nanochat at the pinned commit, made from the local
+#       checkout PATH (default upstream/nanochat), and the 32,768-token tokenizer of the
+#       benchmark's d12-bpe and d20-bpe configs trained on the bundled corpus (rustbpe is not
+#       on the GPU image; tiktoken is), into FILE (default build-cuda/gpu-pack.tar.xz); carry
+#       that one file to the GPU machine. There, outside the schedule:
+#       benchmark_karpathy.py --config d20-bpe --tokenizer /tmp/nc-gpu/nc/tok32768 ...
 #   scripts/gpu_check.sh [--quick] [--budget SECONDS] [--phases A,B] [--out DIR]
 #                        [--pack FILE] [--nanochat-dir PATH]
 #       there: the phases of SCHEDULE below, in order, each cut at its deadline (the shares
@@ -95,6 +98,14 @@ pack_upstream() {
     echo "upstream: shallow clone of $src at $head, $(du -sh "$dest" | cut -f1) unpacked"
 }
 
+# pack_tokenizer DEST: the -bpe configs' tokenizer (tiny Shakespeare stops it at 21,970 tokens)
+pack_tokenizer() {
+    python3 "$ROOT/scripts/tokenizer.py" train --data "$ROOT/data/tinyshakespeare.txt" --vocab-size 32768 \
+        --out "$1" >/dev/null || echo "pack: no tokenizer (scripts/tokenizer.py train failed): the -bpe configs" \
+        "will need --tokenizer there"
+    return 0
+}
+
 pack() {
     local build="$ROOT/build-cuda" upstream="$ROOT/upstream/nanochat" stage rc=0
     while [ $# -gt 0 ]; do
@@ -108,6 +119,7 @@ pack() {
     done
     stage="$(mktemp -d)"
     pack_programs "$build" "$stage/nc" && pack_upstream "$upstream" "$stage/nc/nanochat" &&
+        pack_tokenizer "$stage/nc/tok32768" &&
         mkdir -p "$(dirname "$PACK")" && tar --owner=0 --group=0 -C "$stage" -cJf "$PACK" nc || rc=1
     rm -rf "$stage"
     [ $rc = 0 ] || exit 1

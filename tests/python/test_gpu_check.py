@@ -3,6 +3,7 @@ a few seconds) runs the real schedule, deadlines, benchmark harness and summary;
 notes read the programs' real output formats; its pack carries upstream."""
 import glob
 import json
+import importlib.util
 import os
 import re
 import subprocess
@@ -230,6 +231,8 @@ def test_pack_carries_a_shallow_upstream_clone(tmp_path):
     names = tarfile.open(pack).getnames()
     assert "nc/nanochat/.git/shallow" in names and "nc/nanochat/nanochat/gpt.py" in names
     assert "nc/bin/test_kernels" in names and "nc/COMMIT" in names
+    if importlib.util.find_spec("rustbpe"):  # the -bpe configs' tokenizer, trained here
+        assert "nc/tok32768/tokenizer.json" in names
     # there, the dry run finds upstream in the pack without --nanochat-dir
     p, _ = dry_run(tmp_path / "out", "--pack", str(pack), "--phases", "kernels", NC_DRY_HANG="",
                    NC_DRY_FAIL="")
