@@ -17,7 +17,7 @@ typedef enum nc_code {
     NC_E_UNKNOWN_CHARACTER,   /* prompt character outside the vocabulary */
     NC_E_INTERNAL,            /* a bug or an unexpected system failure */
     NC_E_CHECKPOINT_CORRUPT,  /* truncated, corrupt or mismatched checkpoint */
-    NC_E_UNSUPPORTED_VERSION, /* checkpoint or protocol version not supported */
+    NC_E_UNSUPPORTED_VERSION, /* checkpoint, token shard or protocol version not supported */
     NC_E_MEMORY_DRIFT,        /* memory guard tripped */
     NC_E_PERMISSION_DENIED,   /* peer or path not allowed */
     NC_E_NON_FINITE_LOSS,     /* the loss became NaN or Inf */

@@ -277,7 +277,7 @@ static void raise_fd_limit(int max_connections) {
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max_connections + 64)
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max_connections + 64 + 2 * NC_MAX_SHARDS)
         log_warn("the descriptor limit (%llu) is below --max-connections plus headroom; raise LimitNOFILE",
                  (unsigned long long)rl.rlim_cur);
 }

@@ -158,7 +158,8 @@ const nc_corpus *nc_engine_corpus(nc_engine *e, const char *path, nc_style style
     if (nc_resolve(&e->folders, p, NULL, NC_ACCESS_READ, "data", real, err) || nc_file_id_of(real, &id, err))
         return NULL;
     if (e->corpus_loaded && strcmp(e->corpus_file, real) == 0 && nc_file_id_equal(&e->corpus_id, &id) &&
-        e->corpus.style == style && (bpe ? nc_tokenizer_equal(bpe, &e->corpus.tok) : !e->corpus.tok.bpe))
+        e->corpus.style == style && (bpe ? nc_tokenizer_equal(bpe, &e->corpus.tok) : !e->corpus.tok.bpe) &&
+        nc_shards_current(&e->corpus.shards, real))
         return &e->corpus;
     nc_corpus fresh;
     if (id.folder) {

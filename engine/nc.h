@@ -37,6 +37,9 @@ typedef struct nc_engine_opts {
 } nc_engine_opts;
 
 #define NC_MAX_ALLOW_DIRS 32
+/* Token shards a corpus takes: each an open file while it is cached, twice
+ * that while a new corpus replaces it (the daemon's descriptor headroom). */
+#define NC_MAX_SHARDS 256
 #define NC_GUARD_WINDOW_DEFAULT 8
 #define NC_GUARD_GROWTH_DEFAULT 1.5
 #define NC_RESULTS_DIR_DEFAULT "results"

@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tokenizer as tk  # noqa: E402  (scripts/tokenizer.py)
 
 MAGIC, VERSION, HEADER = b"NCTOKENS", 1, 64
+MAX_SHARDS = 256  # what nanochatd takes from a folder (engine/nc.h NC_MAX_SHARDS)
 
 
 class ShardWriter:
@@ -43,6 +44,8 @@ class ShardWriter:
         self.index, self.f, self.count, self.written = 0, None, 0, []
 
     def _open(self):
+        if self.index >= MAX_SHARDS:
+            sys.exit(f"more than {MAX_SHARDS} shards, what nanochatd takes from a folder: raise --shard-tokens")
         self.path = os.path.join(self.out_dir, f"shard_{self.index:05d}.tokens")
         self.f = open(self.path + ".tmp", "wb")
         self.f.write(b"\0" * HEADER)
@@ -68,7 +71,10 @@ class ShardWriter:
                 self.close_shard()
                 continue
             part, ids = ids[:room], ids[room:]
-            self.f.write(array.array("H" if self.width == 2 else "I", part).tobytes())
+            a = array.array("H" if self.width == 2 else "I", part)
+            if sys.byteorder == "big":
+                a.byteswap()  # little-endian, as the format says
+            self.f.write(a.tobytes())
             self.count += len(part)
 
 
@@ -99,6 +105,8 @@ def prepare(a):
     if glob.glob(os.path.join(a.out, "*.tokens")):
         sys.exit(f"{a.out} already holds token shards; name an empty folder")
     inputs = a.text or a.parquet
+    if a.parquet and len(inputs) < 2:
+        sys.exit("--parquet takes at least two files: the last validates")
     docs = text_documents if a.text else (lambda ps: (d for p in ps for d in parquet_documents(p)))
     w = ShardWriter(a.out, digest, width, a.shard_tokens)
     if len(inputs) == 1 and a.text:  # one text file: nanochatd's 90/10 split of its tokens
@@ -113,6 +121,8 @@ def prepare(a):
         w.close_shard()
         for _, text in docs(inputs[-1:]):
             w.write([bos] + enc.encode_ordinary(text), split=False)
+        if w.f is None:
+            sys.exit(f"the last input, {inputs[-1]}, which validates, holds no documents")
     w.close_shard()
     for path, count in w.written:
         print(f"{path}: {count} tokens")

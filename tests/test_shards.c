@@ -1,9 +1,11 @@
 /* test_shards.c: training on a folder of token shards (engine/store/shards.h).
  * The shards scripts/prepare_data.py made of a text file (its <|bos|>
  * document, 90% in four training shards, 10% in the validation shard)
- * train exactly as the text does, loss for loss; forged shards are refused naming the file, and the
- * resident model stays; an id outside the vocabulary fails the run naming
- * the shard; memory does not grow with the data: a 4 GB shard set (sparse
+ * train exactly as the text does, loss for loss; forged shards are refused
+ * naming the file, and the resident model stays (an id outside the
+ * vocabulary deep in a training shard too: every id is read when the shards
+ * open); a shard written in place after it was opened is opened again, and
+ * refused; memory does not grow with the data: a 4 GB shard set (sparse
  * files) peaks within 10% of a 40 MB one. A text's BPE tokens are made
  * once: kept in the results folder's token cache and read from there when
  * the text is loaded again; a cache file that is no shard of that
@@ -98,6 +100,32 @@ START_TEST(shards_of_a_texts_tokens_train_as_the_text_does) {
 }
 END_TEST
 
+START_TEST(a_shard_written_in_place_is_opened_again) {
+    tu_engine t;
+    tu_engine_open(&t, "shardstale", 0, 0);
+    char dir[PATH_MAX], cmd[3 * PATH_MAX];
+    make_folder(dir, sizeof dir, &t, "data");
+    snprintf(cmd, sizeof cmd, "cp %s/*.tokens %s/", SHARDS, dir);
+    ck_assert(system(cmd) == 0);
+    json_decref(tu_engine_call(&t, "train", args_on(dir, "stale", 2)));
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/shard_00004.tokens", dir);
+    FILE *f = fopen(path, "r+b"); /* the same inode and size: only its bytes and mtime change */
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 24, SEEK_SET);
+    fputc(0xff, f); /* another tokenizer's hash */
+    fclose(f);
+    struct timespec later[2] = {{.tv_nsec = UTIME_NOW}, {.tv_sec = 2000000000}};
+    ck_assert(utimensat(AT_FDCWD, path, later, 0) == 0); /* past the file system's mtime granularity */
+    nc_error err = {0};
+    ck_assert_ptr_null(tu_engine_try(t.e, "eval", json_pack("{s:i}", "windows", 4), NULL, &err));
+    ck_assert_msg(err.code == NC_E_BAD_REQUEST && strstr(err.message, "shard_00004.tokens was made by another tokenizer"),
+                  "%s: %s", nc_code_name(err.code), err.message);
+    ck_assert_int_eq(nc_resident_step(&t.e->res), 2);
+    tu_engine_close(&t);
+}
+END_TEST
+
 /* train on dir is refused with code, the message naming what, and the resident bigram stays. */
 static void refused(tu_engine *t, const char *dir, nc_code code, const char *what) {
     nc_error err = {0};
@@ -150,16 +178,16 @@ START_TEST(forged_shards_are_refused_naming_the_file) {
     ck_assert(symlink(target, path) == 0);
     refused(&t, dir, NC_E_PERMISSION_DENIED, "b.tokens");
 
-    make_folder(dir, sizeof dir, &t, "vocab");
+    make_folder(dir, sizeof dir, &t, "long");
     write_shard(dir, "a.tokens", ids, 4096, hash);
-    ids[10] = 5000; /* the fixture tokenizer has 1,024 tokens */
+    write_shard(dir, "b_validation_shard_with_a_name_longer_than_the_sixty_three_bytes_kept.tokens", ids, 4096, hash);
+    refused(&t, dir, NC_E_BAD_REQUEST, "a token shard's name is at most 63 bytes");
+
+    make_folder(dir, sizeof dir, &t, "vocab"); /* every id is read when the shards open, before the model changes */
     write_shard(dir, "b.tokens", ids, 4096, hash);
-    nc_error err = {0};
-    json_t *a = args_on(dir, "vocab", 2);
-    json_object_set_new(a, "eval_windows", json_integer(2));
-    ck_assert_ptr_null(tu_engine_try(t.e, "train", a, NULL, &err)); /* the step-0 eval reads b's window at 0 */
-    ck_assert_int_eq(err.code, NC_E_BAD_REQUEST);
-    ck_assert_msg(strstr(err.message, "b.tokens holds id 5000 at token 10"), "%s", err.message);
+    ids[4000] = 5000; /* the fixture tokenizer has 1,024 tokens */
+    write_shard(dir, "a.tokens", ids, 4096, hash);
+    refused(&t, dir, NC_E_BAD_REQUEST, "a.tokens holds id 5000 at token 4000");
     tu_engine_close(&t);
 }
 END_TEST
@@ -246,6 +274,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("shards");
     tu_tcase(s, "shards", shards_of_a_texts_tokens_train_as_the_text_does, forged_shards_are_refused_naming_the_file,
+             a_shard_written_in_place_is_opened_again,
              memory_does_not_grow_with_the_shards, a_texts_tokens_are_made_once);
     return tu_run(s);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void nc_token_cache_path(const char *results, const char *text, size_t len, const nc_tokenizer *t,
@@ -28,7 +29,9 @@ int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t max
     snprintf(s.name, sizeof s.name, "%s", strrchr(path, '/') + 1);
     if (nc_open_regular(path, INT64_MAX, "token cache", &s.fd, &size, &ignored)) return NULL;
     int32_t *ids = NULL;
-    if (nc_shard_header(&s, size, want, &ignored) == 0 && s.count > 0 && s.count <= max) {
+    struct stat st; /* the daemon's own file, which no one else may have written */
+    bool own = fstat(s.fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+    if (own && nc_shard_header(&s, size, want, &ignored) == 0 && s.count > 0 && s.count <= max) {
         nc_tokens all = {.shards = &s, .n_shards = 1, .n = s.count, .vocab = nc_tokenizer_size(t)};
         ids = malloc(s.count * sizeof *ids);
         if (ids && nc_tokens_read(&all, 0, s.count, ids, &ignored)) {

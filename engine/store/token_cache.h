@@ -4,8 +4,9 @@
  * first 16 hex digits of the SHA-256 of the text's bytes and of the
  * tokenizer.json, in the token shard format (shards.h). Loading the same
  * text under the same tokenizer again reads them instead of encoding (28
- * MB/s); a file there that is not that tokenizer's shard, or holds an id
- * outside its vocabulary, is ignored and made again. */
+ * MB/s); a file there that is not that tokenizer's shard, holds an id
+ * outside its vocabulary, is not the daemon's own or may be written by
+ * others, is ignored and made again. Nothing removes old ones. */
 #ifndef NC_TOKEN_CACHE_H
 #define NC_TOKEN_CACHE_H
 

@@ -102,6 +102,26 @@ def test_parquet_rows_are_documents(tmp_path):
     assert shards[1] == doc("val one") + doc("val two")
 
 
+def test_parquet_needs_a_validation_file_with_documents(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    train, empty = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"text": ["one doc"]}), train)
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), empty)
+    with pytest.raises(SystemExit, match="at least two files"):
+        run(tmp_path / "one", parquet=[str(train)])
+    with pytest.raises(SystemExit, match="which validates, holds no documents"):
+        run(tmp_path / "two", parquet=[str(train), str(empty)])
+
+
+def test_more_shards_than_nanochatd_takes_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_data, "MAX_SHARDS", 3)
+    text = tmp_path / "corpus.txt"
+    text.write_text(CORPUS)
+    with pytest.raises(SystemExit, match="more than 3 shards"):
+        run(tmp_path / "out", text=[str(text)], shard_tokens=100)
+
+
 def test_a_folder_with_shards_is_refused(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text(CORPUS)
