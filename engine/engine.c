@@ -124,9 +124,12 @@ int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_
 
 const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, const nc_sink *sink, nc_error *err) {
     const nc_corpus *c = nc_engine_corpus(e, r->cfg.data, r->cfg.style, r->tok.bpe ? &r->tok : NULL, sink, err);
-    if (!c || nc_tokenizer_equal(&r->tok, &c->tok)) return c;
-    nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", c->path);
-    return NULL;
+    if (!c) return NULL;
+    if (!nc_tokenizer_equal(&r->tok, &c->tok)) {
+        nc_fail(err, NC_E_BAD_REQUEST, "the model's vocabulary differs from that of %s", c->path);
+        return NULL;
+    }
+    return nc_corpus_fits(c, r->cfg.model.seq_len, err) ? NULL : c;
 }
 
 /* A text corpus; under a BPE (and no style) its tokens come from the token
@@ -141,7 +144,7 @@ static int load_text(nc_engine *e, nc_corpus *c, const char *text, size_t len, c
     int32_t *ids = NULL;
     if (cached) {
         nc_token_cache_path(results, text, len, bpe, cache);
-        ids = nc_token_cache_read(cache, bpe, len + 1, &n);
+        ids = nc_token_cache_read(cache, bpe, 3 * len + 1, &n);
     }
     if (ids) return nc_corpus_from_ids(c, ids, n, path, bpe, err);
     if (nc_corpus_load(c, text, len, path, style, bpe, stop, err)) return -1;

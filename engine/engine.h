@@ -103,7 +103,8 @@ char *nc_engine_read(nc_engine *e, const char *path, int64_t max, const char *wh
  * inside the daemon's folders): BadRequest naming what is wrong with it. */
 int nc_engine_tokenizer(nc_engine *e, const char *folder, nc_tokenizer *out, nc_error *err);
 /* The corpus of r's config in r's tokens: BadRequest when the file's
- * characters are no longer the model's. */
+ * characters are no longer the model's, or its splits no longer hold a
+ * window of the model's context. */
 const nc_corpus *nc_resident_corpus(nc_engine *e, const nc_resident *r, const nc_sink *sink, nc_error *err);
 /* The backend for a device (auto: the GPU when one opens, else the cpu);
  * DeviceUnavailable when cuda is asked for and absent. */

@@ -476,7 +476,8 @@ def committed_upstream(cfg, reports, gpu, up_commit=None):
         r = d["results"].get(cfg["name"]) or {}
         rec = r.get("upstream")  # upstream's own run there, not figures it took from elsewhere
         if (not theirs or not rec or rec.get("error") or "upstream_figures" in r
-                or any(theirs.get(k) != cfg[k] for k in FIGURES_SHAPE_KEYS)):
+                or any(theirs.get(k) != cfg[k] for k in FIGURES_SHAPE_KEYS)
+                or theirs.get("tokenizer_sha256") != cfg.get("tokenizer_sha256")):  # other tokens
             continue
         env = d.get("environment") or {}
         their_gpu = (env.get("gpu") or {}).get("name") if d.get("device") == "cuda" else "CPU"

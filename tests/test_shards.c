@@ -5,7 +5,7 @@
  * naming the file, and the resident model stays (an id outside the
  * vocabulary deep in a training shard too: every id is read when the shards
  * open); a shard written in place after it was opened is opened again, and
- * refused; memory does not grow with the data: a 4 GB shard set (sparse
+ * refused, and one cut shorter than a window refuses eval and a resume; memory does not grow with the data: a 4 GB shard set (sparse
  * files) peaks within 10% of a 40 MB one. A text's BPE tokens are made
  * once: kept in the results folder's token cache and read from there when
  * the text is loaded again; a cache file that is no shard of that
@@ -121,6 +121,22 @@ START_TEST(a_shard_written_in_place_is_opened_again) {
     ck_assert_ptr_null(tu_engine_try(t.e, "eval", json_pack("{s:i}", "windows", 4), NULL, &err));
     ck_assert_msg(err.code == NC_E_BAD_REQUEST && strstr(err.message, "shard_00004.tokens was made by another tokenizer"),
                   "%s: %s", nc_code_name(err.code), err.message);
+    ck_assert_int_eq(nc_resident_step(&t.e->res), 2);
+
+    /* a validation shard too short for the model's context: eval and a resume are refused */
+    uint8_t hash[NC_TOKENIZER_HASH_BYTES];
+    fixture_hash(hash);
+    int32_t few[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    char ckpt[PATH_MAX + 32];
+    snprintf(ckpt, sizeof ckpt, "%s/stale.ckpt", t.checkpoints);
+    json_decref(tu_engine_call(&t, "checkpoint", json_pack("{s:s, s:s}", "action", "save", "path", ckpt)));
+    write_shard(dir, "shard_00004.tokens", few, 8, hash);
+    ck_assert_ptr_null(tu_engine_try(t.e, "eval", json_pack("{s:i}", "windows", 4), NULL, &err));
+    ck_assert_msg(err.code == NC_E_BAD_REQUEST && strstr(err.message, "too long for the corpus"), "%s", err.message);
+    json_t *resume = args_on(dir, "resumed", 4);
+    json_object_set_new(resume, "resume", json_string(ckpt));
+    ck_assert_ptr_null(tu_engine_try(t.e, "train", resume, NULL, &err));
+    ck_assert_msg(err.code == NC_E_BAD_REQUEST && strstr(err.message, "too long for the corpus"), "%s", err.message);
     ck_assert_int_eq(nc_resident_step(&t.e->res), 2);
     tu_engine_close(&t);
 }
@@ -250,7 +266,7 @@ START_TEST(a_texts_tokens_are_made_once) {
     free(text);
     const nc_corpus *c = reloaded(&t);
     size_t all = c->train.n + c->val.n;
-    int32_t *ids = nc_token_cache_read(path, &t.e->res.tok, len + 1, &n); /* what the first load wrote */
+    int32_t *ids = nc_token_cache_read(path, &t.e->res.tok, 3 * len + 1, &n); /* what the first load wrote */
     ck_assert_ptr_nonnull(ids);
     ck_assert_uint_eq(n, all);
     ck_assert(memcmp(ids, c->ids, n * sizeof *ids) == 0);
@@ -263,7 +279,7 @@ START_TEST(a_texts_tokens_are_made_once) {
     tu_write_text(path, "not a shard, and long enough to hold a shard's header; not a shard at all", 2);
     c = reloaded(&t); /* ignored: made again from the text, <|bos|> first, and written again */
     ck_assert_int_eq(c->train.ids[0], nc_bpe_special(c->tok.bpe, "<|bos|>"));
-    ids = nc_token_cache_read(path, &t.e->res.tok, len + 1, &n);
+    ids = nc_token_cache_read(path, &t.e->res.tok, 3 * len + 1, &n);
     ck_assert(ids && n == all && ids[0] == c->train.ids[0]);
     ck_assert_ptr_null(nc_token_cache_read(path, &t.e->res.tok, n - 1, &n)); /* more than the text can hold */
     free(ids);

@@ -66,8 +66,9 @@ static inline float nc_cpu_exp_nonpos(float x) {
  * 1 - 2 / (e^2|x| + 1) = (1 - e^-2|x|) / (1 + e^-2|x|) above. */
 static inline float nc_cpu_tanh(float x) {
     float a = fabsf(x), z = x * x;
-    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
-                   3.33332819422e-1f) * z * x + x;
+    float poly = (((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+                 3.33332819422e-1f;
+    float small = copysignf(x + x * (z * poly), x); /* the sign kept at zero: tanh(-0) = -0 */
     float y = -2.0f * a;
     float e = nc_cpu_exp_nonpos(y < -100.0f ? -100.0f : y); /* in (0, 0.29] above 0.625; 0 far out; NaN stays */
     float large = copysignf((1.0f - e) / (1.0f + e), x);

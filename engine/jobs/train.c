@@ -57,8 +57,7 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, co
     if (cfg->mode == NC_MODE_TENSOR && !(r->backend = nc_engine_backend(e, r->cfg.device, err))) return -1;
     if (r->ops->resolve(&r->cfg.model, r->backend, &r->cfg.eval_windows, err)) return -1;
     if (nc_batch_check(&r->cfg, err)) return -1;
-    if ((size_t)r->cfg.model.seq_len + 1 >= c->train.n || (size_t)r->cfg.model.seq_len + 1 >= c->val.n)
-        return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus", (long long)r->cfg.model.seq_len);
+    if (nc_corpus_fits(c, r->cfg.model.seq_len, err)) return -1;
     int V = nc_tokenizer_size(&c->tok);
     if (nc_tokenizer_copy(&r->tok, &c->tok) || (c->style_only && !(r->style_only = malloc((size_t)V))))
         return nc_fail(err, NC_E_INTERNAL, "out of memory for a vocabulary of %d", V);
@@ -163,7 +162,11 @@ static int train_steps(trainer *t, nc_error *err) {
             if (pending && (ops->drain(r->model, &loss, err) || finish_step(t, step, loss, err))) return -1;
             return nc_fail(err, NC_E_CANCELLED, "training cancelled after step %lld", (long long)step);
         }
-        if (sample_batch(&t->corpus->train, B, T, &r->data_rng, t->x, t->y, err)) return -1;
+        if (sample_batch(&t->corpus->train, B, T, &r->data_rng, t->x, t->y, err)) {
+            nc_error late; /* the step in flight is collected first (a non-finite one restored), its error kept */
+            if (pending && ops->drain(r->model, &loss, &late) == 0) finish_step(t, step, loss, &late);
+            return -1;
+        }
         nc_batch batch = {t->x, t->y, B, T};
         double t0 = nc_now();
         int rc = ops->train_step(r->model, &batch, step, r->cfg.steps, &loss, err);

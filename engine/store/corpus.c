@@ -165,6 +165,12 @@ int nc_corpus_load_shards(nc_corpus *c, const char *folder, const char *path, nc
     return 0;
 }
 
+int nc_corpus_fits(const nc_corpus *c, int64_t seq_len, nc_error *err) {
+    if ((size_t)seq_len + 1 < c->train.n && (size_t)seq_len + 1 < c->val.n) return 0;
+    return nc_fail(err, NC_E_BAD_REQUEST, "args.seq_len %lld is too long for the corpus %s (%zu training, %zu validation tokens)",
+                   (long long)seq_len, c->path, c->train.n, c->val.n);
+}
+
 void nc_corpus_free(nc_corpus *c) {
     nc_tokenizer_free(&c->tok);
     nc_shards_close(&c->shards);

@@ -40,5 +40,9 @@ int nc_corpus_from_ids(nc_corpus *c, int32_t *ids, size_t n, const char *path, c
 int nc_corpus_load_shards(nc_corpus *c, const char *folder, const char *path, nc_style style, const nc_tokenizer *bpe,
                           nc_error *err);
 void nc_corpus_free(nc_corpus *c);
+/* Windows of seq_len + 1 tokens fit in both splits; BadRequest otherwise
+ * (a folder's shards size its splits apart, and may change under a
+ * checkpoint that names them). */
+int nc_corpus_fits(const nc_corpus *c, int64_t seq_len, nc_error *err);
 
 #endif

@@ -17,7 +17,7 @@ void nc_token_cache_path(const char *results, const char *text, size_t len, cons
     nc_hash_hex(h, text_hex);
     nc_tokenizer_hash(t, h);
     nc_hash_hex(h, tok_hex);
-    snprintf(out, PATH_MAX, "%s/token-cache/%.16s-%.16s.tokens", results, text_hex, tok_hex);
+    snprintf(out, PATH_MAX, "%s/token-cache/%s-%.16s.tokens", results, text_hex, tok_hex);
 }
 
 int32_t *nc_token_cache_read(const char *path, const nc_tokenizer *t, size_t max, size_t *n) {

@@ -482,6 +482,19 @@ def test_bpe_configs_get_their_tokenizer_once_per_vocabulary(tmp_path):
                               tokenizer=str(tmp_path / "missing"))
 
 
+def test_committed_figures_need_the_same_tokens(tmp_path):
+    cfg = bk.resolve_configs(["d12-bpe"], "cuda")[0]
+    cfg.update(tokenizer_sha256="ab" * 32, vocab_size=21970)
+    theirs = dict(cfg, tokenizer_sha256="cd" * 32)
+    doc = {"configs": [theirs], "results": {"d12-bpe": {"upstream": _side(1.6, 0.01)}},
+           "device": "cuda", "environment": {"gpu": {"name": "NVIDIA H200"}}}
+    rec, meta = bk.committed_upstream(cfg, [("other-tokens.json", doc)], {"name": "NVIDIA H200"})
+    assert rec is None and "no report" in meta["reason"]
+    doc["configs"] = [dict(cfg)]
+    rec, meta = bk.committed_upstream(cfg, [("same-tokens.json", doc)], {"name": "NVIDIA H200"})
+    assert rec is not None and meta["file"] == "same-tokens.json"
+
+
 def test_gpu_bpe_configs_are_upstreams_speedrun_shapes():
     got = {c["name"]: c for c in bk.resolve_configs(["d12-bpe", "d20-bpe"], "cuda")}
     for n, depth in (("d12-bpe", 12), ("d20-bpe", 20)):
