@@ -86,8 +86,8 @@ static int check_ids(const nc_shard *s, int vocab, nc_error *err) {
         if (data < 0 && errno == ENXIO) break; /* a hole to the end */
         if (data < 0) data = pos, hole = end;  /* no SEEK_DATA here: read it all */
         else if ((hole = lseek(s->fd, data, SEEK_HOLE)) < 0 || hole > end) hole = end;
-        size_t from = (size_t)(data - s->offset) / (size_t)s->width, to = ((size_t)(hole - s->offset) + (size_t)s->width - 1) / (size_t)s->width;
-        if (from < at) from = at;
+        size_t w = (size_t)s->width, from = (size_t)(data - s->offset) / w, to = ((size_t)(hole - s->offset) + w - 1) / w;
+        if (from < at) from = at; /* tokens [from, to) start in this data; a hole's are zeros */
         size_t k = to - from < CHUNK ? to - from : CHUNK;
         rc = k ? nc_tokens_read(&one, from, k, ids, err) : 0;
         at = from + (k ? k : 1);
