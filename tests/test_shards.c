@@ -208,7 +208,7 @@ START_TEST(forged_shards_are_refused_naming_the_file) {
 }
 END_TEST
 
-/* The peak RSS a 30-step run on count training tokens reports in run.json,
+/* The peak RSS an 8-step run on count training tokens reports in run.json,
  * the run in a process of its own (a process's peak only grows). */
 static double peak_rss_on(tu_engine *t, const char *name, uint64_t count, const uint8_t *hash) {
     char dir[PATH_MAX];
@@ -218,7 +218,7 @@ static double peak_rss_on(tu_engine *t, const char *name, uint64_t count, const 
     pid_t pid = fork();
     if (pid == 0) {
         nc_error err;
-        json_t *res = tu_engine_try(t->e, "train", args_on(dir, name, 30), NULL, &err);
+        json_t *res = tu_engine_try(t->e, "train", args_on(dir, name, 8), NULL, &err);
         _exit(res ? 0 : 1);
     }
     int status;

@@ -145,9 +145,9 @@ static void hold_exact(const char *what, kind k, const float *ours, const float 
 
 #define BIG_V 32768
 #define BIG_B 1
-#define BIG_T 64
+#define BIG_T 32
 #define BIG_ARGS                                                                                                 \
-    "{\"mode\":\"tensor\",\"model_kind\":\"gpt\",\"depth\":1,\"head_dim\":64,\"seq_len\":64,\"batch_size\":1,"     \
+    "{\"mode\":\"tensor\",\"model_kind\":\"gpt\",\"depth\":1,\"head_dim\":64,\"seq_len\":32,\"batch_size\":1,"     \
     "\"window_pattern\":\"SL\",\"seed\":9}"
 
 /* The -bpe configs' path at a reduced size: upstream's vocabulary of 32,768
