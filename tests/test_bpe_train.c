@@ -137,9 +137,37 @@ START_TEST(a_missing_or_broken_tokenizer_is_refused_and_changes_nothing) {
 }
 END_TEST
 
+/* A style's text is another document: its tokens (<|bos|> first) follow the
+ * part of the corpus that trains; the validation part is the corpus's own. */
+START_TEST(a_style_is_another_document_after_the_training_part) {
+    tu_engine t;
+    tu_engine_open(&t, "bpestyle", 0, 0);
+    nc_error err = {0};
+    json_decref(tu_engine_call(&t, "train", bpe_args(&t, 1)));
+    const nc_corpus *c = nc_resident_corpus(t.e, &t.e->res, NULL, &err);
+    ck_assert_msg(c, "%s", err.message);
+    nc_tokens train = c->train, val = c->val;
+    int32_t *plain = malloc((train.n + val.n) * sizeof *plain);
+    memcpy(plain, train.ids, train.n * sizeof *plain);
+    memcpy(plain + train.n, val.ids, val.n * sizeof *plain);
+    json_t *a = bpe_args(&t, 1);
+    json_object_set_new(a, "style", json_string("futuristic"));
+    json_decref(tu_engine_call(&t, "train", a));
+    c = nc_resident_corpus(t.e, &t.e->res, NULL, &err);
+    ck_assert_msg(c, "%s", err.message);
+    ck_assert_uint_gt(c->train.n, train.n);
+    ck_assert(memcmp(c->train.ids, plain, train.n * sizeof *plain) == 0);
+    ck_assert_int_eq(c->train.ids[train.n], nc_bpe_special(c->tok.bpe, "<|bos|>"));
+    ck_assert_uint_eq(c->val.n, val.n);
+    ck_assert(memcmp(c->val.ids, plain + train.n, val.n * sizeof *plain) == 0);
+    free(plain);
+    tu_engine_close(&t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("bpe_train");
-    tu_tcase(s, "bpe_train", the_gpt_trains_evaluates_and_samples_on_bpe_tokens,
+    tu_tcase(s, "bpe_train", the_gpt_trains_evaluates_and_samples_on_bpe_tokens, a_style_is_another_document_after_the_training_part,
              a_missing_or_broken_tokenizer_is_refused_and_changes_nothing);
     return tu_run(s);
 }

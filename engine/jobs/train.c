@@ -66,8 +66,9 @@ static int fresh_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, co
     return nc_engine_build(e, r, true, NC_E_BAD_REQUEST, "the requested model", err);
 }
 
-/* Continues from a checkpoint: its model config wins; the run's knobs come from the request. */
-static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, const nc_sink *sink, nc_error *err) {
+/* Continues from a checkpoint: its model config wins; the run's knobs come
+ * from the request (its corpus is checked by prepare, as a fresh model's). */
+static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, nc_error *err) {
     char path[PATH_MAX];
     memset(r, 0, sizeof *r); /* the caller clears it on failure, even before the read */
     if (nc_engine_checkpoint_path(e, cfg->resume, NC_ACCESS_READ, path, err) || nc_checkpoint_read(e, path, r, err))
@@ -75,7 +76,6 @@ static int resumed_model(nc_engine *e, const nc_train_cfg *cfg, nc_resident *r, 
     if (cfg->steps < nc_resident_step(r))
         return nc_fail(err, NC_E_BAD_REQUEST, "args.steps (%lld) is below the checkpoint's step (%lld)",
                        (long long)cfg->steps, (long long)nc_resident_step(r));
-    if (!nc_resident_corpus(e, r, sink, err)) return -1;
     r->cfg.steps = cfg->steps;
     r->cfg.log_every = cfg->log_every;
     r->cfg.eval_every = cfg->eval_every;
@@ -298,7 +298,7 @@ static int check_checkpoint_path(nc_engine *e, const nc_train_cfg *req, nc_error
 static int prepare(trainer *t, const nc_train_cfg *req, nc_resident *fresh, nc_error *err) {
     nc_engine *e = t->e;
     if (check_checkpoint_path(e, req, err)) return -1;
-    int rc = req->resume[0] ? resumed_model(e, req, fresh, t->sink, err) : fresh_model(e, req, fresh, t->sink, err);
+    int rc = req->resume[0] ? resumed_model(e, req, fresh, err) : fresh_model(e, req, fresh, t->sink, err);
     t->r = fresh;
     t->start = t->log_step = nc_resident_step(fresh);
     if (rc == 0) t->corpus = nc_resident_corpus(e, fresh, t->sink, err);

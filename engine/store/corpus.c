@@ -54,8 +54,24 @@ static int32_t *document(const nc_tokenizer *t, const char *text, size_t len, si
     return NULL;
 }
 
-static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path, const nc_tokenizer *bpe,
-                    const char *st, const nc_stop *stop, nc_error *err) {
+/* The corpus's ids become a text's BPE tokens (n, taken: freed on failure
+ * too), with n_extra of a style's put after the part that trains. */
+static int adopt(nc_corpus *c, int32_t *ids, size_t n, const int32_t *extra, size_t n_extra, nc_error *err) {
+    if (n < 16) {
+        free(ids);
+        return nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", c->path, n);
+    }
+    c->ids = n_extra ? nc_xrealloc(ids, (n + n_extra) * sizeof *ids) : ids;
+    size_t trained = split(c, n, n_extra);
+    if (n_extra) { /* the base's validation part moves past the style's tokens */
+        memmove(c->ids + trained + n_extra, c->ids + trained, (n - trained) * sizeof *ids);
+        memcpy(c->ids + trained, extra, n_extra * sizeof *extra);
+    }
+    return 0;
+}
+
+static int load_bpe(nc_corpus *c, const char *text, size_t len, const nc_tokenizer *bpe, const char *st,
+                    const nc_stop *stop, nc_error *err) {
     size_t n, n_extra = 0;
     if (nc_tokenizer_copy(&c->tok, bpe)) return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
     int32_t *ids = document(&c->tok, text, len, &n, stop, err), *extra = NULL;
@@ -63,15 +79,7 @@ static int load_bpe(nc_corpus *c, const char *text, size_t len, const char *path
         free(ids);
         ids = NULL;
     }
-    if (!ids) return -1;
-    int rc = n < 16 ? nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", path, n) : 0;
-    if (rc == 0) {
-        size_t trained = alloc_split(c, n, n_extra);
-        memcpy(c->ids, ids, trained * sizeof *ids);
-        if (n_extra) memcpy(c->ids + trained, extra, n_extra * sizeof *extra); /* extra may be NULL */
-        memcpy(c->ids + c->train.n, ids + trained, c->val.n * sizeof *ids);
-    }
-    free(ids);
+    int rc = ids ? adopt(c, ids, n, extra, n_extra, err) : -1;
     free(extra);
     return rc;
 }
@@ -82,7 +90,7 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
     snprintf(c->path, sizeof c->path, "%s", path);
     c->style = style;
     if (bpe) {
-        int rc = load_bpe(c, text, len, path, bpe, nc_style_text(style), stop, err);
+        int rc = load_bpe(c, text, len, bpe, nc_style_text(style), stop, err);
         if (rc) nc_corpus_free(c);
         return rc;
     }
@@ -136,14 +144,13 @@ int nc_corpus_load(nc_corpus *c, const char *text, size_t len, const char *path,
 int nc_corpus_from_ids(nc_corpus *c, int32_t *ids, size_t n, const char *path, const nc_tokenizer *bpe, nc_error *err) {
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
-    if (n < 16 || nc_tokenizer_copy(&c->tok, bpe)) {
+    if (nc_tokenizer_copy(&c->tok, bpe)) {
         free(ids);
-        return n < 16 ? nc_fail(err, NC_E_BAD_REQUEST, "corpus %s is too short (%zu tokens)", path, n)
-                      : nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
+        return nc_fail(err, NC_E_INTERNAL, "out of memory for a tokenizer");
     }
-    c->ids = ids;
-    split(c, n, 0);
-    return 0;
+    if (adopt(c, ids, n, NULL, 0, err) == 0) return 0;
+    nc_corpus_free(c);
+    return -1;
 }
 
 int nc_corpus_load_shards(nc_corpus *c, const char *folder, const char *path, nc_style style, const nc_tokenizer *bpe,

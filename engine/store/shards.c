@@ -43,6 +43,22 @@ void nc_shard_header_bytes(uint8_t h[NC_SHARD_HEADER_BYTES], int width, uint64_t
     memcpy(h + 24, hash, NC_TOKENIZER_HASH_BYTES);
 }
 
+int nc_shard_write(int fd, const nc_tokenizer *t, const int32_t *ids, size_t n) {
+    int width = nc_tokenizer_size(t) <= 65536 ? 2 : 4;
+    uint8_t h[NC_SHARD_HEADER_BYTES], hash[NC_TOKENIZER_HASH_BYTES];
+    nc_tokenizer_hash(t, hash);
+    nc_shard_header_bytes(h, width, n, hash);
+    int rc = nc_write_fully(fd, h, sizeof h);
+    uint8_t buf[4096 * 4]; /* (4096 ids) little-endian */
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t k = 0;
+        for (; i < n && k + (size_t)width <= sizeof buf; i++)
+            for (int b = 0; b < width; b++) buf[k++] = (uint8_t)((uint32_t)ids[i] >> (8 * b));
+        rc = nc_write_fully(fd, buf, k);
+    }
+    return rc;
+}
+
 int nc_shard_header(nc_shard *s, int64_t size, const uint8_t want[NC_TOKENIZER_HASH_BYTES], nc_error *err) {
     uint8_t h[NC_SHARD_HEADER_BYTES];
     if (size < NC_SHARD_HEADER_BYTES || pread(s->fd, h, sizeof h, 0) != (ssize_t)sizeof h ||

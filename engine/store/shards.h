@@ -46,6 +46,9 @@ bool nc_shards_current(const nc_shard_set *s, const char *folder);
 /* A shard's 64 header bytes: width (2 or 4), count, the tokenizer's hash. */
 void nc_shard_header_bytes(uint8_t h[NC_SHARD_HEADER_BYTES], int width, uint64_t count,
                            const uint8_t hash[NC_TOKENIZER_HASH_BYTES]);
+/* Writes a whole shard of ids (n) made with tokenizer t to fd: uint16 ids,
+ * uint32 above 65,536 tokens; 0 or an errno. */
+int nc_shard_write(int fd, const nc_tokenizer *t, const int32_t *ids, size_t n);
 /* The header of shard s (its fd and name set; the file size bytes) checked
  * against a tokenizer's hash (the errors of nc_shards_open); sets its
  * width, count and offset. */

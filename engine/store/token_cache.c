@@ -52,19 +52,7 @@ typedef struct shard_out {
 
 static int write_shard(int fd, void *ctx) {
     const shard_out *o = ctx;
-    int width = nc_tokenizer_size(o->t) <= 65536 ? 2 : 4;
-    uint8_t h[NC_SHARD_HEADER_BYTES], hash[NC_TOKENIZER_HASH_BYTES];
-    nc_tokenizer_hash(o->t, hash);
-    nc_shard_header_bytes(h, width, o->n, hash);
-    int rc = nc_write_fully(fd, h, sizeof h);
-    uint8_t buf[4096 * 4];
-    for (size_t i = 0; rc == 0 && i < o->n;) {
-        size_t k = 0;
-        for (; i < o->n && k + (size_t)width <= sizeof buf; i++)
-            for (int b = 0; b < width; b++) buf[k++] = (uint8_t)((uint32_t)o->ids[i] >> (8 * b));
-        rc = nc_write_fully(fd, buf, k);
-    }
-    return rc;
+    return nc_shard_write(fd, o->t, o->ids, o->n);
 }
 
 int nc_token_cache_write(const char *path, const nc_tokenizer *t, const int32_t *ids, size_t n) {

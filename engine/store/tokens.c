@@ -55,5 +55,7 @@ int nc_tokens_read(const nc_tokens *t, size_t start, size_t count, int32_t *out,
 }
 
 int nc_tokens_window(const nc_tokens *t, size_t start, int T, int32_t *x, int32_t *y, nc_error *err) {
-    return nc_tokens_read(t, start, (size_t)T, x, err) || nc_tokens_read(t, start + 1, (size_t)T, y, err) ? -1 : 0;
+    if (nc_tokens_read(t, start, (size_t)T, x, err) || nc_tokens_read(t, start + (size_t)T, 1, y + T - 1, err)) return -1;
+    memcpy(y, x + 1, (size_t)(T - 1) * sizeof *y); /* the T - 1 tokens both hold, read once */
+    return 0;
 }
