@@ -69,20 +69,24 @@ static void block_backward(nc_model *m, gpt_buffers *b, const gpt_pass *p, int l
                             b->x0, m->params + x0, 1.0f, N * C);
 }
 
-/* From the loss down to the stream gradient at the last layer's output: the
- * head's logits, loss and gradient a chunk of rows at a time (the logits
- * become their gradient in place; lm_head's gradient accumulates). */
-static void head_backward(nc_model *m, gpt_buffers *b, const gpt_pass *p) {
-    int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd, R = gpt_head_rows(m, N);
+void gpt_head_loss(nc_model *m, gpt_buffers *b, int64_t N, bool grad) {
+    int64_t C = m->g.n_embd, R = gpt_head_rows(m, N);
     int Vp = m->g.padded_vocab;
     for (int64_t r = 0; r < N; r += R) {
         int64_t k = N - r < R ? N - r : R;
         gpt_head_logits(m, b, r, k);
-        OPS->softcap_ce(m->be, b->losses + r, b->logits, b->logits, b->targets + r, k, m->g.vocab, Vp, GPT_SOFTCAP,
-                        1.0f / (float)N);
-        linear_backward(m, gpt_at(m, b->dln, r * C), b->logits, gpt_at(m, b->lnf, r * C), m->lay.lm_head, k, Vp,
-                        (int)C);
+        OPS->softcap_ce(m->be, b->losses + r, grad ? b->logits : NULL, b->logits, b->targets + r, k, m->g.vocab, Vp,
+                        GPT_SOFTCAP, grad ? 1.0f / (float)N : 1.0f);
+        if (grad)
+            linear_backward(m, gpt_at(m, b->dln, r * C), b->logits, gpt_at(m, b->lnf, r * C), m->lay.lm_head, k, Vp,
+                            (int)C);
     }
+}
+
+/* From the loss down to the stream gradient at the last layer's output. */
+static void head_backward(nc_model *m, gpt_buffers *b, const gpt_pass *p) {
+    int64_t N = (int64_t)p->B * p->T, C = m->g.n_embd;
+    gpt_head_loss(m, b, N, true);
     OPS->mean(m->be, b->loss, b->losses, N);
     OPS->rmsnorm_backward(m->be, b->dxf, b->dln, b->lnf, b->rstdf, N, (int)C, false);
     OPS->copy(m->be, b->dres, b->dxf, (size_t)(N * C) * nc_dtype_size(m->be->act));

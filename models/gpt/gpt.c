@@ -188,16 +188,10 @@ static int gpt_loss_lag(const nc_model *m) { return gpt_stepper_lagged(m) ? 1 : 
 static int gpt_eval_losses(nc_model *m, const nc_batch *b, float *losses, nc_error *err) {
     gpt_pass p;
     if (gpt_load_batch(m, b, true, &p, err)) return -1;
-    gpt_buffers *t = &m->train;
-    int64_t N = (int64_t)b->B * b->T, R = gpt_head_rows(m, N);
-    gpt_forward(m, t, &p);
-    for (int64_t r = 0; r < N; r += R) {
-        int64_t k = N - r < R ? N - r : R;
-        gpt_head_logits(m, t, r, k);
-        OPS->softcap_ce(m->be, t->losses + r, NULL, t->logits, t->targets + r, k, m->g.vocab, m->g.padded_vocab,
-                        GPT_SOFTCAP, 1.0f);
-    }
-    OPS->download(m->be, losses, t->losses, sizeof(float) * (size_t)N);
+    int64_t N = (int64_t)b->B * b->T;
+    gpt_forward(m, &m->train, &p);
+    gpt_head_loss(m, &m->train, N, false);
+    OPS->download(m->be, losses, m->train.losses, sizeof(float) * (size_t)N);
     return OPS->sync(m->be, err);
 }
 

@@ -141,6 +141,11 @@ void gpt_forward(nc_model *m, gpt_buffers *buf, const gpt_pass *p);
 void gpt_head_logits(nc_model *m, gpt_buffers *buf, int64_t row, int64_t rows);
 /* Layer l's attention geometry in pass p (q, k, v from the packed qkv or the cache). */
 nc_attn gpt_attn_shape(const nc_model *m, const gpt_pass *p, int l);
+/* The per-token losses of the pass's N rows into buf->losses (after
+ * gpt_forward), a chunk of gpt_head_rows at a time; with grad, each
+ * chunk's logits become their gradient in place (scaled by 1/N) and go back
+ * through lm_head: its gradient accumulates, dln's rows are written. */
+void gpt_head_loss(nc_model *m, gpt_buffers *buf, int64_t N, bool grad);
 /* Loss into buf->loss, gradients into m->grads (zeroed first). */
 void gpt_backward(nc_model *m, gpt_buffers *buf, const gpt_pass *p);
 
