@@ -214,7 +214,8 @@ def prepare_tokenizers(configs, data, work, tokenizer=None):
     """Give each config its vocabulary: characters, or for a -bpe config a tokenizer folder
     (`tokenizer`, or one trained on `data` per vocabulary size by scripts/tokenizer.py, as
     upstream's tok_train trains; rustbpe stops early when the text has no more pairs to
-    merge: tiny Shakespeare gives 21,970 of 32,768)."""
+    merge: tiny Shakespeare gives 21,970 of 32,768). Returns the size of the data's
+    character vocabulary."""
     with open(data, encoding="utf-8") as f:
         chars = len(set(f.read()))
     made = {}
@@ -240,6 +241,7 @@ def prepare_tokenizers(configs, data, work, tokenizer=None):
         c["tokenizer"] = folder
         c["tokenizer_sha256"] = hashlib.sha256(raw).hexdigest()
         c["vocab_size"] = len(json.loads(raw)["token_bytes"])
+    return chars
 
 
 def gemm_ceiling(daemon_binary, threads):
@@ -1432,7 +1434,7 @@ def main(argv=None):
     ctx = Ctx(args, work, nanochat_dir, os.path.abspath(args.data))
     ctx.stamp = stamp
     try:
-        prepare_tokenizers(configs, ctx.data, work, args.tokenizer)
+        vocab_size = prepare_tokenizers(configs, ctx.data, work, args.tokenizer)
     except HarnessError as e:
         print(f"benchmark_karpathy: {e}", file=sys.stderr)
         return 2
@@ -1454,8 +1456,6 @@ def main(argv=None):
             print(f"benchmark_karpathy: upstream probe failed ({e}); MFU will be n/a",
                   file=sys.stderr)
 
-    with open(args.data, encoding="utf-8") as f:
-        vocab_size = len(set(f.read()))
     doc = {
         "schema": "nanochat-c/benchmark_karpathy/1",
         "timestamp_utc": stamp,
